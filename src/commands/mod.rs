@@ -1,0 +1,55 @@
+//! One handler per subcommand: glue between the command line, the resolved config and the
+//! work modules. Handlers return an `Outcome`; errors that mean bad input map to exit 2.
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::outcome::Outcome;
+use crate::ui::Ui;
+
+/// Runs the command of `cli`.
+pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
+    let _ = ui;
+    let name = match &cli.command {
+        None | Some(Command::Deploy(_)) => "deploy",
+        Some(Command::Rollback(_)) => "rollback",
+        Some(Command::Setup(_)) => "setup",
+        Some(Command::Check(_)) => "check",
+        Some(Command::Trust(_)) => "trust",
+        Some(Command::Releases(_)) => "releases",
+        Some(Command::Status(_)) => "status",
+        Some(Command::Logs(_)) => "logs",
+        Some(Command::Run(_)) => "run",
+        Some(Command::Unlock(_)) => "unlock",
+        Some(Command::Export(_)) => "export",
+        Some(Command::Init(_)) => "init",
+        Some(Command::Completions(_)) => "completions",
+    };
+    Err(NotAvailable(name).into())
+}
+
+/// A command whose behaviour a later issue builds.
+#[derive(Debug, thiserror::Error)]
+#[error("`deliver {0}` is not available yet in this build")]
+pub struct NotAvailable(pub &'static str);
+
+/// The exit code an error stands for: invalid input is 2, anything else failed before any
+/// host switched (1).
+pub fn outcome_of(err: &anyhow::Error) -> Outcome {
+    let usage = err.chain().any(|e| {
+        e.is::<crate::config::ConfigError>()
+            || e.is::<crate::procfile::ProcfileError>()
+            || e.is::<crate::release::FormationError>()
+            || e.is::<UsageError>()
+    });
+    if usage {
+        Outcome::Usage
+    } else {
+        Outcome::FailedBeforeSwitch
+    }
+}
+
+/// Bad usage found after parsing (a missing file, an unknown environment, ...): exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

@@ -1,0 +1,1 @@
+//! deliver.toml as written: serde types with spans, no judgement.

@@ -1,0 +1,86 @@
+//! Everything deliver prints goes through here. `Ui` decides visibility (quiet, verbose,
+//! colour, JSON) once, from the global flags and the environment.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::IsTerminal;
+
+use crate::cli::{ColorChoice, GlobalArgs};
+
+pub struct Ui {
+    pub quiet: bool,
+    pub verbose: bool,
+    pub json: bool,
+    color: bool,
+}
+
+impl Ui {
+    pub fn new(g: &GlobalArgs) -> Ui {
+        let color = match g.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
+                    && std::env::var_os("CI").is_none()
+            }
+        };
+        Ui {
+            quiet: g.quiet,
+            verbose: g.verbose,
+            json: g.json,
+            color,
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// `error: <top>` then one `caused by:` line per source.
+    pub fn error(&self, err: &anyhow::Error) {
+        if self.json {
+            let line = serde_json::json!({
+                "event": "error",
+                "message": err.to_string(),
+                "causes": err.chain().skip(1).map(ToString::to_string).collect::<Vec<_>>(),
+            });
+            println!("{line}");
+        }
+        eprintln!("{} {err}", self.paint("1;31", "error:"));
+        for cause in err.chain().skip(1) {
+            eprintln!("  {} {cause}", self.paint("2", "caused by:"));
+        }
+    }
+
+    /// A result line on stdout (suppressed by --quiet and --json).
+    pub fn out(&self, text: &str) {
+        if !self.quiet && !self.json {
+            println!("{text}");
+        }
+    }
+
+    /// Data the user asked for on stdout (export, completions): printed even with --quiet.
+    pub fn data(&self, text: &str) {
+        print!("{text}");
+    }
+
+    /// A notice on stderr (suppressed by --quiet).
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    pub fn warn(&self, text: &str) {
+        eprintln!("{} {text}", self.paint("1;33", "warning:"));
+    }
+
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+}
