@@ -6,6 +6,7 @@ pub mod duration;
 pub mod host;
 mod raw;
 mod resolve;
+pub mod ssh_config;
 
 use std::collections::BTreeMap;
 use std::fmt;
