@@ -60,6 +60,21 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("invalid duration `{text}`: too large"))
 }
 
+/// The deliver.toml form of `d`, for messages and generated files (`"500ms"`, `"5s"`,
+/// `"2m"`, `"1h"`): the largest unit that divides it exactly. A part below a millisecond
+/// is rounded up, so `parse(&format(d)) >= d`.
+pub fn format(d: Duration) -> String {
+    let millis = d.as_nanos().div_ceil(1_000_000);
+    let unit = [("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
+        .into_iter()
+        .find(|&(_, size)| millis != 0 && millis.is_multiple_of(size));
+    match unit {
+        Some((name, size)) => format!("{}{name}", millis / size),
+        None if millis == 0 => "0s".to_owned(),
+        None => format!("{millis}ms"),
+    }
+}
+
 /// Units systemd understands (systemd.time(7)), largest first, in microseconds. Days, weeks,
 /// months and years are left out on purpose: `48h` reads better in a unit than `2d`, and
 /// systemd's months and years are not whole days.
@@ -187,6 +202,24 @@ mod tests {
             parse("18446744073709551615h"),
             Err("invalid duration `18446744073709551615h`: too large".to_owned())
         );
+    }
+
+    #[test]
+    fn format_uses_the_largest_exact_unit_and_parses_back() {
+        let cases = [
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_millis(1500), "1500ms"),
+            (Duration::from_secs(5), "5s"),
+            (Duration::from_secs(120), "2m"),
+            (Duration::from_secs(90), "90s"),
+            (Duration::from_secs(7200), "2h"),
+            (Duration::ZERO, "0s"),
+            (Duration::from_micros(1), "1ms"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(format(d), want, "{d:?}");
+            assert!(parse(want).unwrap() >= d);
+        }
     }
 
     #[test]
