@@ -1,1 +1,669 @@
-//! deliver.toml as written: serde types with spans, no judgement.
+//! deliver.toml as written: the TOML syntax, the key names and the value types, each with
+//! the byte offset it was written at. No judgement on values (ranges, formats, defaults,
+//! merging): that is `resolve.rs`. No I/O.
+//!
+//! The document is read with `toml_edit`, the parser under `toml`, because its tree keeps a
+//! span for every key and value; `toml::Spanned` loses them on implicit tables
+//! (`[environments.production]` makes `environments` one) and cannot hold datetimes.
+
+use toml_edit::{ImDocument, Item, Table, Value};
+
+/// A problem at a byte offset of the file; `resolve` turns it into a [`super::ConfigError`]
+/// with a line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Problem {
+    pub at: usize,
+    pub message: String,
+    pub suggestion: Option<String>,
+}
+
+impl Problem {
+    pub(super) fn new(at: usize, message: impl Into<String>) -> Problem {
+        Problem {
+            at,
+            message: message.into(),
+            suggestion: None,
+        }
+    }
+
+    pub(super) fn suggest(mut self, suggestion: Option<&str>) -> Problem {
+        self.suggestion = suggestion.map(str::to_owned);
+        self
+    }
+}
+
+/// One value as written: its dotted key path (`environments.production.hosts`), where the
+/// key is and where the value starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Field<T> {
+    pub path: String,
+    pub key_at: usize,
+    pub at: usize,
+    pub value: T,
+}
+
+/// `[processes]` values: a count or a word; `resolve` decides which are valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum RawInstances {
+    Integer(i64),
+    String(String),
+}
+
+/// The whole file.
+#[derive(Debug, Default)]
+pub(super) struct RawFile {
+    pub app: Option<Field<String>>,
+    pub default_environment: Option<Field<String>>,
+    /// The top-level defaults.
+    pub settings: RawSettings,
+    /// `None` when the file has no `[environments]`.
+    pub environments: Option<Field<Vec<RawEnvironment>>>,
+}
+
+/// One `[environments.NAME]` table.
+#[derive(Debug)]
+pub(super) struct RawEnvironment {
+    pub name: String,
+    pub key_at: usize,
+    /// Where its table starts: the `[` of its header, or its key when it has none.
+    pub at: usize,
+    pub settings: RawSettings,
+}
+
+/// The keys that may appear at the top level and again in each environment.
+#[derive(Debug, Default)]
+pub(super) struct RawSettings {
+    pub user: Option<Field<String>>,
+    pub deploy_to: Option<Field<String>>,
+    pub git_ref: Option<Field<String>>,
+    pub keep_releases: Option<Field<i64>>,
+    pub linked_dirs: Option<Field<Vec<Field<String>>>>,
+    pub linked_files: Option<Field<Vec<Field<String>>>>,
+    pub supervisor: Option<Field<String>>,
+    pub port_base: Option<Field<i64>>,
+    pub hosts: Option<Field<Vec<Field<String>>>>,
+    /// `[env]` in file order; integers and booleans are kept as their TOML text.
+    pub env: Vec<(String, Field<String>)>,
+    pub build: RawBuild,
+    /// `[processes]` in file order.
+    pub processes: Vec<(String, Field<RawInstances>)>,
+    pub health: RawHealth,
+    pub rollout: RawRollout,
+    pub proxy: Option<RawProxy>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct RawBuild {
+    pub hooks: Option<Field<Vec<Field<String>>>>,
+    pub timeout: Option<Field<String>>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct RawHealth {
+    pub process: Option<Field<String>>,
+    pub path: Option<Field<String>>,
+    pub expect: Option<Field<i64>>,
+    pub timeout: Option<Field<String>>,
+    pub interval: Option<Field<String>>,
+    pub deadline: Option<Field<String>>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct RawRollout {
+    pub mode: Option<Field<String>>,
+    pub batch: Option<Field<i64>>,
+    pub stop_timeout: Option<Field<String>>,
+}
+
+#[derive(Debug)]
+pub(super) struct RawProxy {
+    /// `proxy` or `environments.NAME.proxy`.
+    pub path: String,
+    pub at: usize,
+    pub hosts: Option<Field<Vec<Field<String>>>>,
+    pub upstream: Option<Field<String>>,
+    pub config: Option<Field<String>>,
+    pub drain: Option<Field<bool>>,
+}
+
+/// Keys only the top level knows.
+pub(super) const TOP_LEVEL_ONLY_KEYS: [&str; 3] = ["app", "default_environment", "environments"];
+/// Keys of the top level and of every `[environments.NAME]`.
+pub(super) const SETTINGS_KEYS: [&str; 15] = [
+    "user",
+    "deploy_to",
+    "ref",
+    "keep_releases",
+    "linked_dirs",
+    "linked_files",
+    "supervisor",
+    "port_base",
+    "hosts",
+    "env",
+    "build",
+    "processes",
+    "health",
+    "rollout",
+    "proxy",
+];
+const BUILD_KEYS: [&str; 2] = ["hooks", "timeout"];
+const HEALTH_KEYS: [&str; 6] = [
+    "process", "path", "expect", "timeout", "interval", "deadline",
+];
+const ROLLOUT_KEYS: [&str; 3] = ["mode", "batch", "stop_timeout"];
+const PROXY_KEYS: [&str; 4] = ["hosts", "upstream", "config", "drain"];
+
+/// A value of the document in a form that is easy to walk, keeping offsets.
+#[derive(Debug)]
+struct Node {
+    at: usize,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    String(String),
+    Integer(i64),
+    Float,
+    Boolean(bool),
+    Datetime,
+    Array(Vec<Node>),
+    Table(Vec<Entry>),
+}
+
+#[derive(Debug)]
+struct Entry {
+    key: String,
+    key_at: usize,
+    /// Dotted path of the key, for messages.
+    path: String,
+    node: Node,
+}
+
+impl Kind {
+    /// For "found ..." in type errors.
+    fn article_name(&self) -> &'static str {
+        match self {
+            Kind::String(_) => "a string",
+            Kind::Integer(_) => "an integer",
+            Kind::Float => "a float",
+            Kind::Boolean(_) => "a boolean",
+            Kind::Datetime => "a datetime",
+            Kind::Array(_) => "an array",
+            Kind::Table(_) => "a table",
+        }
+    }
+}
+
+impl RawFile {
+    /// Checks the syntax, the key names and the value types of `text`.
+    pub(super) fn parse(text: &str) -> Result<RawFile, Problem> {
+        let doc = ImDocument::parse(text).map_err(|e| syntax_error(text, &e))?;
+        let mut file = RawFile::default();
+        for entry in table_entries(doc.as_table(), "", 0) {
+            match entry.key.as_str() {
+                "app" => file.app = Some(string(&entry)?),
+                "default_environment" => file.default_environment = Some(string(&entry)?),
+                "environments" => file.environments = Some(environments(&entry)?),
+                _ => {
+                    if !file.settings.take(&entry)? {
+                        return Err(unknown_key(
+                            &entry,
+                            TOP_LEVEL_ONLY_KEYS.iter().chain(&SETTINGS_KEYS),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(file)
+    }
+}
+
+impl RawSettings {
+    /// Reads `entry` when its key is one of [`SETTINGS_KEYS`]; `Ok(false)` when it is not.
+    fn take(&mut self, entry: &Entry) -> Result<bool, Problem> {
+        match entry.key.as_str() {
+            "user" => self.user = Some(string(entry)?),
+            "deploy_to" => self.deploy_to = Some(string(entry)?),
+            "ref" => self.git_ref = Some(string(entry)?),
+            "keep_releases" => self.keep_releases = Some(integer(entry)?),
+            "linked_dirs" => self.linked_dirs = Some(strings(entry)?),
+            "linked_files" => self.linked_files = Some(strings(entry)?),
+            "supervisor" => self.supervisor = Some(string(entry)?),
+            "port_base" => self.port_base = Some(integer(entry)?),
+            "hosts" => self.hosts = Some(strings(entry)?),
+            "env" => {
+                for var in table(entry)? {
+                    self.env.push((var.key.clone(), env_value(var)?));
+                }
+            }
+            "build" => {
+                for e in known_entries(entry, &BUILD_KEYS)? {
+                    match e.key.as_str() {
+                        "hooks" => self.build.hooks = Some(strings(e)?),
+                        _ => self.build.timeout = Some(string(e)?),
+                    }
+                }
+            }
+            "processes" => {
+                for e in table(entry)? {
+                    self.processes.push((e.key.clone(), instances(e)?));
+                }
+            }
+            "health" => {
+                for e in known_entries(entry, &HEALTH_KEYS)? {
+                    let h = &mut self.health;
+                    match e.key.as_str() {
+                        "process" => h.process = Some(string(e)?),
+                        "path" => h.path = Some(string(e)?),
+                        "expect" => h.expect = Some(integer(e)?),
+                        "timeout" => h.timeout = Some(string(e)?),
+                        "interval" => h.interval = Some(string(e)?),
+                        _ => h.deadline = Some(string(e)?),
+                    }
+                }
+            }
+            "rollout" => {
+                for e in known_entries(entry, &ROLLOUT_KEYS)? {
+                    let r = &mut self.rollout;
+                    match e.key.as_str() {
+                        "mode" => r.mode = Some(string(e)?),
+                        "batch" => r.batch = Some(integer(e)?),
+                        _ => r.stop_timeout = Some(string(e)?),
+                    }
+                }
+            }
+            "proxy" => {
+                let mut proxy = RawProxy {
+                    path: entry.path.clone(),
+                    at: entry.node.at,
+                    hosts: None,
+                    upstream: None,
+                    config: None,
+                    drain: None,
+                };
+                for e in known_entries(entry, &PROXY_KEYS)? {
+                    match e.key.as_str() {
+                        "hosts" => proxy.hosts = Some(strings(e)?),
+                        "upstream" => proxy.upstream = Some(string(e)?),
+                        "config" => proxy.config = Some(string(e)?),
+                        _ => proxy.drain = Some(boolean(e)?),
+                    }
+                }
+                self.proxy = Some(proxy);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+fn environments(entry: &Entry) -> Result<Field<Vec<RawEnvironment>>, Problem> {
+    let mut list = Vec::new();
+    for env in table(entry)? {
+        let Kind::Table(entries) = &env.node.kind else {
+            return Err(wrong_type(env, "a table"));
+        };
+        let mut settings = RawSettings::default();
+        for e in entries {
+            if TOP_LEVEL_ONLY_KEYS.contains(&e.key.as_str()) {
+                return Err(Problem::new(
+                    e.key_at,
+                    format!(
+                        "`{}` is not allowed here: `{}` can only be set at the top level",
+                        e.path, e.key
+                    ),
+                ));
+            }
+            if !settings.take(e)? {
+                return Err(unknown_key(e, SETTINGS_KEYS.iter()));
+            }
+        }
+        list.push(RawEnvironment {
+            name: env.key.clone(),
+            key_at: env.key_at,
+            at: env.node.at,
+            settings,
+        });
+    }
+    Ok(field(entry, list))
+}
+
+fn field<T>(entry: &Entry, value: T) -> Field<T> {
+    Field {
+        path: entry.path.clone(),
+        key_at: entry.key_at,
+        at: entry.node.at,
+        value,
+    }
+}
+
+fn wrong_type(entry: &Entry, expected: &str) -> Problem {
+    Problem::new(
+        entry.node.at,
+        format!(
+            "{} must be {expected}, found {}",
+            entry.path,
+            entry.node.kind.article_name()
+        ),
+    )
+}
+
+fn string(entry: &Entry) -> Result<Field<String>, Problem> {
+    match &entry.node.kind {
+        Kind::String(s) => Ok(field(entry, s.clone())),
+        _ => Err(wrong_type(entry, "a string")),
+    }
+}
+
+fn integer(entry: &Entry) -> Result<Field<i64>, Problem> {
+    match entry.node.kind {
+        Kind::Integer(i) => Ok(field(entry, i)),
+        _ => Err(wrong_type(entry, "an integer")),
+    }
+}
+
+fn boolean(entry: &Entry) -> Result<Field<bool>, Problem> {
+    match entry.node.kind {
+        Kind::Boolean(b) => Ok(field(entry, b)),
+        _ => Err(wrong_type(entry, "a boolean (true or false)")),
+    }
+}
+
+/// An array of strings; each element keeps its own offset and an indexed path (`hosts[1]`).
+fn strings(entry: &Entry) -> Result<Field<Vec<Field<String>>>, Problem> {
+    let Kind::Array(items) = &entry.node.kind else {
+        return Err(wrong_type(entry, "an array of strings"));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("{}[{i}]", entry.path);
+        match &item.kind {
+            Kind::String(s) => out.push(Field {
+                path,
+                key_at: entry.key_at,
+                at: item.at,
+                value: s.clone(),
+            }),
+            other => {
+                return Err(Problem::new(
+                    item.at,
+                    format!("{path} must be a string, found {}", other.article_name()),
+                ))
+            }
+        }
+    }
+    Ok(field(entry, out))
+}
+
+fn table(entry: &Entry) -> Result<&[Entry], Problem> {
+    match &entry.node.kind {
+        Kind::Table(entries) => Ok(entries),
+        _ => Err(wrong_type(entry, "a table")),
+    }
+}
+
+/// The entries of a table whose keys must all be in `known`.
+fn known_entries<'e>(entry: &'e Entry, known: &[&str]) -> Result<&'e [Entry], Problem> {
+    let entries = table(entry)?;
+    if let Some(e) = entries.iter().find(|e| !known.contains(&e.key.as_str())) {
+        return Err(unknown_key(e, known.iter()));
+    }
+    Ok(entries)
+}
+
+fn env_value(entry: &Entry) -> Result<Field<String>, Problem> {
+    match &entry.node.kind {
+        Kind::String(s) => Ok(field(entry, s.clone())),
+        Kind::Integer(i) => Ok(field(entry, i.to_string())),
+        Kind::Boolean(b) => Ok(field(entry, b.to_string())),
+        _ => Err(wrong_type(entry, "a string, an integer or a boolean")),
+    }
+}
+
+fn instances(entry: &Entry) -> Result<Field<RawInstances>, Problem> {
+    match &entry.node.kind {
+        Kind::Integer(i) => Ok(field(entry, RawInstances::Integer(*i))),
+        Kind::String(s) => Ok(field(entry, RawInstances::String(s.clone()))),
+        _ => Err(wrong_type(entry, "an integer from 0 to 100 or \"auto\"")),
+    }
+}
+
+fn unknown_key<'k>(entry: &Entry, known: impl Iterator<Item = &'k &'k str>) -> Problem {
+    let known: Vec<&str> = known.copied().collect();
+    Problem::new(entry.key_at, format!("unknown key `{}`", entry.path))
+        .suggest(nearest(&entry.key, &known))
+}
+
+/// The candidate closest to `word`, when it is close enough to be what the user meant:
+/// Jaro-Winkler similarity of at least 0.8, or one edit away (short words). Case, `-` and
+/// `_` are not told apart.
+pub(super) fn nearest<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
+    let fold = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    let word = fold(word);
+    candidates
+        .iter()
+        .map(|&c| {
+            let folded = fold(c);
+            let similarity = strsim::jaro_winkler(&word, &folded);
+            let edits = strsim::levenshtein(&word, &folded);
+            (c, similarity, edits)
+        })
+        .filter(|&(_, similarity, edits)| similarity >= 0.8 || edits <= 1)
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.2.cmp(&a.2)))
+        .map(|(c, _, _)| c)
+}
+
+fn syntax_error(text: &str, err: &toml_edit::TomlError) -> Problem {
+    let at = err.span().map_or(text.len(), |s| s.start);
+    // toml_edit's message can span lines ("invalid string\nexpected `\"`"); keep one line.
+    let lines: Vec<&str> = err
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let message = format!("invalid TOML: {}", lines.join("; "));
+    Problem::new(at, message)
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let key = if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    };
+    if prefix.is_empty() {
+        key
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// `at` is where the owner of `table` starts, for keys and values without a span.
+fn table_entries(table: &Table, prefix: &str, at: usize) -> Vec<Entry> {
+    table
+        .iter()
+        .filter_map(|(name, _)| table.get_key_value(name))
+        .map(|(key, item)| {
+            let key_at = key.span().map_or(at, |s| s.start);
+            let path = join(prefix, key.get());
+            let node = item_node(item, &path, key_at);
+            Entry {
+                key: key.get().to_owned(),
+                key_at,
+                path,
+                node,
+            }
+        })
+        .collect()
+}
+
+fn item_node(item: &Item, path: &str, key_at: usize) -> Node {
+    match item {
+        Item::Value(value) => value_node(value, path, key_at),
+        Item::Table(t) => {
+            let at = t.span().map_or(key_at, |s| s.start);
+            Node {
+                at,
+                kind: Kind::Table(table_entries(t, path, at)),
+            }
+        }
+        Item::ArrayOfTables(tables) => {
+            let at = tables.span().map_or(key_at, |s| s.start);
+            let items = tables
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let at = t.span().map_or(at, |s| s.start);
+                    let path = format!("{path}[{i}]");
+                    Node {
+                        at,
+                        kind: Kind::Table(table_entries(t, &path, at)),
+                    }
+                })
+                .collect();
+            Node {
+                at,
+                kind: Kind::Array(items),
+            }
+        }
+        // The parser never leaves an empty slot in a document it built.
+        Item::None => Node {
+            at: key_at,
+            kind: Kind::Table(Vec::new()),
+        },
+    }
+}
+
+fn value_node(value: &Value, path: &str, fallback: usize) -> Node {
+    let at = value.span().map_or(fallback, |s| s.start);
+    let kind = match value {
+        Value::String(s) => Kind::String(s.value().clone()),
+        Value::Integer(i) => Kind::Integer(*i.value()),
+        Value::Float(_) => Kind::Float,
+        Value::Boolean(b) => Kind::Boolean(*b.value()),
+        Value::Datetime(_) => Kind::Datetime,
+        Value::Array(items) => Kind::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| value_node(v, &format!("{path}[{i}]"), at))
+                .collect(),
+        ),
+        Value::InlineTable(t) => Kind::Table(
+            t.iter()
+                .filter_map(|(name, _)| t.get_key_value(name))
+                .map(|(key, item)| {
+                    let key_at = key.span().map_or(at, |s| s.start);
+                    let path = join(path, key.get());
+                    let node = item_node(item, &path, key_at);
+                    Entry {
+                        key: key.get().to_owned(),
+                        key_at,
+                        path,
+                        node,
+                    }
+                })
+                .collect(),
+        ),
+    };
+    Node { at, kind }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(text: &str) -> Problem {
+        RawFile::parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn nearest_suggests_close_keys_only() {
+        assert_eq!(
+            nearest("keep_relases", &SETTINGS_KEYS),
+            Some("keep_releases")
+        );
+        assert_eq!(nearest("deploy-to", &SETTINGS_KEYS), Some("deploy_to"));
+        assert_eq!(nearest("Hosts", &SETTINGS_KEYS), Some("hosts"));
+        assert_eq!(nearest("rf", &SETTINGS_KEYS), Some("ref"));
+        assert_eq!(nearest("healthcheck", &SETTINGS_KEYS), Some("health"));
+        assert_eq!(nearest("zzz", &SETTINGS_KEYS), None);
+        assert_eq!(nearest("database", &SETTINGS_KEYS), None);
+    }
+
+    #[test]
+    fn every_key_gets_its_offset_and_path() {
+        let text = "app = \"shop\"\n[environments.production.health]\ndeadline = \"60s\"\n";
+        let file = RawFile::parse(text).unwrap();
+        let app = file.app.unwrap();
+        assert_eq!((app.key_at, app.at, app.value.as_str()), (0, 6, "shop"));
+        let envs = file.environments.unwrap().value;
+        assert_eq!(envs[0].name, "production");
+        let deadline = envs[0].settings.health.deadline.as_ref().unwrap();
+        assert_eq!(deadline.path, "environments.production.health.deadline");
+        assert_eq!(&text[deadline.at..deadline.at + 5], "\"60s\"");
+    }
+
+    #[test]
+    fn array_elements_have_indexed_paths() {
+        let file = RawFile::parse("hosts = [\"a\", 2]").unwrap_err();
+        assert_eq!(
+            file,
+            Problem::new(14, "hosts[1] must be a string, found an integer")
+        );
+    }
+
+    #[test]
+    fn datetimes_and_arrays_of_tables_are_wrong_types_not_crashes() {
+        assert_eq!(
+            problem("deploy_to = 1979-05-27\n"),
+            Problem::new(12, "deploy_to must be a string, found a datetime")
+        );
+        assert_eq!(
+            problem("[[build]]\nhooks = []\n"),
+            Problem::new(0, "build must be a table, found an array")
+        );
+    }
+
+    #[test]
+    fn quoted_keys_are_quoted_in_paths() {
+        assert_eq!(
+            problem("[health]\n\"odd key\" = 1\n").message,
+            "unknown key `health.\"odd key\"`"
+        );
+    }
+
+    #[test]
+    fn top_level_only_keys_are_refused_in_environments() {
+        assert_eq!(
+            problem("[environments.production]\napp = \"x\"\n"),
+            Problem::new(
+                26,
+                "`environments.production.app` is not allowed here: `app` can only be set at \
+                 the top level"
+            )
+        );
+    }
+
+    #[test]
+    fn env_accepts_integers_and_booleans_as_text() {
+        let file = RawFile::parse("[env]\nWORKERS = 4\nDEBUG = false\nX = \"y\"\n").unwrap();
+        let env: Vec<(&str, &str)> = file
+            .settings
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.value.as_str()))
+            .collect();
+        assert_eq!(env, [("WORKERS", "4"), ("DEBUG", "false"), ("X", "y")]);
+        assert_eq!(
+            problem("[env]\nX = 1.5\n").message,
+            "env.X must be a string, an integer or a boolean, found a float"
+        );
+    }
+}
