@@ -1,6 +1,9 @@
-//! `deliver.toml`: raw serde types (`raw.rs`) are merged and validated (`resolve.rs`) into a
-//! [`Config`] whose environments are fully resolved [`Environment`] values. Pure: the caller
-//! reads the file and passes its text in; nothing here touches the disk, clock or network.
+//! `deliver.toml`: the file as written, with a span for every key and value (`raw.rs`), is
+//! merged and validated (`resolve.rs`) into a [`Config`] whose environments are fully
+//! resolved [`Environment`] values; every error names `file:line:column`. Also host strings
+//! (`host.rs`), durations (`duration.rs`) and `~/.ssh/config` lookups (`ssh_config.rs`).
+//! Pure: the caller reads the files and passes their text in; nothing here touches the disk,
+//! clock or network.
 
 pub mod duration;
 pub mod host;
