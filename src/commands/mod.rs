@@ -1,7 +1,14 @@
 //! One handler per subcommand: glue between the command line, the resolved config and the
 //! work modules. Handlers return an `Outcome`; errors that mean bad input map to exit 2.
 
+mod check;
+mod export;
+pub mod init;
+mod project;
+mod ssh_config;
+
 use anyhow::Result;
+use clap::CommandFactory;
 
 use crate::cli::{Cli, Command};
 use crate::outcome::Outcome;
@@ -9,21 +16,26 @@ use crate::ui::Ui;
 
 /// Runs the command of `cli`.
 pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
-    let _ = ui;
+    let config = cli.global.config.as_path();
     let name = match &cli.command {
+        Some(Command::Check(args)) => return check::run(args, config, ui),
+        Some(Command::Export(args)) => return export::run(args, config, ui),
+        Some(Command::Init(args)) => return init::run(args, config, ui),
+        Some(Command::Completions(args)) => {
+            let mut out = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "deliver", &mut out);
+            ui.data(&String::from_utf8_lossy(&out));
+            return Ok(Outcome::Done);
+        }
         None | Some(Command::Deploy(_)) => "deploy",
         Some(Command::Rollback(_)) => "rollback",
         Some(Command::Setup(_)) => "setup",
-        Some(Command::Check(_)) => "check",
         Some(Command::Trust(_)) => "trust",
         Some(Command::Releases(_)) => "releases",
         Some(Command::Status(_)) => "status",
         Some(Command::Logs(_)) => "logs",
         Some(Command::Run(_)) => "run",
         Some(Command::Unlock(_)) => "unlock",
-        Some(Command::Export(_)) => "export",
-        Some(Command::Init(_)) => "init",
-        Some(Command::Completions(_)) => "completions",
     };
     Err(NotAvailable(name).into())
 }

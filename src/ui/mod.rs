@@ -69,6 +69,11 @@ impl Ui {
         print!("{text}");
     }
 
+    /// One JSON-lines event on stdout.
+    pub fn json_line(&self, value: &serde_json::Value) {
+        println!("{value}");
+    }
+
     /// A notice on stderr (suppressed by --quiet).
     pub fn note(&self, text: &str) {
         if !self.quiet {

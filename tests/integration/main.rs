@@ -1,1 +1,5 @@
+//! The one integration test binary: CLI behaviour (`cli`), rendered units checked by the real
+//! tools (`render`), and end-to-end runs against the project's test bed (`testbed`).
 
+mod cli;
+mod support;

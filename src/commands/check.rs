@@ -1,0 +1,144 @@
+//! `deliver check [ENV] [--offline] [--cpus N]`: validates deliver.toml and the Procfile and
+//! prints, per environment, the resolved hosts and the formation with its ports. The online
+//! part (reaching hosts) belongs to the SSH layer.
+
+use anyhow::Result;
+
+use super::project::{local_cpus, Project};
+use super::NotAvailable;
+use crate::cli::CheckArgs;
+use crate::config::Environment;
+use crate::outcome::Outcome;
+use crate::release::Formation;
+use crate::ui::Ui;
+
+pub fn run(args: &CheckArgs, config_path: &std::path::Path, ui: &Ui) -> Result<Outcome> {
+    let project = Project::load(config_path)?;
+    let (cpus, cpus_given) = match args.cpus {
+        Some(n) => (n, true),
+        None => (local_cpus(), false),
+    };
+    let envs: Vec<&Environment> = match &args.env {
+        Some(name) => vec![project.config.environment(Some(name))?],
+        None if args.offline => project.config.environments.iter().collect(),
+        None => vec![project.config.environment(None)?],
+    };
+    // Resolve every formation before printing anything: an error must not follow half a report.
+    let mut resolved = Vec::new();
+    for env in envs {
+        let formation = Formation::resolve(&project.types, &env.processes, env.port_base, cpus)?;
+        resolved.push((env, formation));
+    }
+    ui.out(&format!(
+        "{}: ok (app {}), {}: {} process types",
+        project.config.file.display(),
+        project.config.app,
+        project.procfile_path.display(),
+        project.types.len()
+    ));
+    for (env, formation) in &resolved {
+        report(ui, env, formation, cpus_given);
+        for warning in warnings(env, formation) {
+            ui.warn(&format!("{}: {warning}", env.name));
+        }
+    }
+    if args.offline {
+        Ok(Outcome::Done)
+    } else {
+        Err(NotAvailable("check (online; use --offline)").into())
+    }
+}
+
+fn report(ui: &Ui, env: &Environment, formation: &Formation, cpus_given: bool) {
+    if ui.json {
+        let types: Vec<_> = formation
+            .types
+            .iter()
+            .map(|t| {
+                let ports: Vec<u16> = formation
+                    .instances()
+                    .into_iter()
+                    .filter(|i| i.type_name == t.name)
+                    .map(|i| i.port)
+                    .collect();
+                serde_json::json!({"type": t.name, "instances": t.instances, "auto": t.auto, "ports": ports})
+            })
+            .collect();
+        let hosts: Vec<String> = env.hosts.iter().map(ToString::to_string).collect();
+        ui.json_line(&serde_json::json!({
+            "event": "check.environment",
+            "environment": env.name,
+            "hosts": hosts,
+            "supervisor": env.supervisor.as_str(),
+            "deploy_to": env.deploy_to,
+            "auto_cpus": formation.auto_cpus,
+            "formation": types,
+        }));
+        return;
+    }
+    let hosts: Vec<String> = env.hosts.iter().map(ToString::to_string).collect();
+    ui.out("");
+    ui.out(&format!(
+        "{}  supervisor {}, deploy_to {}",
+        ui.bold(&env.name),
+        env.supervisor.as_str(),
+        env.deploy_to
+    ));
+    ui.out(&format!("  hosts      {}", hosts.join(", ")));
+    let width = formation
+        .types
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(9);
+    let instances = formation.instances();
+    for t in &formation.types {
+        let ports: Vec<u16> = instances
+            .iter()
+            .filter(|i| i.type_name == t.name)
+            .map(|i| i.port)
+            .collect();
+        let count = match t.instances {
+            0 => "off".to_string(),
+            1 => "1 instance".to_string(),
+            n => format!("{n} instances"),
+        };
+        let auto = if t.auto { " (auto)" } else { "" };
+        let ports = match (ports.first(), ports.last()) {
+            (Some(a), Some(b)) if a == b => format!("  port {a}"),
+            (Some(a), Some(b)) => format!("  ports {a}-{b}"),
+            _ => String::new(),
+        };
+        ui.out(&format!("  {:<width$}  {count}{auto}{ports}", t.name));
+    }
+    if let Some(cpus) = formation.auto_cpus {
+        let from = if cpus_given {
+            "--cpus"
+        } else {
+            "this machine's count; at deploy time each host's own"
+        };
+        ui.out(&format!("  \"auto\" resolved with {cpus} CPUs ({from})"));
+    }
+}
+
+/// Things that are valid but probably not meant.
+fn warnings(env: &Environment, formation: &Formation) -> Vec<String> {
+    let mut out = Vec::new();
+    match formation
+        .types
+        .iter()
+        .find(|t| t.name == env.health.process)
+    {
+        None => out.push(format!(
+            "health.process `{}` is not a Procfile type: restarts are gated only on staying active",
+            env.health.process
+        )),
+        Some(t) if t.instances == 0 => out.push(format!(
+            "health.process `{}` has 0 instances: nothing is health-checked",
+            env.health.process
+        )),
+        Some(_) => {}
+    }
+    out
+}
