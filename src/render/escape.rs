@@ -7,23 +7,23 @@
 //! systemd.unit(5) "Specifiers", systemd.exec(5) `Environment=`):
 //! - an `ExecStart=` argument is split into words, where a word may be wrapped in `'...'`
 //!   or `"..."`; inside, `\` starts a C escape (`\\`, `\'`, `\"`, `\n`, `\xNN`, ...) and
-//!   any other backslash sequence is an error;
+//!   any other backslash sequence draws a warning ("Ignoring unknown escape sequences");
 //! - `%` starts a specifier (`%i`, `%n`, ...): `%%` is a literal `%`;
 //! - when the command runs, `$NAME` and `${NAME}` in an argument are replaced by
 //!   variables of the unit's environment: `$$` is a literal `$`;
 //! - `Environment=` values are split and unquoted the same way and take specifiers, but
 //!   `$` has no special meaning there ("variable expansion is not performed").
 //!
-//! systemd 252 unquotes before it expands specifiers, older versions expanded them first.
-//! The escapes here are correct in both orders: doubling `%` and `$` adds no `\` or quote,
-//! and the C escapes add no `%` or `$`.
+//! The escapes here do not depend on the order in which systemd applies these steps
+//! (unquoting, specifiers, variables): doubling `%` and `$` adds no `\` or quote, and the C
+//! escapes add no `%` or `$`.
 //!
 //! upstart (init(5), parsed by libnih's `nih_config_token`): `exec` keeps the rest of the
 //! line verbatim up to a `#` outside quotes, where libnih's quotes are `'` and `"` and a `\`
 //! escapes the next character even inside quotes. The command is then run with
 //! `/bin/sh -e -c "exec <command>"` because it contains shell characters. Other stanzas
 //! (`env`, `chdir`, `setuid`) take one dequoted argument: quotes are removed, `\\` is a
-//! backslash, and a `\` before any other character stays as it is.
+//! backslash, `\ ` a space, and a `\` before any other character stays as it is.
 
 use std::fmt::Write as _;
 

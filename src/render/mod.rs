@@ -1,7 +1,7 @@
 //! Renders process-supervisor units and the nginx upstream from `templates/*.tera`, which are
 //! embedded in the binary. Pure: takes resolved values, returns file names and contents.
 //! Output is deterministic (no timestamps, sorted inputs) so that a deploy can compare what
-//! it renders with what a host runs. All quoting is done in [`escape`] before a value
+//! it renders with what a host runs. All quoting is done in `escape` before a value
 //! reaches a template; the templates only lay the lines out.
 
 mod escape;
