@@ -1,8 +1,23 @@
 //! Renders process-supervisor units and the nginx upstream from `templates/*.tera`, which are
 //! embedded in the binary. Pure: takes resolved values, returns file names and contents.
+//! Output is deterministic (no timestamps, sorted inputs) so that a deploy can compare what
+//! it renders with what a host runs. All quoting is done in `escape` before a value
+//! reaches a template; the templates only lay the lines out.
 
-use crate::config::Environment;
-use crate::release::Formation;
+mod escape;
+#[doc(hidden)]
+pub mod example;
+mod nginx;
+mod systemd;
+mod upstart;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tera::Tera;
+
+use crate::config::{AppName, Environment};
+use crate::release::{Formation, Instance};
 
 /// One rendered file: its name (no directory) and contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,19 +55,254 @@ pub struct Backend {
 /// `<app>-<type>@.service` per Procfile type with instances, plus `<app>.target`.
 /// `user_units`: render for `systemctl --user` (no `User=`, `WantedBy=default.target`).
 pub fn systemd(target: &Target<'_>, user_units: bool) -> Result<Vec<RenderedFile>, RenderError> {
-    let _ = (target, user_units);
-    todo!("issue 3: render")
+    systemd::render(&engine()?, target, user_units)
 }
 
 /// `<app>.conf`, `<app>-<type>.conf`, `<app>-<type>-<N>.conf`.
 pub fn upstart(target: &Target<'_>) -> Result<Vec<RenderedFile>, RenderError> {
-    let _ = target;
-    todo!("issue 3: render")
+    upstart::render(&engine()?, target)
 }
 
 /// `<upstream>-upstream.conf`: the upstream block plus the proxy settings, valid inside
 /// `http {}` (nginx conf.d).
 pub fn nginx(env: &Environment, backends: &[Backend]) -> Result<Vec<RenderedFile>, RenderError> {
-    let _ = (env, backends);
-    todo!("issue 3: render")
+    nginx::render(&engine()?, env, backends)
+}
+
+/// The systemd unit of one instance: `<app>-<type>@<port>.service`.
+pub fn instance_unit(app: &AppName, instance: &Instance) -> String {
+    format!("{app}-{}@{}.service", instance.type_name, instance.port)
+}
+
+/// The systemd template unit of a process type: `<app>-<type>@.service`.
+pub fn template_unit(app: &AppName, type_name: &str) -> String {
+    format!("{app}-{type_name}@.service")
+}
+
+/// The systemd target that wants every instance: `<app>.target`.
+pub fn target_unit(app: &AppName) -> String {
+    format!("{app}.target")
+}
+
+/// The upstart job of one instance: `<app>-<type>-<N>` (its file adds `.conf`).
+pub fn upstart_job(app: &AppName, instance: &Instance) -> String {
+    format!("{app}-{}-{}", instance.type_name, instance.number)
+}
+
+/// Template name (as the errors show it) and source, embedded at build time.
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        systemd::PROCESS_TEMPLATE,
+        include_str!("../../templates/systemd/process@.service.tera"),
+    ),
+    (
+        systemd::TARGET_TEMPLATE,
+        include_str!("../../templates/systemd/app.target.tera"),
+    ),
+    (
+        upstart::APP_TEMPLATE,
+        include_str!("../../templates/upstart/app.conf.tera"),
+    ),
+    (
+        upstart::PROCESS_TEMPLATE,
+        include_str!("../../templates/upstart/process.conf.tera"),
+    ),
+    (
+        upstart::INSTANCE_TEMPLATE,
+        include_str!("../../templates/upstart/instance.conf.tera"),
+    ),
+    (
+        nginx::UPSTREAM_TEMPLATE,
+        include_str!("../../templates/nginx/upstream.conf.tera"),
+    ),
+];
+
+/// A tera instance holding every template. Built per call: parsing six small templates
+/// costs microseconds, and it keeps `render` free of global state.
+fn engine() -> Result<Tera, RenderError> {
+    let mut tera = Tera::default();
+    // Nothing we render is HTML: values are quoted by `escape` for their own syntax.
+    tera.autoescape_on(Vec::new());
+    tera.add_raw_templates(TEMPLATES.iter().copied())
+        .map_err(|e| RenderError {
+            template: "templates".to_owned(),
+            message: error_chain(&e),
+        })?;
+    Ok(tera)
+}
+
+/// Renders the template `name` with `context`.
+fn render_template(
+    tera: &Tera,
+    name: &str,
+    context: &impl Serialize,
+) -> Result<String, RenderError> {
+    let context = tera::Context::from_serialize(context).map_err(|e| RenderError {
+        template: name.to_owned(),
+        message: error_chain(&e),
+    })?;
+    tera.render(name, &context).map_err(|e| RenderError {
+        template: name.to_owned(),
+        message: error_chain(&e),
+    })
+}
+
+/// tera puts the useful part of a message in its sources.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
+}
+
+/// A value that cannot be written into `file`, as a [`RenderError`].
+fn quoting_error(file: &str) -> impl Fn(escape::EscapeError) -> RenderError {
+    let file = file.to_owned();
+    move |e| RenderError {
+        template: file.clone(),
+        message: e.to_string(),
+    }
+}
+
+/// The remote directories the units point at, checked and with no trailing `/`.
+struct Paths {
+    /// `<deploy_path>/current`
+    current: String,
+    /// `<deploy_path>/shared/.env`
+    env_file: String,
+}
+
+impl Paths {
+    fn new(file: &str, deploy_path: &str) -> Result<Paths, RenderError> {
+        if !deploy_path.starts_with('/') {
+            return Err(RenderError {
+                template: file.to_owned(),
+                message: format!("the deploy path `{deploy_path}` is not absolute"),
+            });
+        }
+        let base = deploy_path.trim_end_matches('/');
+        Ok(Paths {
+            current: format!("{base}/current"),
+            env_file: format!("{base}/shared/.env"),
+        })
+    }
+}
+
+/// `TimeoutStopSec=` and friends: whole seconds as `30s`, else `1500ms`, else `250us`.
+/// Zero is an error: systemd reads `0` as "no timeout at all".
+fn systemd_duration(file: &str, what: &str, d: Duration) -> Result<String, RenderError> {
+    if d.is_zero() {
+        return Err(RenderError {
+            template: file.to_owned(),
+            message: format!("{what} must be longer than 0s"),
+        });
+    }
+    Ok(if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
+        format!("{}ms", d.as_millis())
+    } else {
+        // systemd counts in microseconds; round up so a grace period never shrinks.
+        format!("{}us", d.as_nanos().div_ceil(1000))
+    })
+}
+
+/// How many of each type run, for headers and descriptions: `web x2, worker x1`.
+fn formation_summary(formation: &Formation) -> String {
+    let running: Vec<String> = formation
+        .types
+        .iter()
+        .filter(|t| t.instances > 0)
+        .map(|t| {
+            let auto = match (t.auto, formation.auto_cpus) {
+                (true, Some(cpus)) => format!(" (auto, {cpus} CPUs)"),
+                _ => String::new(),
+            };
+            format!("{} x{}{auto}", t.name, t.instances)
+        })
+        .collect();
+    if running.is_empty() {
+        "no instances".to_owned()
+    } else {
+        running.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_use_the_largest_exact_unit() {
+        let d = |d| systemd_duration("f", "stop_timeout", d).unwrap();
+        assert_eq!(d(Duration::from_secs(30)), "30s");
+        assert_eq!(d(Duration::from_secs(120)), "120s");
+        assert_eq!(d(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(d(Duration::from_millis(1)), "1ms");
+        assert_eq!(d(Duration::from_micros(250)), "250us");
+        assert_eq!(d(Duration::from_nanos(1)), "1us");
+        assert_eq!(
+            systemd_duration("f", "stop_timeout", Duration::ZERO)
+                .unwrap_err()
+                .to_string(),
+            "rendering f: stop_timeout must be longer than 0s"
+        );
+    }
+
+    #[test]
+    fn deploy_path_must_be_absolute_and_loses_trailing_slashes() {
+        let paths = Paths::new("f", "/home/app/shop//").unwrap();
+        assert_eq!(paths.current, "/home/app/shop/current");
+        assert_eq!(paths.env_file, "/home/app/shop/shared/.env");
+        let root = Paths::new("f", "/").unwrap();
+        assert_eq!(root.current, "/current");
+        assert_eq!(
+            Paths::new("f", "~/shop").err().unwrap().to_string(),
+            "rendering f: the deploy path `~/shop` is not absolute"
+        );
+    }
+
+    #[test]
+    fn unit_and_job_names() {
+        let example = example::Example::new();
+        let app = &example.env.app;
+        let web1 = &example.formation.instances()[1];
+        assert_eq!(instance_unit(app, web1), "shop-web@5001.service");
+        assert_eq!(template_unit(app, "web"), "shop-web@.service");
+        assert_eq!(target_unit(app), "shop.target");
+        assert_eq!(upstart_job(app, web1), "shop-web-2");
+    }
+
+    #[test]
+    fn summary_counts_running_types() {
+        let example = example::Example::new();
+        assert_eq!(
+            formation_summary(&example.formation),
+            "web x2, worker x1, clock x1"
+        );
+        let mut formation = example.formation.clone();
+        formation.types[0].auto = true;
+        formation.auto_cpus = Some(3);
+        formation.types[2].instances = 0;
+        assert_eq!(
+            formation_summary(&formation),
+            "web x2 (auto, 3 CPUs), worker x1"
+        );
+        for t in &mut formation.types {
+            t.instances = 0;
+        }
+        assert_eq!(formation_summary(&formation), "no instances");
+    }
+
+    #[test]
+    fn every_template_parses() {
+        let tera = engine().unwrap();
+        let mut names: Vec<&str> = tera.get_template_names().collect();
+        names.sort_unstable();
+        assert_eq!(names.len(), TEMPLATES.len());
+    }
 }

@@ -2,4 +2,5 @@
 //! tools (`render`), and end-to-end runs against the project's test bed (`testbed`).
 
 mod cli;
+mod render;
 mod support;
