@@ -1,6 +1,7 @@
 //! The command line of SPEC §2 as clap derive types. Parsing only: no I/O, no defaults
 //! logic beyond what clap itself fills in. `commands::` turns these into behaviour.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -13,8 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "deliver", version, propagate_version = true)]
 #[command(
-    args_conflicts_with_subcommands = true,
-    subcommand_precedence_over_arg = true
+    override_usage = "deliver [OPTIONS] [ENV] [DEPLOY OPTIONS]\n       deliver [OPTIONS] <COMMAND>"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -22,10 +22,47 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
 
-    /// Arguments of the implied `deploy` when no command is given (`deliver [ENV]`).
+impl Cli {
+    /// Parses the command line; `deliver [ENV] [deploy flags]` becomes `deliver deploy ...`.
+    pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let mut cli = match Cli::try_parse_from(&args) {
+            Ok(cli) => cli,
+            // `deliver --force`: deploy flags with no environment and no command.
+            Err(e) if e.kind() == clap::error::ErrorKind::UnknownArgument => {
+                let implied = ImpliedDeploy::try_parse_from(&args).map_err(|_| e)?;
+                return Ok(Cli {
+                    global: implied.global,
+                    command: Some(Command::Deploy(implied.deploy)),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(Command::Implied(rest)) = &cli.command {
+            let implied = ImpliedDeploy::try_parse_from(
+                std::iter::once(OsString::from("deliver")).chain(rest.iter().cloned()),
+            )?;
+            cli.global.merge(&implied.global);
+            cli.command = Some(Command::Deploy(implied.deploy));
+        }
+        Ok(cli)
+    }
+}
+
+/// `deliver ENV [flags]`: the deploy flags, plus globals written after the environment.
+#[derive(Debug, Parser)]
+#[command(name = "deliver")]
+struct ImpliedDeploy {
     #[command(flatten)]
-    pub deploy: DeployArgs,
+    global: GlobalArgs,
+    #[command(flatten)]
+    deploy: DeployArgs,
 }
 
 /// Flags every command takes.
@@ -37,7 +74,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         value_name = "PATH",
-        default_value = "deliver.toml"
+        default_value = DEFAULT_CONFIG
     )]
     pub config: PathBuf,
 
@@ -57,6 +94,23 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 }
+
+impl GlobalArgs {
+    /// Takes over the flags set in `later` (globals written after the environment).
+    fn merge(&mut self, later: &GlobalArgs) {
+        if later.config != std::path::Path::new(DEFAULT_CONFIG) {
+            self.config.clone_from(&later.config);
+        }
+        self.json |= later.json;
+        self.verbose |= later.verbose;
+        self.quiet |= later.quiet;
+        if later.color != ColorChoice::Auto {
+            self.color = later.color;
+        }
+    }
+}
+
+const DEFAULT_CONFIG: &str = "deliver.toml";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
@@ -93,6 +147,9 @@ pub enum Command {
     Init(InitArgs),
     /// Print shell completions for SHELL.
     Completions(CompletionsArgs),
+    /// `deliver ENV ...`: an environment name where a command would be; parsed as `deploy`.
+    #[command(external_subcommand)]
+    Implied(Vec<OsString>),
 }
 
 /// Just the environment.
@@ -261,17 +318,62 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    fn deploy_args(args: &[&str]) -> (GlobalArgs, DeployArgs) {
+        let cli = Cli::parse_args(args.iter().copied()).unwrap();
+        match cli.command {
+            Some(Command::Deploy(d)) => (cli.global, d),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn bare_env_means_deploy() {
-        let cli = Cli::try_parse_from(["deliver", "staging", "--force"]).unwrap();
+        let (_, d) = deploy_args(&["deliver", "staging", "--force", "--ref", "v2"]);
+        assert_eq!(d.env.as_deref(), Some("staging"));
+        assert!(d.force);
+        assert_eq!(d.git_ref.as_deref(), Some("v2"));
+    }
+
+    #[test]
+    fn globals_work_before_and_after_the_bare_env() {
+        let (g, d) = deploy_args(&[
+            "deliver", "--json", "staging", "-c", "x.toml", "--color", "never",
+        ]);
+        assert!(g.json);
+        assert_eq!(g.config, std::path::Path::new("x.toml"));
+        assert_eq!(g.color, ColorChoice::Never);
+        assert_eq!(d.env.as_deref(), Some("staging"));
+    }
+
+    #[test]
+    fn deploy_flags_alone_mean_deploy_to_the_default_environment() {
+        let (g, d) = deploy_args(&["deliver", "-q", "--force", "--dry-run"]);
+        assert!(g.quiet && d.force && d.dry_run);
+        assert_eq!(d.env, None);
+    }
+
+    #[test]
+    fn no_arguments_is_a_command_less_run() {
+        let cli = Cli::parse_args(["deliver"]).unwrap();
         assert!(cli.command.is_none());
-        assert_eq!(cli.deploy.env.as_deref(), Some("staging"));
-        assert!(cli.deploy.force);
+    }
+
+    #[test]
+    fn bad_deploy_flag_after_bare_env_is_a_usage_error() {
+        let err = Cli::parse_args(["deliver", "staging", "--frce"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn global_flag_before_subcommand_keeps_the_subcommand() {
+        let cli = Cli::parse_args(["deliver", "--json", "check", "--offline"]).unwrap();
+        assert!(cli.global.json);
+        assert!(matches!(cli.command, Some(Command::Check(ref c)) if c.offline));
     }
 
     #[test]
     fn subcommand_wins_over_env() {
-        let cli = Cli::try_parse_from(["deliver", "check", "--offline", "prod"]).unwrap();
+        let cli = Cli::parse_args(["deliver", "check", "--offline", "prod"]).unwrap();
         match cli.command {
             Some(Command::Check(c)) => {
                 assert!(c.offline);
@@ -283,7 +385,7 @@ mod tests {
 
     #[test]
     fn hosts_are_comma_separated() {
-        let cli = Cli::try_parse_from(["deliver", "deploy", "--hosts", "a,b@c:22"]).unwrap();
+        let cli = Cli::parse_args(["deliver", "deploy", "--hosts", "a,b@c:22"]).unwrap();
         match cli.command {
             Some(Command::Deploy(d)) => assert_eq!(d.hosts, ["a", "b@c:22"]),
             other => panic!("{other:?}"),
@@ -292,7 +394,7 @@ mod tests {
 
     #[test]
     fn run_takes_the_command_after_double_dash() {
-        let cli = Cli::try_parse_from(["deliver", "run", "prod", "--", "ls", "-la"]).unwrap();
+        let cli = Cli::parse_args(["deliver", "run", "prod", "--", "ls", "-la"]).unwrap();
         match cli.command {
             Some(Command::Run(r)) => {
                 assert_eq!(r.env.as_deref(), Some("prod"));

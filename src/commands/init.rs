@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use super::project::beside;
 use super::UsageError;
 use crate::cli::InitArgs;
 use crate::config::{Config, HostSpec};
@@ -50,8 +51,8 @@ pub fn run(args: &InitArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let detected = detect(dir)?;
-    let procfile_path = dir.join("Procfile");
+    let procfile_path = beside(config_path, "Procfile");
+    let detected = detect(dir, &procfile_path)?;
     if detected.procfile_types.is_none() {
         if let Some(line) = guess_procfile(&detected) {
             std::fs::write(&procfile_path, format!("{line}\n"))
@@ -82,15 +83,15 @@ pub fn run(args: &InitArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-fn detect(dir: &Path) -> Result<Detected> {
+fn detect(dir: &Path, procfile_path: &Path) -> Result<Detected> {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
-    let procfile_types = match read("Procfile") {
+    let procfile_types = match std::fs::read_to_string(procfile_path).ok() {
         Some(text) => Some(
             procfile::parse(&text)
                 .map_err(|e| {
                     UsageError(format!(
                         "{}:{}: {}",
-                        dir.join("Procfile").display(),
+                        procfile_path.display(),
                         e.line,
                         e.message
                     ))

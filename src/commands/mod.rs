@@ -27,7 +27,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
             ui.data(&String::from_utf8_lossy(&out));
             return Ok(Outcome::Done);
         }
-        None | Some(Command::Deploy(_)) => "deploy",
+        None | Some(Command::Deploy(_) | Command::Implied(_)) => "deploy",
         Some(Command::Rollback(_)) => "rollback",
         Some(Command::Setup(_)) => "setup",
         Some(Command::Trust(_)) => "trust",

@@ -21,16 +21,7 @@ pub struct Project {
 impl Project {
     pub fn load(config_path: &Path) -> Result<Project> {
         let config = load_config(config_path)?;
-        let dir = config_path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
-        let procfile_path = if dir == Path::new(".") {
-            PathBuf::from("Procfile")
-        } else {
-            dir.join("Procfile")
-        };
+        let procfile_path = beside(config_path, "Procfile");
         let text = read(
             &procfile_path,
             "a Procfile with lines like `web: node server.js`",
@@ -48,6 +39,15 @@ impl Project {
             types,
             procfile_path,
         })
+    }
+}
+
+/// The file `name` in the directory of deliver.toml, written as the user would write it
+/// (`Procfile`, not `./Procfile`).
+pub fn beside(config_path: &Path, name: &str) -> PathBuf {
+    match config_path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && dir != Path::new(".") => dir.join(name),
+        _ => PathBuf::from(name),
     }
 }
 
