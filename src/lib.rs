@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod outcome;
+pub mod plan;
 pub mod procfile;
 pub mod release;
 pub mod render;

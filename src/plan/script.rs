@@ -1,0 +1,181 @@
+//! A remote script as a value: an ordered list of commands, each quoted once, here, when the
+//! script is rendered. Scripts travel on the channel's stdin to `sh -s`, so nothing in them
+//! (paths, values, secrets) appears on a remote command line.
+
+/// One command: a program and its arguments, each quoted when rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmd {
+    pub program: String,
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Line {
+    Cmd(Cmd),
+    /// Shell syntax that commands cannot express (a redirect, a test, a loop); `why` is
+    /// rendered as a comment above it.
+    Raw {
+        why: String,
+        text: String,
+    },
+}
+
+/// A named POSIX `sh` script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// What it does, for logs and `--dry-run` (`lock.acquire`, `release.build`).
+    pub name: String,
+    lines: Vec<Line>,
+}
+
+impl Script {
+    pub fn new(name: impl Into<String>) -> Script {
+        Script {
+            name: name.into(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// Appends `program args...`.
+    #[must_use]
+    pub fn cmd<I, S>(mut self, program: &str, args: I) -> Script
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.lines.push(Line::Cmd(Cmd {
+            program: program.to_string(),
+            args: args.into_iter().map(Into::into).collect(),
+        }));
+        self
+    }
+
+    /// Appends raw shell text. Interpolate values only through [`quote`].
+    #[must_use]
+    pub fn raw(mut self, why: &str, text: impl Into<String>) -> Script {
+        self.lines.push(Line::Raw {
+            why: why.to_string(),
+            text: text.into(),
+        });
+        self
+    }
+
+    /// Appends every line of `other`.
+    #[must_use]
+    pub fn then(mut self, other: Script) -> Script {
+        self.lines.extend(other.lines);
+        self
+    }
+
+    /// The script text for `sh -s`: `set -eu`, then every line.
+    pub fn render(&self) -> String {
+        let mut out = format!("# deliver: {}\nset -eu\n", self.name);
+        for line in &self.lines {
+            match line {
+                Line::Cmd(c) => {
+                    out.push_str(&quote(&c.program));
+                    for a in &c.args {
+                        out.push(' ');
+                        out.push_str(&quote(a));
+                    }
+                    out.push('\n');
+                }
+                Line::Raw { why, text } => {
+                    for w in why.lines() {
+                        out.push_str("# ");
+                        out.push_str(w);
+                        out.push('\n');
+                    }
+                    out.push_str(text);
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One shell word, quoted for POSIX `sh`: bare when it holds only safe characters, else in
+/// single quotes with each `'` written as `'\''`. NUL cannot be represented and is replaced
+/// by nothing (config validation rejects it before this point).
+pub fn quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b));
+    if safe {
+        return word.to_string();
+    }
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('\'');
+    for c in word.chars().filter(|&c| c != '\0') {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_values_stay_literal() {
+        let s = Script::new("t").cmd(
+            "mkdir",
+            ["-p", "x\"; touch /tmp/pwned #", "it's", "$HOME", ""],
+        );
+        insta::assert_snapshot!(s.render(), @r#"
+        # deliver: t
+        set -eu
+        mkdir -p 'x"; touch /tmp/pwned #' 'it'\''s' '$HOME' ''
+        "#);
+    }
+
+    #[test]
+    fn quoted_words_survive_a_real_shell() {
+        let words = [
+            "plain",
+            "with space",
+            "x\"; touch /tmp/pwned #",
+            "it's",
+            "$(id)",
+            "`id`",
+            "a\\b",
+            "ünï",
+            "*",
+            "-n",
+            "%i",
+            "\n",
+        ];
+        let script = Script::new("echo").cmd(
+            "printf",
+            std::iter::once("%s\\0".to_string()).chain(words.iter().map(|w| (*w).to_string())),
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script.render())
+            .output()
+            .expect("sh");
+        assert!(out.status.success());
+        let got: Vec<&[u8]> = out
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty())
+            .collect();
+        let want: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn raw_lines_carry_their_reason() {
+        let s = Script::new("t").raw("atomic swap: mv -T renames over the old link", "mv -T a b");
+        assert!(s
+            .render()
+            .ends_with("# atomic swap: mv -T renames over the old link\nmv -T a b\n"));
+    }
+}
