@@ -327,10 +327,11 @@ proxy_reload() {  # HUP, then wait (bounded) for the old workers to go: then the
   done
 }
 
-# FILE: its `upstream NAME` is proxied to. Host aliases in `server hI:PORT` lines become the
-# hosts' addresses (nginx here resolves names through this machine's /etc/hosts, which has no
-# hI). Directives the file sets at http level win: the server block adds only what it lacks
-# (a proxy_set_header at server level would hide every one inherited from http).
+# FILE: its `upstream NAME` is proxied to. Host aliases (`hI:PORT` backends, `server hI:PORT`
+# lines in FILE) become the hosts' addresses: nginx here resolves names through this
+# machine's /etc/hosts, which has no hI. Directives the file sets at http level win: the
+# server block adds only those it lacks (a proxy_set_header at server level would hide every
+# one inherited from http).
 proxy_config() {
   local port=$1 dir=$2 up=$3 name=$4 has_headers=''
   grep -qE '^[[:space:]]*proxy_set_header[[:space:]]' "$up" && has_headers=1
@@ -379,12 +380,17 @@ cmd_proxy() {
     done
   else
     { echo "upstream $name {"
-      for b in "$@"; do echo "  server $b max_fails=1 fail_timeout=2s;"; done
+      for b in "$@"; do
+        [[ $b =~ ^h([1-9]):(.*)$ ]] && b=$(host_ip "${BASH_REMATCH[1]}"):${BASH_REMATCH[2]}
+        echo "  server $b max_fails=1 fail_timeout=2s;"
+      done
       echo "  keepalive 32;"; echo "}"; } >"$dir/upstream.conf"
   fi
   proxy_config "$port" "$dir" "$dir/upstream.conf" "$name" >"$dir/nginx.conf"
   nginx -q -t -e "$dir/error.log" -c "$dir/nginx.conf" || die "bad nginx config: $dir/nginx.conf"
-  if p=$(nginx_pid); then proxy_reload "$p"; say "nginx reloaded: 127.0.0.1:$port -> $name"; return; fi
+  if p=$(nginx_pid); then
+    proxy_reload "$p"; say "nginx reloaded: 127.0.0.1:$port -> $name"; return
+  fi
   cg=$(cgroup_root)/nginx; mkdir -p "$cg"
   : >"$dir/error.log"
   ( echo $BASHPID >"$cg/cgroup.procs"; exec nginx -e "$dir/error.log" -c "$dir/nginx.conf" ) 9>&-
