@@ -31,6 +31,17 @@ impl Testbed {
     /// Starts hosts h1..hN (N = 1..=9) and waits until each one's sshd answers. Ends, first,
     /// whatever an earlier run left (a test process that was killed before its guard dropped).
     pub(crate) fn up(n: usize) -> Testbed {
+        Testbed::start(n, "")
+    }
+
+    /// As `up`, and `proxy` (one of the hosts, e.g. `h3`) also runs nginx on port 80: there
+    /// app may write `/etc/nginx/conf.d/*.conf` and run `sudo -n nginx -t` and
+    /// `sudo -n systemctl reload nginx`. The `[proxy] hosts` of a `deliver.toml`.
+    pub(crate) fn up_with_proxy_host(n: usize, proxy: &str) -> Testbed {
+        Testbed::start(n, proxy)
+    }
+
+    fn start(n: usize, proxy_hosts: &str) -> Testbed {
         assert!((1..=9).contains(&n), "a test bed has 1 to 9 hosts, not {n}");
         assert!(
             is_root(),
@@ -62,7 +73,13 @@ impl Testbed {
             _lock: lock,
         };
         bed.run(&["down"]);
-        bed.run(&["up", &n.to_string()]);
+        let up = bed
+            .script()
+            .args(["up", &n.to_string()])
+            .env("TB_PROXY_HOSTS", proxy_hosts)
+            .output()
+            .expect("run testbed.sh up");
+        check_output(&up, &format!("testbed.sh up {n}"));
         bed
     }
 
@@ -277,15 +294,59 @@ EOF
 systemctl --user daemon-reload && systemctl --user start app-web &&
 systemctl --user is-active app-web";
 
+/// On a proxy host, as app: an upstream of h1 and h2 where nginx includes `conf.d/*.conf`,
+/// checked and reloaded through sudo.
+const PROXY_HOST_SETUP: &str = "cat >/etc/nginx/conf.d/app-upstream.conf <<'EOF'
+upstream app { server h1:5000; server h2:5000; }
+server { listen 8080; location / { proxy_pass http://app; } }
+EOF
+sudo -n nginx -t 2>/dev/null && sudo -n systemctl reload nginx";
+
 #[test]
 fn three_hosts_take_ssh_git_push_user_units_sudo_rules_and_nginx_in_front() {
-    let tb = Testbed::up(3);
-    let hosts = tb.hosts();
-    assert_eq!(hosts, ["h1", "h2", "h3"]);
+    let tb = Testbed::up_with_proxy_host(3, "h3");
+    assert_eq!(tb.hosts(), ["h1", "h2", "h3"]);
+    ssh_checks_host_keys_strictly(&tb);
+    // Root inside a host (the fixture's back door) sees systemd as PID 1.
+    let out = tb.exec("h1", "cat /proc/1/comm; id -u");
+    assert_eq!(stdout(&out), "systemd\n0\n", "{}", stderr(&out));
+    git_push_lands_the_commit_on_each_host(&tb);
+    // A `systemctl --user` unit on each host, started as app (linger: no session needed).
+    for h in &tb.hosts() {
+        let out = tb.ssh(h, WEB_UNIT);
+        assert_eq!(stdout(&out), "active\n", "{h}: {}", stderr(&out));
+    }
+    sudo_allows_only_the_app_units_and_the_proxy_reload(&tb);
+    nginx_on_the_machine_serves_each_backend(&tb);
+    nginx_on_the_proxy_host_serves_the_others(&tb);
+}
 
-    // ssh, strict host keys: each alias reaches its own host, as app.
+#[test]
+fn dropping_the_guard_ends_the_hosts() {
+    let tb = Testbed::up(1);
+    let pid = std::fs::read_to_string(tb.state.join("h1/pid")).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    assert!(running(&stat), "h1's PID 1 ({}) is not running", pid.trim());
+    drop(tb);
+    assert!(
+        !running(&stat),
+        "h1's PID 1 ({}) outlived the guard",
+        pid.trim()
+    );
+}
+
+/// The process of this `/proc/PID/stat` runs (a zombie does not: see testbed.sh `running`).
+fn running(stat: &str) -> bool {
+    std::fs::read_to_string(stat).is_ok_and(|s| {
+        s.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
+}
+
+fn ssh_checks_host_keys_strictly(tb: &Testbed) {
+    // Each alias reaches its own host, as app, with the key in known_hosts...
     let known = std::fs::read_to_string(tb.known_hosts()).unwrap();
-    for h in &hosts {
+    for h in &tb.hosts() {
         assert!(
             known.lines().any(|l| l.starts_with(&format!("{h},"))),
             "{known}"
@@ -309,30 +370,17 @@ fn three_hosts_take_ssh_git_push_user_units_sudo_rules_and_nginx_in_front() {
         "{}",
         stderr(&out)
     );
+}
 
-    // Root inside a host (the fixture's back door) sees systemd as PID 1.
-    let out = tb.exec("h1", "cat /proc/1/comm; id -u");
-    assert_eq!(stdout(&out), "systemd\n0\n", "{}", stderr(&out));
-
-    // git push into a bare repo on each host lands the very commit.
+fn git_push_lands_the_commit_on_each_host(tb: &Testbed) {
     let repo = tempfile::tempdir().unwrap();
     git(repo.path(), &["init", "-q", "-b", "main"]);
     std::fs::write(repo.path().join("README"), "hello\n").unwrap();
     git(repo.path(), &["add", "README"]);
-    git(
-        repo.path(),
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "one",
-        ],
-    );
+    let who = ["-c", "user.name=t", "-c", "user.email=t@t"];
+    git(repo.path(), &[&who[..], &["commit", "-qm", "one"]].concat());
     let sha = stdout(&git(repo.path(), &["rev-parse", "main"]));
-    for h in &hosts {
+    for h in &tb.hosts() {
         check_output(&tb.ssh(h, "git init -q --bare repo.git"), "git init --bare");
         let out = Command::new("git")
             .arg("-C")
@@ -345,27 +393,30 @@ fn three_hosts_take_ssh_git_push_user_units_sudo_rules_and_nginx_in_front() {
         let out = tb.ssh(h, "git --git-dir=repo.git rev-parse main");
         assert_eq!(stdout(&out), sha, "{h}: {}", stderr(&out));
     }
+}
 
-    // A `systemctl --user` unit, started as app (linger: no login session needed).
-    for h in &hosts {
-        let out = tb.ssh(h, WEB_UNIT);
-        assert_eq!(stdout(&out), "active\n", "{h}: {}", stderr(&out));
-    }
-
-    // sudo: systemctl on the app's own units and daemon-reload, nothing else.
+fn sudo_allows_only_the_app_units_and_the_proxy_reload(tb: &Testbed) {
     let out = tb.ssh("h2", "sudo -n systemctl daemon-reload");
     assert!(out.status.success(), "{}", stderr(&out));
-    for refused in ["sudo -n id", "sudo -n systemctl restart nginx"] {
-        let out = tb.ssh("h2", refused);
-        assert!(!out.status.success(), "{refused} was allowed");
+    for (host, refused) in [
+        ("h2", "sudo -n id"),
+        ("h2", "sudo -n systemctl restart nginx"),
+        ("h2", "sudo -n systemctl reload nginx"),
+        ("h3", "sudo -n systemctl restart nginx"),
+    ] {
+        let out = tb.ssh(host, refused);
+        assert!(!out.status.success(), "{host}: {refused} was allowed");
         assert!(
             stderr(&out).contains("a password is required"),
-            "{refused}: {}",
+            "{host}: {refused}: {}",
             stderr(&out)
         );
     }
+    // The proxy host's own rule is exercised by nginx_on_the_proxy_host_serves_the_others.
+}
 
-    // nginx on 127.0.0.1 in front of the three backends: 200s with each host's content.
+fn nginx_on_the_machine_serves_each_backend(tb: &Testbed) {
+    let hosts = tb.hosts();
     let port = free_port();
     let front = format!("127.0.0.1:{port}");
     let backends: Vec<String> = hosts
@@ -388,4 +439,15 @@ fn three_hosts_take_ssh_git_push_user_units_sudo_rules_and_nginx_in_front() {
         let got = http_get(&front, "/").unwrap();
         assert_eq!((got.0, got.1.trim()), (200, "h2"));
     }
+}
+
+fn nginx_on_the_proxy_host_serves_the_others(tb: &Testbed) {
+    let out = tb.ssh("h3", PROXY_HOST_SETUP);
+    check_output(&out, "h3: write the upstream, nginx -t, reload nginx");
+    let want = ["h1".to_owned(), "h2".to_owned()];
+    let seen = bodies_through(&format!("{}:8080", tb.addr("h3")), &want);
+    assert!(
+        want.iter().all(|h| seen.contains(h)) && !seen.iter().any(|b| b == "h3"),
+        "through h3's nginx: {seen:?}"
+    );
 }

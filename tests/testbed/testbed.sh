@@ -14,9 +14,9 @@
 #                                   `upstream NAME {...}` in FILE (`deliver export --format nginx`)
 #
 # Then: ssh -F /var/lib/deliver-testbed/ssh_config h1   (user app, strict host-key checking).
-# Settings (environment): TB_STATE, TB_NET, TB_BOOT_TIMEOUT, TB_SUDO_UNITS, TB_MASK; see
-# tests/testbed/README.md. Isolation for tests, not a security boundary: root in a host keeps
-# CAP_SYS_ADMIN.
+# Settings (environment): TB_STATE, TB_NET, TB_BOOT_TIMEOUT, TB_SUDO_UNITS, TB_PROXY_HOSTS,
+# TB_MASK; see tests/testbed/README.md. Isolation for tests, not a security boundary: root in a
+# host keeps CAP_SYS_ADMIN.
 set -euo pipefail
 
 # ---- settings --------------------------------------------------------------------------------
@@ -24,6 +24,7 @@ STATE=${TB_STATE:-/var/lib/deliver-testbed}  # client key, ssh_config, known_hos
 NET=${TB_NET:-10.79.0}                       # bridge is $NET.1/24, host hI is $NET.(I+1)
 BOOT_TIMEOUT=${TB_BOOT_TIMEOUT:-30}          # seconds for a host's sshd to answer
 SUDO_UNITS=${TB_SUDO_UNITS:-app}             # ERE: app may manage units X, X-*, X@*, X.*
+PROXY_HOSTS=${TB_PROXY_HOSTS:-}              # e.g. "h3": those hosts also run nginx on :80
 # Units that fail or mean nothing in a host. The rest of the machine's own unit config
 # (/etc/systemd/system: nginx, postgres, timers, getty...) is replaced by a clean directory.
 MASK=${TB_MASK-"getty.target console-getty.service systemd-sysctl.service
@@ -188,6 +189,17 @@ init_sudo() {  # exactly: daemon-reload, and these verbs on the app's own units
   visudo -cqf /etc/sudoers.d/app || { echo "bad sudoers rule (TB_SUDO_UNITS=$SUDO_UNITS)"; exit 1; }
 }
 
+# A proxy host (TB_PROXY_HOSTS) also runs nginx (the machine's, on :80, with its default site),
+# and app may write /etc/nginx/conf.d/*.conf, check the config and reload nginx. Only there.
+init_proxy() {
+  ln -s /lib/systemd/system/nginx.service /etc/systemd/system/multi-user.target.wants/
+  chgrp app /etc/nginx/conf.d; chmod 2775 /etc/nginx/conf.d
+  printf '%s\n' 'app ALL=(root) NOPASSWD: /usr/bin/systemctl reload nginx, /usr/sbin/nginx -t' \
+    >/etc/sudoers.d/app-proxy
+  chmod 440 /etc/sudoers.d/app-proxy
+  visudo -cqf /etc/sudoers.d/app-proxy || { echo "bad sudoers rule for the proxy"; exit 1; }
+}
+
 init_systemd_config() {
   local x
   # Journal files of 2 MB, not 8: each host has two (system, app's) and /var is in RAM.
@@ -214,6 +226,7 @@ host_init() {
   init_app_user "$pub"
   init_sudo
   init_systemd_config
+  if [[ " $PROXY_HOSTS " == *" $h "* ]]; then init_proxy; fi
   exec setpriv --bounding-set "$CAPS_DROP" -- env -i container=deliver-testbed /lib/systemd/systemd
 }
 
@@ -248,7 +261,7 @@ host_start() {  # network, cgroup, namespaces; records PID 1 (as this machine se
   ( echo $BASHPID >"$cg/cgroup.procs"
     exec ip netns exec "$P-h$i" unshare --pid --fork --mount --uts --ipc --cgroup --mount-proc \
       --propagation private env -i TB_STATE="$STATE" TB_NET="$NET" TB_SUDO_UNITS="$SUDO_UNITS" \
-      TB_MASK="$MASK" /bin/bash "$SELF" __init "$i"
+      TB_PROXY_HOSTS="$PROXY_HOSTS" TB_MASK="$MASK" /bin/bash "$SELF" __init "$i"
   ) 9>&- </dev/null >"$d/console.log" 2>&1 &
   us=$!
   for n in $(seq 300); do p=$(pgrep -P "$us") && break; sleep 0.01; done
