@@ -46,7 +46,7 @@ say() { echo "testbed: $*" >&2; }
 host_ip() { echo "$NET.$(($1 + 1))"; }
 host_dir() { echo "$STATE/h$1"; }
 host_pid() { cat "$STATE/h$1/pid" 2>/dev/null; }
-known_hosts_list() {  # the I of every host with a state dir, up or not
+host_list() {  # the I of every host with a state dir, up or not
   local d; for d in "$STATE"/h[1-9]; do [ -d "$d" ] && echo "${d##*/h}"; done; true
 }
 cgroup_root() {  # our cgroup in the cgroup2 hierarchy: /sys/fs/cgroup (unified) or .../unified
@@ -302,7 +302,7 @@ write_client_files() {  # ssh_config (Host hI aliases) and known_hosts, for ever
   local i
   : >"$STATE/known_hosts.new"
   { echo "# deliver test bed: ssh -F $STATE/ssh_config hI"
-    for i in $(known_hosts_list); do
+    for i in $(host_list); do
       host_alive "$i" || continue
       printf 'Host h%s %s\n  HostName %s\n' "$i" "$(host_ip "$i")" "$(host_ip "$i")"
       cat "$(host_dir "$i")/known_host" >>"$STATE/known_hosts.new" 2>/dev/null || true
@@ -427,7 +427,7 @@ cmd_down() {
   local i cg l; cg=$(cgroup_root)
   take_lock
   proxy_stop
-  for i in $(known_hosts_list); do  # SIGKILL to PID 1 ends its whole PID namespace
+  for i in $(host_list); do  # SIGKILL to PID 1 ends its whole PID namespace
     if host_alive "$i"; then kill -KILL "$(host_pid "$i")"; fi
   done
   for i in "$cg"/h[1-9]; do cgroup_empty "$i"; done  # the kernel ends a PID ns asynchronously
@@ -450,6 +450,7 @@ cmd_down() {
 cmd_up() {
   local n=${1:-} i pids=() bad=0 t0; t0=$(date +%s%N)
   [[ $n =~ ^[1-9]$ ]] || die "usage: testbed.sh up N   (N = 1..9)"
+  [[ $NET =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "TB_NET=$NET: want 3 octets (10.79.0)"
   cmd_check
   take_lock
   [ -f "$STATE/id_ed25519" ] ||
@@ -462,14 +463,14 @@ cmd_up() {
   for i in "${pids[@]}"; do wait "$i" || bad=1; done
   write_client_files
   [ $bad = 0 ] || die "some hosts did not come up (left up to inspect); then: testbed.sh down"
-  say "up: $(known_hosts_list | sed 's/^/h/' | tr '\n' ' ')in" \
+  say "up: $(host_list | sed 's/^/h/' | tr '\n' ' ')in" \
     "$((($(date +%s%N) - t0) / 1000000)) ms; ssh -F $STATE/ssh_config h1"
 }
 
 cmd_status() {
   local i p n pss cg pids; cg=$(cgroup_root)
-  [ -n "$(known_hosts_list)" ] || echo "no hosts"
-  for i in $(known_hosts_list); do
+  [ -n "$(host_list)" ] || echo "no hosts"
+  for i in $(host_list); do
     if host_alive "$i"; then
       mapfile -t pids < <(find "$cg/h$i" -name cgroup.procs -exec cat {} + 2>/dev/null)
       n=${#pids[@]}
