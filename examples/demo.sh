@@ -38,7 +38,7 @@ dlv() { (cd "$WORK/app" && HOME=$WORK/home "$DELIVER" "$@"); }
 not_available() { grep -q 'not available yet' "$1"; }
 
 preflight() {
-  "$TB" check 2>&1 | sed 's/^/  /' >&2 || cannot "run, as root, once: $TB install"
+  "$TB" check 2>&1 | sed 's/^/  /' >&2 || cannot "the test bed cannot run here (see above)"
   [ -f "$APP_SRC/Procfile" ] ||
     cannot "no app to deploy: $APP_SRC/Procfile is missing (set DEMO_APP to another app)"
 }

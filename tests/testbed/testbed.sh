@@ -96,17 +96,18 @@ cmd_install() {
   say "installed: $(echo "$missing" | tr '\n' ' ')"
 }
 
-cmd_check() {
-  local bad=0 c missing
+cmd_check() {  # root, the packages, a cgroup2 hierarchy: say what is missing and the fix
+  local c missing root=1 install=''
   if [ "$(id -u)" != 0 ]; then
-    say "needs root: it creates network namespaces, mounts and cgroups"; bad=1
+    say "needs root: it creates network namespaces, veth links, mounts and cgroups"; root=''
   fi
   missing=$(missing_packages)
-  [ -z "$missing" ] || { say "missing packages: $(echo "$missing" | tr '\n' ' ')"; bad=1; }
+  [ -z "$missing" ] || { say "missing packages: $(echo "$missing" | tr '\n' ' ')"; install=1; }
   for c in sshd sudo nginx flock unshare setpriv nsenter ip ssh-keyscan; do
-    command -v $c >/dev/null || [ -x /usr/sbin/$c ] || { say "missing command: $c"; bad=1; }
+    command -v $c >/dev/null || [ -x /usr/sbin/$c ] || { say "missing command: $c"; install=1; }
   done
-  [ $bad = 0 ] || die "cannot run here; as root, run: $SELF install"
+  [ -z "$install" ] || die "cannot run here; as root, run: $SELF install"
+  [ -n "$root" ] || die "cannot run here; run it as root"
   cgroup_root >/dev/null
 }
 
