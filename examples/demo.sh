@@ -169,8 +169,8 @@ show_units_and_proxy
 rc=0; deploy_with_traffic || rc=$?
 case $rc in
   0) step "done: deployed with no failed request" ;;
-  "$NOT_YET") step "deliver deploy is not available in this build yet (a later issue);" \
-      "the test bed and nginx were up and go down now" ;;
+  "$NOT_YET") step "this build of deliver cannot deploy yet (setup and deploy land in a later" \
+      "issue); the test bed and nginx were up and go down now" ;;
   *) step "the deploy failed, or requests failed during it (see above)" ;;
 esac
 exit $rc
