@@ -4,3 +4,4 @@
 mod cli;
 mod render;
 mod support;
+mod testbed;
