@@ -11,6 +11,7 @@ pub mod outcome;
 pub mod plan;
 pub mod procfile;
 pub mod release;
+pub mod remote;
 pub mod render;
 pub mod ui;
 

@@ -1,0 +1,108 @@
+//! Side effects on hosts, and nothing about deploys: run a [`Script`] over the host's one SSH
+//! session, upload bytes, push a commit, probe an HTTP port. `deploy::` sees hosts only
+//! through the [`Remote`] trait, so orchestration tests use a recorder instead of SSH.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::plan::Script;
+
+/// Which stream a line of remote output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// What a finished remote script returned.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Output {
+    /// The script's exit status (named codes live beside the builders in `plan::`).
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// What a push sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PushStats {
+    /// Objects in the pack (0: the host had everything).
+    pub objects: usize,
+    /// Pack bytes sent over the channel.
+    pub bytes: u64,
+}
+
+/// A host key that is not the one known_hosts has for the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKeyProblem {
+    /// No entry for this host (and port).
+    Unknown,
+    /// An entry exists with another key: possible man-in-the-middle.
+    Changed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("{host}: cannot connect: {message}")]
+    Connect { host: String, message: String },
+    #[error("{host}: authentication failed as `{user}`: {message}")]
+    Auth {
+        host: String,
+        user: String,
+        message: String,
+    },
+    #[error("{host}:{port}: {} host key {key_type} {fingerprint}{}", if matches!(problem, HostKeyProblem::Changed) { "CHANGED" } else { "unknown" }, if matches!(problem, HostKeyProblem::Changed) { " does not match known_hosts: refusing (possible man-in-the-middle)" } else { "; check it, then run `deliver trust`" })]
+    HostKey {
+        host: String,
+        port: u16,
+        key_type: String,
+        /// `SHA256:<base64>` as `ssh-keygen -l` prints it.
+        fingerprint: String,
+        problem: HostKeyProblem,
+    },
+    #[error("{host}: connection lost: {message}")]
+    Disconnected { host: String, message: String },
+    #[error("{host}: {what} timed out after {}ms", after.as_millis())]
+    Timeout {
+        host: String,
+        what: String,
+        after: Duration,
+    },
+    #[error("{host}: push failed: {message}")]
+    Push { host: String, message: String },
+}
+
+/// One host, reached over one authenticated SSH session for the whole command.
+pub trait Remote: Send {
+    /// The host as written in deliver.toml (used in output and errors).
+    fn host(&self) -> &str;
+
+    /// Runs `script` with `sh -s` (the script travels on stdin), calling `on_line` for each
+    /// line of output as it arrives. A non-zero exit is an `Ok(Output)`; `Err` means the
+    /// session failed.
+    fn run(
+        &mut self,
+        script: &Script,
+        on_line: &mut dyn FnMut(Stream, &str),
+    ) -> Result<Output, RemoteError>;
+
+    /// Writes `contents` to `path` (relative to the home directory, or absolute) with
+    /// `mode`, atomically (a temporary file renamed into place). Never on a command line.
+    fn upload(&mut self, path: &str, contents: &[u8], mode: i32) -> Result<(), RemoteError>;
+
+    /// Sends the objects of `commit` (from the local repository at `repo`) that the bare
+    /// repository `git_dir` on the host lacks, given the commits it already has
+    /// (`remote_tips`), and points `refname` there.
+    fn push(
+        &mut self,
+        repo: &Path,
+        commit: &str,
+        git_dir: &str,
+        refname: &str,
+        remote_tips: &[String],
+    ) -> Result<PushStats, RemoteError>;
+
+    /// `GET http://127.0.0.1:<port><path>` on the host, through the session (direct-tcpip);
+    /// returns the HTTP status.
+    fn http_get(&mut self, port: u16, path: &str, timeout: Duration) -> Result<u16, RemoteError>;
+}
