@@ -32,7 +32,7 @@ pub struct PushStats {
     pub bytes: u64,
 }
 
-/// A host key that is not the one known_hosts has for the host.
+/// A host key that is not the one `known_hosts` has for the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostKeyProblem {
     /// No entry for this host (and port).
