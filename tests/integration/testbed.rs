@@ -431,14 +431,40 @@ fn nginx_on_the_machine_serves_each_backend(tb: &Testbed) {
             "no 200 from {h} through nginx; saw {seen:?}"
         );
     }
-    // ...and in front of an `upstream` file that names hosts by alias, as an export would.
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), "upstream shop {\n  server h2:5000;\n}\n").unwrap();
-    tb.proxy(port, [file.path()]);
-    for _ in 0..6 {
-        let got = http_get(&front, "/").unwrap();
-        assert_eq!((got.0, got.1.trim()), (200, "h2"));
+    // ...and in front of the upstream that `deliver export --format nginx` writes for a
+    // deliver.toml whose hosts are the test bed's aliases (resolved through its ssh_config).
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(
+        app.path().join("deliver.toml"),
+        "app = \"shop\"\n[environments.testbed]\nhosts = [\"h1\", \"h2\", \"h3\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.path().join("Procfile"),
+        "web: python3 -m http.server $PORT\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_deliver"))
+        .current_dir(app.path())
+        .env("DELIVER_SSH_CONFIG", tb.ssh_config())
+        .args(["export", "--format", "nginx", "-o", "nginx"])
+        .output()
+        .expect("run deliver export");
+    check_output(&out, "deliver export --format nginx");
+    let upstream = app.path().join("nginx/shop-upstream.conf");
+    let text = std::fs::read_to_string(&upstream).unwrap();
+    for h in &hosts {
+        assert!(
+            text.contains(&format!("server {}:5000 ", tb.addr(h))),
+            "{text}"
+        );
     }
+    tb.proxy(port, [&upstream]);
+    let seen = bodies_through(&front, &hosts);
+    assert!(
+        hosts.iter().all(|h| seen.contains(h)),
+        "through the exported upstream: {seen:?}"
+    );
 }
 
 fn nginx_on_the_proxy_host_serves_the_others(tb: &Testbed) {
