@@ -409,3 +409,62 @@ fn errors_are_coloured_only_when_asked_and_never_under_no_color() {
 fn unindent_strips_common_indentation() {
     assert_eq!(unindent("\n    a\n      b\n"), "a\n  b\n");
 }
+
+/// Issue 3's acceptance: `export` of a 3-type Procfile whose commands hold `%`, quotes and
+/// `$VAR`: every systemd unit (system and user) verifies with empty stderr, the ports follow
+/// `port_base + 100*type_index + (instance-1)` and the target wants every instance.
+#[test]
+fn export_of_three_types_with_hostile_commands_verifies_and_wants_every_instance() {
+    let analyze = crate::render::tool("systemd-analyze");
+    let procfile = deliver::render::example::PROCFILE;
+    let greeting = deliver::render::example::GREETING;
+    for (format, user_flag) in [("systemd", None), ("systemd-user", Some("--user"))] {
+        let toml = format!(
+            "app = \"shop\"\nport_base = 7000\n[env]\nGREETING = {}\n[processes]\nweb = 2\nclock = 3\n[environments.production]\nhosts = [\"web1\"]\n",
+            toml::Value::String(greeting.into())
+        );
+        let (_, dir) = Test::new()
+            .toml(&toml)
+            .procfile(procfile)
+            .args(["export", "--format", format, "-o", "units"])
+            .run();
+        let units = dir.path().join("units");
+        let mut names: Vec<String> = std::fs::read_dir(&units)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "shop-clock@.service",
+                "shop-web@.service",
+                "shop-worker@.service",
+                "shop.target"
+            ]
+        );
+        let target = std::fs::read_to_string(units.join("shop.target")).unwrap();
+        let instances = [
+            "shop-web@7000.service",
+            "shop-web@7001.service",
+            "shop-worker@7100.service",
+            "shop-clock@7200.service",
+            "shop-clock@7201.service",
+            "shop-clock@7202.service",
+        ];
+        let wants: Vec<&str> = target
+            .lines()
+            .filter_map(|l| l.strip_prefix("Wants="))
+            .flat_map(str::split_whitespace)
+            .collect();
+        assert_eq!(wants, instances, "{target}");
+        let runtime = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(&analyze);
+        cmd.args(user_flag)
+            .arg("verify")
+            .arg(units.join("shop.target"))
+            .args(instances.iter().map(|i| units.join(i)))
+            .env("XDG_RUNTIME_DIR", runtime.path());
+        crate::render::assert_clean(&format!("verify --format {format}"), &cmd.output().unwrap());
+    }
+}

@@ -16,7 +16,7 @@ use deliver::render::{self, RenderedFile};
 const NOBODY: u32 = 65_534;
 
 /// The path of `name` (PATH, then the sbin and systemd directories); panics when missing.
-fn tool(name: &str) -> PathBuf {
+pub(crate) fn tool(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let extra = ["/usr/sbin", "/sbin", "/usr/lib/systemd", "/lib/systemd"].map(PathBuf::from);
     std::env::split_paths(&path)
@@ -50,7 +50,7 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn assert_clean(what: &str, output: &Output) {
+pub(crate) fn assert_clean(what: &str, output: &Output) {
     assert!(
         output.status.success() && output.stderr.is_empty(),
         "{what}: {}\nstderr:\n{}\nstdout:\n{}",
