@@ -337,6 +337,24 @@ fn parse_timestamp(stamp: &str) -> Option<Civil> {
     valid.then_some(t)
 }
 
+/// `unix_millis` as an RFC 3339 UTC timestamp with milliseconds (`2026-11-23T08:44:23.120Z`),
+/// for event and log lines. Pure: the caller reads the clock.
+pub fn rfc3339_millis(unix_millis: u128) -> String {
+    let secs = u64::try_from(unix_millis / 1000)
+        .unwrap_or(MAX_UNIX_SECONDS)
+        .min(MAX_UNIX_SECONDS);
+    let days = i64::try_from(secs / DAY).expect("checked against MAX_UNIX_SECONDS");
+    let (year, month, day) = civil_from_days(days);
+    let s = secs % DAY;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        unix_millis % 1000
+    )
+}
+
 // Proleptic Gregorian calendar <-> days since 1970-01-01, after Howard Hinnant's
 // "chrono-Compatible Low-Level Date Algorithms" (days_from_civil / civil_from_days).
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
@@ -544,6 +562,16 @@ mod tests {
             err.to_string(),
             "port_base 0 gives process type `web` port 0; use a port_base of at least 1"
         );
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_millis(1_795_423_463_120),
+            "2026-11-23T08:44:23.120Z"
+        );
+        assert_eq!(rfc3339_millis(951_782_400_007), "2000-02-29T00:00:00.007Z");
     }
 
     #[test]

@@ -3,6 +3,10 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod event;
+pub mod human;
+pub mod json;
+
 use std::io::IsTerminal;
 
 use crate::cli::{ColorChoice, GlobalArgs};
@@ -83,6 +87,21 @@ impl Ui {
 
     pub fn warn(&self, text: &str) {
         eprintln!("{} {text}", self.paint("1;33", "warning:"));
+    }
+
+    /// The reporter for deploy-like commands: JSON lines, spinners on a terminal, or plain
+    /// `host | message` lines (not a terminal, or `CI` set).
+    pub fn reporter(&self) -> Box<dyn event::Reporter> {
+        if self.json {
+            Box::new(json::JsonReporter::default())
+        } else {
+            let terminal = std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
+            Box::new(human::HumanReporter::new(
+                self.verbose,
+                self.quiet,
+                terminal,
+            ))
+        }
     }
 
     pub fn bold(&self, text: &str) -> String {

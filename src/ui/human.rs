@@ -1,0 +1,275 @@
+//! Events for people. On a terminal (and not under `CI`): one indicatif spinner per host
+//! with its latest step. Otherwise plain `HOST | message` lines, one per event, which read
+//! well in CI logs. A summary table ends every deploy and rollback.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use super::event::{Event, Reporter, StreamName, SummaryRow};
+
+pub struct HumanReporter {
+    verbose: bool,
+    quiet: bool,
+    /// `Some` on a terminal: spinners instead of lines.
+    bars: Option<Bars>,
+}
+
+struct Bars {
+    multi: MultiProgress,
+    hosts: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl HumanReporter {
+    pub fn new(verbose: bool, quiet: bool, terminal: bool) -> HumanReporter {
+        let bars = (terminal && !quiet).then(|| Bars {
+            multi: MultiProgress::new(),
+            hosts: Mutex::new(HashMap::new()),
+        });
+        HumanReporter {
+            verbose,
+            quiet,
+            bars,
+        }
+    }
+
+    /// The plain line for `event`, if it has one at this verbosity. Pure, for tests.
+    pub fn line(&self, event: &Event) -> Option<String> {
+        let host_line = |host: &str, msg: String| Some(format!("{host} | {msg}"));
+        match event {
+            Event::DeployStart {
+                release,
+                environment,
+                action,
+                sha,
+                hosts,
+            } => Some(format!(
+                "{action} {} to {environment} ({}) as release {release}",
+                &sha[..sha.len().min(7)],
+                hosts.join(", ")
+            )),
+            Event::HostConnected { host, ms } => {
+                host_line(host, format!("connected ({})", human_ms(*ms)))
+            }
+            Event::HostPushed {
+                host,
+                objects,
+                bytes,
+                ms,
+            } => host_line(
+                host,
+                format!(
+                    "pushed {objects} objects, {} ({})",
+                    human_bytes(*bytes),
+                    human_ms(*ms)
+                ),
+            ),
+            Event::HostOutput { host, line, stream } => {
+                let mark = if *stream == StreamName::Stderr {
+                    "! "
+                } else {
+                    ""
+                };
+                host_line(host, format!("{mark}{line}"))
+            }
+            Event::HostBuilt { host, ms } => host_line(host, format!("built ({})", human_ms(*ms))),
+            Event::HostSwitched { host } => host_line(host, "switched `current`".to_string()),
+            Event::InstanceRestarted { host, unit } => host_line(host, format!("restarted {unit}")),
+            Event::InstanceHealthy { host, unit, ms } => {
+                host_line(host, format!("{unit} healthy ({})", human_ms(*ms)))
+            }
+            Event::HostFailed { host, step, error } => {
+                host_line(host, format!("FAILED in {step}: {error}"))
+            }
+            Event::HostReverted { host } => {
+                host_line(host, "reverted to the previous release".to_string())
+            }
+            Event::DeployNoop { reason } => Some(format!("nothing to do: {reason}")),
+            Event::DeployDone { ms, summary } => {
+                Some(format!("{}done in {}", table(summary), human_ms(*ms)))
+            }
+            Event::DeployFailed {
+                error,
+                code,
+                summary,
+            } => Some(format!("{}failed (exit {code}): {error}", table(summary))),
+            Event::DeployReverted { hosts } => Some(format!("reverted {}", hosts.join(", "))),
+        }
+    }
+
+    fn important(event: &Event) -> bool {
+        matches!(
+            event,
+            Event::HostFailed { .. }
+                | Event::DeployDone { .. }
+                | Event::DeployFailed { .. }
+                | Event::DeployNoop { .. }
+                | Event::DeployReverted { .. }
+        )
+    }
+}
+
+impl Reporter for HumanReporter {
+    fn event(&self, event: &Event) {
+        if self.quiet && !HumanReporter::important(event) {
+            return;
+        }
+        let Some(line) = self.line(event) else { return };
+        let Some(bars) = &self.bars else {
+            if matches!(event, Event::HostFailed { .. } | Event::DeployFailed { .. }) {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+            return;
+        };
+        let mut hosts = bars.hosts.lock().expect("reporter lock");
+        if let Event::DeployStart { hosts: names, .. } = event {
+            let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")
+                .expect("valid template");
+            let width = names.iter().map(String::len).max().unwrap_or(0);
+            for name in names {
+                let bar = bars.multi.add(ProgressBar::new_spinner());
+                bar.set_style(style.clone());
+                bar.set_prefix(format!("{name:width$}"));
+                bar.enable_steady_tick(Duration::from_millis(120));
+                hosts.insert(name.clone(), bar);
+            }
+            let _ = bars.multi.println(line);
+            return;
+        }
+        let bar = event.host().and_then(|h| hosts.get(h));
+        match (bar, event) {
+            // Hook output: the latest line on the spinner; every line above it with -v.
+            (Some(bar), Event::HostOutput { line: text, .. }) => {
+                bar.set_message(text.clone());
+                if self.verbose {
+                    let _ = bars.multi.println(line);
+                }
+            }
+            (Some(bar), Event::HostFailed { .. }) => {
+                bar.abandon_with_message(
+                    line.split_once(" | ")
+                        .map_or(line.clone(), |(_, m)| m.to_string()),
+                );
+            }
+            (Some(bar), _) => bar.set_message(
+                line.split_once(" | ")
+                    .map_or(line.clone(), |(_, m)| m.to_string()),
+            ),
+            (
+                None,
+                Event::DeployDone { .. } | Event::DeployFailed { .. } | Event::DeployNoop { .. },
+            ) => {
+                for bar in hosts.values() {
+                    bar.finish_and_clear();
+                }
+                let _ = bars.multi.clear();
+                println!("{line}");
+            }
+            (None, _) => {
+                let _ = bars.multi.println(line);
+            }
+        }
+    }
+}
+
+/// The summary table: host, release, duration, result.
+fn table(rows: &[SummaryRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let w = |f: fn(&SummaryRow) -> usize, title: &str| {
+        rows.iter().map(f).max().unwrap_or(0).max(title.len())
+    };
+    let (hw, rw) = (
+        w(|r| r.host.len(), "HOST"),
+        w(|r| r.release.len(), "RELEASE"),
+    );
+    let mut out = format!("{:hw$}  {:rw$}  {:>8}  RESULT\n", "HOST", "RELEASE", "TIME");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:hw$}  {:rw$}  {:>8}  {}",
+            r.host,
+            r.release,
+            human_ms(r.ms),
+            r.result
+        );
+    }
+    out
+}
+
+pub fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{}.{} s", ms / 1000, ms % 1000 / 100)
+    }
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if bytes < 1024 * 1024 {
+        format!("{}.{} KiB", bytes / 1024, bytes % 1024 * 10 / 1024)
+    } else {
+        format!("{}.{} MiB", bytes >> 20, ((bytes & 0xf_ffff) * 10) >> 20)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_lines_are_host_prefixed_and_end_with_a_summary_table() {
+        let r = HumanReporter::new(false, false, false);
+        let e = Event::HostPushed {
+            host: "h1".into(),
+            objects: 3,
+            bytes: 2048,
+            ms: 1500,
+        };
+        assert_eq!(
+            r.line(&e).unwrap(),
+            "h1 | pushed 3 objects, 2.0 KiB (1.5 s)"
+        );
+        let done = Event::DeployDone {
+            ms: 2100,
+            summary: vec![
+                SummaryRow {
+                    host: "h1".into(),
+                    release: "20261123084423-abcdef1".into(),
+                    ms: 900,
+                    result: "deployed".into(),
+                },
+                SummaryRow {
+                    host: "web-2".into(),
+                    release: "20261123084423-abcdef1".into(),
+                    ms: 1200,
+                    result: "deployed".into(),
+                },
+            ],
+        };
+        insta::assert_snapshot!(r.line(&done).unwrap(), @r"
+        HOST   RELEASE                     TIME  RESULT
+        h1     20261123084423-abcdef1    900 ms  deployed
+        web-2  20261123084423-abcdef1     1.2 s  deployed
+        done in 2.1 s
+        ");
+    }
+
+    #[test]
+    fn sizes_and_durations_read_naturally() {
+        assert_eq!(human_ms(999), "999 ms");
+        assert_eq!(human_ms(61_250), "61.2 s");
+        assert_eq!(human_bytes(10), "10 B");
+        assert_eq!(human_bytes(5 * 1024 * 1024 + 512 * 1024), "5.5 MiB");
+    }
+}
