@@ -67,14 +67,14 @@ mod tests {
             sha: "abcdef1234".into(),
             hosts: vec!["h1".into()],
         };
-        insta::assert_snapshot!(JsonReporter::line(&start, None, 1_795_423_463_120), @r#"{"ts":"2026-11-23T08:44:23.120Z","event":"deploy.start","release":"20261123084423-abcdef1","action":"deploy","environment":"production","hosts":["h1"],"sha":"abcdef1234"}"#);
+        insta::assert_snapshot!(JsonReporter::line(&start, None, 1_795_423_463_120), @r#"{"ts":"2026-11-23T08:44:23.120Z","event":"deploy.start","release":"20261123084423-abcdef1","environment":"production","action":"deploy","sha":"abcdef1234","hosts":["h1"]}"#);
         let pushed = Event::HostPushed {
             host: "h1".into(),
             objects: 3,
             bytes: 512,
             ms: 40,
         };
-        insta::assert_snapshot!(JsonReporter::line(&pushed, Some("20261123084423-abcdef1"), 0), @r#"{"ts":"1970-01-01T00:00:00.000Z","event":"host.pushed","release":"20261123084423-abcdef1","bytes":512,"host":"h1","ms":40,"objects":3}"#);
+        insta::assert_snapshot!(JsonReporter::line(&pushed, Some("20261123084423-abcdef1"), 0), @r#"{"ts":"1970-01-01T00:00:00.000Z","event":"host.pushed","release":"20261123084423-abcdef1","host":"h1","objects":3,"bytes":512,"ms":40}"#);
         let done = Event::DeployDone {
             ms: 900,
             summary: vec![SummaryRow {
