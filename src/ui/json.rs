@@ -22,7 +22,10 @@ impl JsonReporter {
         let obj = value.as_object_mut().expect("events are objects");
         let mut out = serde_json::Map::new();
         out.insert("ts".into(), rfc3339_millis(now_millis).into());
-        out.insert("event".into(), obj.shift_remove("event").unwrap_or_default());
+        out.insert(
+            "event".into(),
+            obj.shift_remove("event").unwrap_or_default(),
+        );
         if let Some(r) = obj
             .shift_remove("release")
             .and_then(|r| r.as_str().map(str::to_string))
