@@ -11,9 +11,13 @@
 pub mod layout;
 pub mod lock;
 pub mod log;
+pub mod prune;
+pub mod release;
 #[cfg(test)]
 mod sandbox;
 pub mod script;
+pub mod setup;
+pub mod switch;
 
 pub use layout::Layout;
 pub use script::{Cmd, Script};
@@ -23,6 +27,11 @@ pub use script::{Cmd, Script};
 pub const EXIT_CODES: &[(&str, i32)] = &[
     ("lock::HELD", lock::HELD),
     ("lock::NOT_LOCKED", lock::NOT_LOCKED),
+    ("release::EXISTS", release::EXISTS),
+    ("release::HOOK_FAILED", release::HOOK_FAILED),
+    ("release::HOOK_TIMEOUT", release::HOOK_TIMEOUT),
+    ("release::IS_CURRENT", release::IS_CURRENT),
+    ("switch::NO_RELEASE", switch::NO_RELEASE),
 ];
 
 #[cfg(test)]

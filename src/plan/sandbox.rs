@@ -86,6 +86,24 @@ impl Sandbox {
         }
     }
 
+    /// A git repository `src` with `files` committed, pushed into `<base>/repo.git` (created
+    /// if missing) as `refs/releases/<id>`; returns the commit's sha.
+    pub fn commit(&self, base: &str, id: &str, files: &[(&str, &str)]) -> String {
+        let src = self.path("src");
+        for (name, contents) in files {
+            let file = src.join(name);
+            std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
+            std::fs::write(file, contents).expect("write");
+        }
+        let repo = super::script::quote(&format!("{base}/repo.git"));
+        self.sh(&format!(
+            "set -e; [ -f {repo}/HEAD ] || git init -q --bare {repo}\n\
+             cd src; [ -d .git ] || git init -q; git add -A; git commit -q -m commit\n\
+             git push -q ../{repo} HEAD:refs/releases/{id}"
+        ));
+        self.sh("git -C src rev-parse HEAD").trim().to_owned()
+    }
+
     /// Runs a command in the home directory; panics when it fails.
     pub fn sh(&self, text: &str) -> String {
         let out = Command::new("sh")
