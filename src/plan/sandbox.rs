@@ -86,6 +86,18 @@ impl Sandbox {
         }
     }
 
+    /// Writes an executable `name` into `bin/` of the sandbox (created if needed); returns
+    /// that directory, for [`Sandbox::run_with_path`].
+    pub fn stub(&self, name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = self.path("bin");
+        std::fs::create_dir_all(&bin).expect("bin dir");
+        let file = bin.join(name);
+        std::fs::write(&file, format!("#!/bin/sh\n{body}\n")).expect("write stub");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        bin
+    }
+
     /// A git repository `src` with `files` committed, pushed into `<base>/repo.git` (created
     /// if missing) as `refs/releases/<id>`; returns the commit's sha.
     pub fn commit(&self, base: &str, id: &str, files: &[(&str, &str)]) -> String {
