@@ -1,0 +1,481 @@
+//! The first script of every command on every host: one round trip that reports everything
+//! the client decides with (home, user, CPUs, git, systemd, linger, sudo, the layout, the
+//! releases, the repo's tips, the installed units' hashes, the lock), and [`parse`] for its
+//! output. The script never fails because something is absent: a fresh host answers with
+//! `repo=no` and no releases. Pure: builds the script text and parses text; no I/O.
+//!
+//! Output: one `key=value` line per fact, in this order, lists as repeated keys, records with
+//! tab-separated fields. The first line is `deliver-facts=1`, the last `end=ok` (a cut-off
+//! answer is an error, not a fresh host):
+//!
+//! ```text
+//! deliver-facts=1
+//! home=/home/app                  $HOME
+//! user=app                        id -un
+//! uid=1000                        id -u
+//! nproc=4                         empty when unknown
+//! git=git version 2.39.2          first line of `git --version`, empty when absent
+//! systemd=systemd 252 (252.22-1)  first line of `systemctl --version`, empty when absent
+//! xdg_runtime_dir=/run/user/1000  as the session had it (systemd-user only)
+//! user_manager=running            `systemctl --user is-system-running` (systemd-user only)
+//! linger=yes|no                   /var/lib/systemd/linger/<user> exists
+//! sudo=yes|no                     may run the supervisor's sudo commands (systemd, upstart)
+//! repo=yes|no                     <base>/repo.git/HEAD exists
+//! current=releases/<ID>           readlink <base>/current (absent: no line)
+//! release=<ID>\t<sha>             per dir in releases/; sha from REVISION, empty when missing
+//! tip=<sha>\trefs/releases/<ID>   per ref in repo.git
+//! tips_error=<status>             for-each-ref failed (a damaged repo)
+//! unit=<sha256>\t<file name>      per file in .deliver/units/
+//! lock=yes|no                     .deliver/lock exists
+//! holder=<json>                   .deliver/lock/holder.json on one line (when present)
+//! end=ok
+//! ```
+
+use std::collections::BTreeMap;
+
+use super::layout::Layout;
+use super::script::{quote, Script};
+use super::supervisor;
+use crate::config::Supervisor;
+use crate::release::ReleaseId;
+
+/// The first line of the facts output: the format's version.
+pub const HEADER: &str = "deliver-facts=1";
+
+/// The last line: the answer is complete.
+pub const END: &str = "end=ok";
+
+/// Everything one host told us.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Facts {
+    /// `$HOME`: what relative layout paths are relative to.
+    pub home: String,
+    pub user: String,
+    pub uid: Option<u32>,
+    /// `nproc`, for `"auto"` instance counts.
+    pub cpus: Option<u32>,
+    /// First line of `git --version`; `None` when git is missing.
+    pub git: Option<String>,
+    /// First line of `systemctl --version`; `None` when systemd is missing.
+    pub systemd: Option<String>,
+    /// `XDG_RUNTIME_DIR` as the SSH session set it (systemd-user only).
+    pub xdg_runtime_dir: Option<String>,
+    /// The user manager's `is-system-running` answer (`running`, `degraded`, ...); `None`
+    /// when it did not answer or was not asked (not systemd-user).
+    pub user_manager: Option<String>,
+    /// `loginctl enable-linger` was done for the user.
+    pub linger: bool,
+    /// The supervisor's sudo rights (`sudo -n -l`); `None` when not asked (systemd-user).
+    pub sudo: Option<bool>,
+    /// `repo.git` exists: the layout was set up.
+    pub repo: bool,
+    /// What `current` points at, as `readlink` prints it.
+    pub current_link: Option<String>,
+    /// `current`'s release, when it points at `releases/<ID>`.
+    pub current: Option<ReleaseId>,
+    /// The release directories, oldest first.
+    pub releases: Vec<ReleaseFact>,
+    /// Entries of `releases/` that are not release ids (left alone by deliver).
+    pub strays: Vec<String>,
+    /// The refs in `repo.git`.
+    pub tips: Vec<Tip>,
+    /// `git for-each-ref` failed with this status (a damaged repo).
+    pub tips_error: Option<i32>,
+    /// File name -> sha256 (hex) of the units installed for the current release.
+    pub units: BTreeMap<String, String>,
+    /// The deploy lock, when it is taken.
+    pub lock: Option<LockFact>,
+}
+
+/// One release directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseFact {
+    pub id: ReleaseId,
+    /// The full sha in `REVISION`; `None`: an incomplete release (never made current).
+    pub revision: Option<String>,
+}
+
+/// One ref in the bare repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tip {
+    pub sha: String,
+    pub refname: String,
+}
+
+/// A taken lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockFact {
+    /// `holder.json`, as written (`None`: the holder had not written it yet, or crashed).
+    pub holder: Option<String>,
+}
+
+impl Facts {
+    /// The commits the host already has, for an incremental push.
+    pub fn tip_shas(&self) -> Vec<String> {
+        self.tips.iter().map(|t| t.sha.clone()).collect()
+    }
+
+    /// The release `id`, if its directory exists.
+    pub fn release(&self, id: &ReleaseId) -> Option<&ReleaseFact> {
+        self.releases.iter().find(|r| &r.id == id)
+    }
+
+    /// The ids of the complete releases (with a `REVISION`), oldest first.
+    pub fn complete_releases(&self) -> Vec<ReleaseId> {
+        self.releases
+            .iter()
+            .filter(|r| r.revision.is_some())
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
+    /// The sha `current` runs, from its `REVISION`.
+    pub fn current_revision(&self) -> Option<&str> {
+        let current = self.current.as_ref()?;
+        self.release(current)?.revision.as_deref()
+    }
+}
+
+/// The facts script for the layout at `layout`; `supervisor` says which of the systemd
+/// user manager (systemd-user) and sudo rights (systemd, upstart) to probe.
+pub fn gather(layout: &Layout, sup: Supervisor) -> Script {
+    let base = |rel: &str| quote(&layout.join(rel));
+    let mut s = Script::new("facts")
+        .cmd("printf", ["%s\\n", HEADER])
+        .raw(
+            "the host's answers; each falls back to empty instead of failing",
+            concat!(
+                "printf 'home=%s\\nuser=%s\\nuid=%s\\n' \"${HOME-}\" \"$(id -un)\" \"$(id -u)\"\n",
+                "printf 'nproc=%s\\n' \"$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || true)\"\n",
+                "printf 'git=%s\\n' \"$(git --version 2>/dev/null | sed -n 1p)\"\n",
+                "printf 'systemd=%s\\n' \"$(systemctl --version 2>/dev/null | sed -n 1p)\"",
+            ),
+        );
+    match sup {
+        Supervisor::SystemdUser => {
+            s = s
+                .raw(
+                    "before the fallback below fills it in",
+                    "printf 'xdg_runtime_dir=%s\\n' \"${XDG_RUNTIME_DIR-}\"",
+                )
+                .then(supervisor::user_bus())
+                .raw(
+                    "prints running, degraded, ... or nothing when the manager does not answer",
+                    "printf 'user_manager=%s\\n' \"$(systemctl --user is-system-running 2>/dev/null || true)\"",
+                );
+        }
+        Supervisor::Systemd | Supervisor::Upstart => {
+            let probe = supervisor::sudo_probe(sup)
+                .iter()
+                .map(|w| quote(w))
+                .collect::<Vec<_>>()
+                .join(" ");
+            s = s.raw(
+                "`sudo -l CMD` checks a rule without running it; -n: never ask for a password",
+                format!(
+                    "if sudo -n -l {probe} >/dev/null 2>&1; then echo sudo=yes; else echo sudo=no; fi"
+                ),
+            );
+        }
+    }
+    s.raw(
+        "lingering keeps the user manager (and its units) running without a session",
+        "if [ -e \"/var/lib/systemd/linger/$(id -un)\" ]; then echo linger=yes; else echo linger=no; fi",
+    )
+    .raw(
+        "the layout, which may not exist yet",
+        format!(
+            "if [ -f {head} ]; then echo repo=yes; else echo repo=no; fi\n\
+             if [ -L {current} ]; then printf 'current=%s\\n' \"$(readlink {current})\"; fi",
+            head = base("repo.git/HEAD"),
+            current = base("current"),
+        ),
+    )
+    .raw(
+        "a glob that matches nothing stays literal: hence the -d test",
+        format!(
+            "for d in {releases}/*/; do\n  \
+             [ -d \"$d\" ] || continue\n  \
+             d=${{d%/}}\n  \
+             r=$(sed -n 1p \"$d/REVISION\" 2>/dev/null || true)\n  \
+             printf 'release=%s\\t%s\\n' \"${{d##*/}}\" \"$r\"\n\
+             done",
+            releases = base("releases"),
+        ),
+    )
+    .raw(
+        "the commits the host has, so that a push sends only what is missing",
+        format!(
+            "if [ -f {head} ]; then\n  \
+             git --git-dir={repo} for-each-ref '--format=tip=%(objectname)%09%(refname)' \
+             refs/releases </dev/null || printf 'tips_error=%s\\n' \"$?\"\n\
+             fi",
+            head = base("repo.git/HEAD"),
+            repo = base("repo.git"),
+        ),
+    )
+    .raw(
+        "hashes of the installed units, to tell whether freshly rendered ones differ",
+        format!(
+            "for f in {units}/*; do\n  \
+             [ -f \"$f\" ] || continue\n  \
+             h=$(sha256sum <\"$f\")\n  \
+             printf 'unit=%s\\t%s\\n' \"${{h%% *}}\" \"${{f##*/}}\"\n\
+             done",
+            units = base(".deliver/units"),
+        ),
+    )
+    .raw(
+        "holder.json on one line (JSON needs no newlines)",
+        format!(
+            "if [ -d {lock} ]; then\n  \
+             echo lock=yes\n  \
+             if [ -f {holder} ]; then printf 'holder=%s\\n' \"$(tr -d '\\n' <{holder})\"; fi\n\
+             else\n  \
+             echo lock=no\n\
+             fi",
+            lock = base(".deliver/lock"),
+            holder = base(".deliver/lock/holder.json"),
+        ),
+    )
+    .cmd("printf", ["%s\\n", END])
+}
+
+/// Reads the output of [`gather`].
+pub fn parse(stdout: &str) -> Result<Facts, String> {
+    let mut lines = stdout.lines();
+    match lines.next() {
+        Some(HEADER) => {}
+        Some(other) => return Err(format!("facts: expected `{HEADER}` first, got `{other}`")),
+        None => return Err("facts: no output".to_owned()),
+    }
+    let mut facts = Facts::default();
+    let mut ended = false;
+    for line in lines {
+        if ended {
+            return Err(format!("facts: output after `{END}`: `{line}`"));
+        }
+        if line == END {
+            ended = true;
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!("facts: not a `key=value` line: `{line}`"));
+        };
+        let some = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+        match key {
+            "home" => value.clone_into(&mut facts.home),
+            "user" => value.clone_into(&mut facts.user),
+            "uid" => facts.uid = value.parse().ok(),
+            "nproc" => facts.cpus = value.parse().ok().filter(|&n| n > 0),
+            "git" => facts.git = some(value),
+            "systemd" => facts.systemd = some(value),
+            "xdg_runtime_dir" => facts.xdg_runtime_dir = some(value),
+            "user_manager" => facts.user_manager = some(value),
+            "linger" => facts.linger = yes_no(key, value)?,
+            "sudo" => facts.sudo = Some(yes_no(key, value)?),
+            "repo" => facts.repo = yes_no(key, value)?,
+            "current" => {
+                facts.current = value
+                    .strip_prefix("releases/")
+                    .and_then(|id| id.trim_end_matches('/').parse().ok());
+                facts.current_link = Some(value.to_owned());
+            }
+            "release" => {
+                let (name, revision) = fields(line, value)?;
+                match name.parse() {
+                    Ok(id) => facts.releases.push(ReleaseFact {
+                        id,
+                        revision: some(revision),
+                    }),
+                    Err(_) => facts.strays.push(name.to_owned()),
+                }
+            }
+            "tip" => {
+                let (sha, refname) = fields(line, value)?;
+                facts.tips.push(Tip {
+                    sha: sha.to_owned(),
+                    refname: refname.to_owned(),
+                });
+            }
+            "tips_error" => facts.tips_error = Some(value.parse().unwrap_or(-1)),
+            "unit" => {
+                let (sha, name) = fields(line, value)?;
+                facts.units.insert(name.to_owned(), sha.to_owned());
+            }
+            "lock" if yes_no(key, value)? => {
+                facts.lock.get_or_insert(LockFact { holder: None });
+            }
+            "holder" => {
+                facts.lock = Some(LockFact {
+                    holder: some(value),
+                });
+            }
+            // A newer script may report more; this client ignores what it does not know.
+            _ => {}
+        }
+    }
+    if !ended {
+        return Err(format!("facts: the output stops before `{END}`"));
+    }
+    facts.releases.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(facts)
+}
+
+fn yes_no(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("facts: `{key}` must be yes or no, got `{value}`")),
+    }
+}
+
+/// `a<TAB>b`.
+fn fields<'a>(line: &str, value: &'a str) -> Result<(&'a str, &'a str), String> {
+    value
+        .split_once('\t')
+        .ok_or_else(|| format!("facts: expected two tab-separated fields: `{line}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::sandbox::Sandbox;
+
+    #[test]
+    fn the_script_for_each_supervisor() {
+        let layout = Layout::new("~/shop");
+        insta::assert_snapshot!(
+            "facts_systemd_user",
+            gather(&layout, Supervisor::SystemdUser).render()
+        );
+        insta::assert_snapshot!(
+            "facts_systemd",
+            gather(&layout, Supervisor::Systemd).render()
+        );
+        insta::assert_snapshot!(
+            "facts_upstart",
+            gather(&layout, Supervisor::Upstart).render()
+        );
+    }
+
+    #[test]
+    fn a_fresh_host_has_no_layout_and_the_script_still_succeeds() {
+        let sandbox = Sandbox::new();
+        for sup in [Supervisor::SystemdUser, Supervisor::Systemd] {
+            let ran = sandbox.run(&gather(&Layout::new("~/shop"), sup)).ok();
+            let facts = parse(&ran.stdout).unwrap();
+            assert_eq!(facts.home, sandbox.home().to_str().unwrap());
+            assert!(!facts.user.is_empty());
+            assert!(facts.uid.is_some());
+            assert!(facts.cpus.unwrap() >= 1);
+            assert!(facts.git.as_deref().unwrap().starts_with("git version"));
+            assert!(!facts.repo);
+            assert_eq!(facts.current, None);
+            assert!(facts.releases.is_empty() && facts.tips.is_empty() && facts.units.is_empty());
+            assert_eq!(facts.lock, None);
+            assert_eq!(facts.sudo.is_some(), sup == Supervisor::Systemd);
+        }
+    }
+
+    #[test]
+    fn a_prepared_layout_reports_releases_tips_units_and_the_lock() {
+        let sandbox = Sandbox::new();
+        let sha1 = "1111111111111111111111111111111111111111";
+        sandbox.sh(&format!(
+            "set -e; mkdir -p shop/releases/20240101000000-1111111 \
+             shop/releases/20240102000000-2222222 shop/releases/junk shop/.deliver/units \
+             shop/.deliver/lock\n\
+             echo {sha1} > shop/releases/20240101000000-1111111/REVISION\n\
+             ln -s releases/20240101000000-1111111 shop/current\n\
+             printf 'x\\n' > shop/.deliver/units/shop.target\n\
+             printf '{{\"user\": \"bob\",\\n\"pid\": 1}}\\n' > shop/.deliver/lock/holder.json\n\
+             git init -q --bare shop/repo.git\n\
+             git init -q src && cd src && git commit -q --allow-empty -m one\n\
+             git push -q ../shop/repo.git HEAD:refs/releases/20240101000000-1111111"
+        ));
+        let head = sandbox.sh("git -C src rev-parse HEAD");
+        let ran = sandbox
+            .run(&gather(&Layout::new("~/shop"), Supervisor::SystemdUser))
+            .ok();
+        let facts = parse(&ran.stdout).unwrap();
+        assert!(facts.repo);
+        assert_eq!(
+            facts.current_link.as_deref(),
+            Some("releases/20240101000000-1111111")
+        );
+        let first: ReleaseId = "20240101000000-1111111".parse().unwrap();
+        assert_eq!(facts.current.as_ref(), Some(&first));
+        assert_eq!(facts.current_revision(), Some(sha1));
+        assert_eq!(
+            facts
+                .releases
+                .iter()
+                .map(|r| (r.id.as_str(), r.revision.as_deref()))
+                .collect::<Vec<_>>(),
+            [
+                ("20240101000000-1111111", Some(sha1)),
+                ("20240102000000-2222222", None)
+            ]
+        );
+        assert_eq!(facts.complete_releases(), [first]);
+        assert_eq!(facts.strays, ["junk"]);
+        assert_eq!(facts.tip_shas(), [head.trim()]);
+        assert_eq!(
+            facts.tips[0].refname,
+            "refs/releases/20240101000000-1111111"
+        );
+        assert_eq!(facts.tips_error, None);
+        // sha256 of "x\n".
+        assert_eq!(
+            facts.units["shop.target"],
+            "73cb3858a687a8494ca3323053016282f3dad39d42cf62ca4e79dda2aac7d9ac"
+        );
+        assert_eq!(
+            facts.lock.unwrap().holder.as_deref(),
+            Some("{\"user\": \"bob\",\"pid\": 1}")
+        );
+    }
+
+    #[test]
+    fn a_hostile_deploy_to_stays_literal() {
+        let sandbox = Sandbox::new();
+        let evil = "x\"; touch pwned #$(touch pwned2)'";
+        sandbox.sh(&format!(
+            "mkdir -p {}",
+            quote(&format!("{evil}/releases/20240101000000-1111111"))
+        ));
+        let ran = sandbox
+            .run(&gather(
+                &Layout::new(&format!("~/{evil}")),
+                Supervisor::Systemd,
+            ))
+            .ok();
+        let facts = parse(&ran.stdout).unwrap();
+        assert_eq!(facts.releases.len(), 1);
+        assert!(!sandbox.path("pwned").exists() && !sandbox.path("pwned2").exists());
+    }
+
+    #[test]
+    fn parse_rejects_cut_off_and_foreign_output() {
+        assert_eq!(parse("").unwrap_err(), "facts: no output");
+        assert_eq!(
+            parse("hello\n").unwrap_err(),
+            "facts: expected `deliver-facts=1` first, got `hello`"
+        );
+        assert_eq!(
+            parse("deliver-facts=1\nhome=/h\n").unwrap_err(),
+            "facts: the output stops before `end=ok`"
+        );
+        assert_eq!(
+            parse("deliver-facts=1\nlinger=maybe\nend=ok\n").unwrap_err(),
+            "facts: `linger` must be yes or no, got `maybe`"
+        );
+        assert_eq!(
+            parse("deliver-facts=1\ntip=abc\nend=ok\n").unwrap_err(),
+            "facts: expected two tab-separated fields: `tip=abc`"
+        );
+        let facts = parse("deliver-facts=1\nfuture=1\nlock=yes\nend=ok\n").unwrap();
+        assert_eq!(facts.lock, Some(LockFact { holder: None }));
+    }
+}

@@ -1,0 +1,217 @@
+//! The per-host deploy lock (SPEC §5): `mkdir .deliver/lock` is atomic, so exactly one
+//! deploy gets it; its `holder.json` says who. Builders for taking, releasing and breaking
+//! it, and the pure [`holder_json`]/[`Holder`] for what it holds. No I/O here.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::layout::Layout;
+use super::log::utc_timestamp;
+use super::script::{quote, Script};
+use crate::release::ReleaseId;
+
+/// `acquire`: the lock is held by someone else; their `holder.json` is on stdout (empty when
+/// they have not written it yet).
+pub const HELD: i32 = 64;
+
+/// `unlock`: there was no lock to remove.
+pub const NOT_LOCKED: i32 = 65;
+
+/// Who holds a lock: what `holder.json` contains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// The local user who ran deliver.
+    pub user: String,
+    /// The machine deliver ran on.
+    pub machine: String,
+    pub pid: u32,
+    /// The deliver command line (`deliver deploy production`).
+    pub command: String,
+    /// The release being deployed, when there is one.
+    pub release: Option<String>,
+    /// When the lock was taken, UTC, `2024-01-31T23:59:59Z`.
+    pub started: String,
+}
+
+impl Holder {
+    /// Reads `holder.json` as `acquire` or `unlock` printed it; `None` when it is not one.
+    pub fn parse(text: &str) -> Option<Holder> {
+        serde_json::from_str(text.trim()).ok()
+    }
+}
+
+impl fmt::Display for Holder {
+    /// `bob@laptop (pid 4242) since 2024-01-31T23:59:59Z: deliver deploy production`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}@{} (pid {}) since {}: {}",
+            self.user, self.machine, self.pid, self.started, self.command
+        )?;
+        if let Some(release) = &self.release {
+            write!(f, " (release {release})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The `holder.json` of a lock taken at `started_unix` (seconds, UTC): one line of JSON.
+pub fn holder_json(
+    user: &str,
+    machine: &str,
+    pid: u32,
+    command: &str,
+    release: Option<&ReleaseId>,
+    started_unix: u64,
+) -> String {
+    let holder = Holder {
+        user: user.to_owned(),
+        machine: machine.to_owned(),
+        pid,
+        command: command.to_owned(),
+        release: release.map(ToString::to_string),
+        started: utc_timestamp(started_unix),
+    };
+    serde_json::to_string(&holder).expect("a struct of strings serializes")
+}
+
+/// Takes the lock, or exits [`HELD`] printing the holder's JSON. The JSON reaches the file
+/// through the shell's `printf` builtin: on no command line.
+pub fn acquire(layout: &Layout, holder_json: &str) -> Script {
+    let lock = quote(&layout.lock());
+    let holder = quote(&layout.lock_holder());
+    Script::new("lock.acquire")
+        .cmd("mkdir", ["-p", &layout.state()])
+        .raw(
+            "mkdir is the atomic test-and-set; a failure is HELD only when the lock exists \
+             (else mkdir runs again to fail with its own message)",
+            format!(
+                "if ! mkdir {lock} 2>/dev/null; then\n  \
+                 if [ -d {lock} ]; then\n    \
+                 cat {holder} 2>/dev/null || true\n    \
+                 exit {HELD}\n  \
+                 fi\n  \
+                 mkdir {lock}\n\
+                 fi"
+            ),
+        )
+        .raw(
+            "printf is a shell builtin: the holder goes to the file on no command line",
+            format!("printf '%s\\n' {} >{holder}", quote(holder_json)),
+        )
+}
+
+/// Releases the lock (at the end of every command that took it, on every path).
+pub fn release(layout: &Layout) -> Script {
+    Script::new("lock.release").cmd("rm", ["-rf", &layout.lock()])
+}
+
+/// Breaks a stale lock: prints its holder's JSON, then removes it; exits [`NOT_LOCKED`]
+/// when there is none.
+pub fn unlock(layout: &Layout) -> Script {
+    let lock = quote(&layout.lock());
+    let holder = quote(&layout.lock_holder());
+    Script::new("lock.unlock")
+        .raw(
+            "no lock: a named exit, not an error",
+            format!(
+                "if [ ! -d {lock} ]; then exit {NOT_LOCKED}; fi\ncat {holder} 2>/dev/null || true"
+            ),
+        )
+        .cmd("rm", ["-rf", &layout.lock()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::sandbox::Sandbox;
+
+    fn holder() -> String {
+        let id: ReleaseId = "20240131235959-0a1b2c3".parse().unwrap();
+        holder_json(
+            "bob",
+            "laptop",
+            4242,
+            "deliver deploy",
+            Some(&id),
+            1_706_745_599,
+        )
+    }
+
+    #[test]
+    fn holder_json_is_one_line_with_every_field() {
+        insta::assert_snapshot!(holder(), @r#"{"user":"bob","machine":"laptop","pid":4242,"command":"deliver deploy","release":"20240131235959-0a1b2c3","started":"2024-01-31T23:59:59Z"}"#);
+        let parsed = Holder::parse(&holder()).unwrap();
+        assert_eq!(
+            parsed.to_string(),
+            "bob@laptop (pid 4242) since 2024-01-31T23:59:59Z: deliver deploy (release \
+             20240131235959-0a1b2c3)"
+        );
+        assert_eq!(Holder::parse("not json"), None);
+    }
+
+    #[test]
+    fn the_scripts() {
+        let layout = Layout::new("~/shop");
+        insta::assert_snapshot!("lock_acquire", acquire(&layout, &holder()).render());
+        insta::assert_snapshot!("lock_release", release(&layout).render());
+        insta::assert_snapshot!("lock_unlock", unlock(&layout).render());
+    }
+
+    #[test]
+    fn a_second_acquire_exits_held_and_prints_the_holder() {
+        let sandbox = Sandbox::new();
+        let layout = Layout::new("~/shop");
+        let first = sandbox.run(&acquire(&layout, &holder())).ok();
+        assert_eq!(first.stdout, "");
+        let second = sandbox.run(&acquire(&layout, "{\"user\":\"eve\"}"));
+        assert_eq!(second.status, HELD);
+        assert_eq!(Holder::parse(&second.stdout).unwrap().user, "bob");
+
+        sandbox.run(&release(&layout)).ok();
+        sandbox.run(&acquire(&layout, &holder())).ok();
+    }
+
+    #[test]
+    fn unlock_prints_the_holder_and_then_finds_nothing() {
+        let sandbox = Sandbox::new();
+        let layout = Layout::new("~/shop");
+        sandbox.run(&acquire(&layout, &holder())).ok();
+        let ran = sandbox.run(&unlock(&layout)).ok();
+        assert_eq!(Holder::parse(&ran.stdout).unwrap().pid, 4242);
+        assert!(!sandbox.path("shop/.deliver/lock").exists());
+        assert_eq!(sandbox.run(&unlock(&layout)).status, NOT_LOCKED);
+    }
+
+    #[test]
+    fn a_mkdir_failure_that_is_not_a_lock_is_not_held() {
+        let sandbox = Sandbox::new();
+        // `.deliver` is a file: mkdir fails, and no lock exists.
+        sandbox.sh("mkdir shop && touch shop/.deliver");
+        let ran = sandbox.run(&acquire(&Layout::new("~/shop"), &holder()));
+        assert_ne!(ran.status, 0);
+        assert_ne!(ran.status, HELD);
+    }
+
+    #[test]
+    fn a_hostile_holder_stays_literal() {
+        let sandbox = Sandbox::new();
+        let json = holder_json(
+            "x\"; touch pwned #",
+            "$(touch pwned2)",
+            1,
+            "'`touch pwned3`'",
+            None,
+            0,
+        );
+        let layout = Layout::new("~/shop");
+        sandbox.run(&acquire(&layout, &json)).ok();
+        let ran = sandbox.run(&acquire(&layout, &json));
+        assert_eq!(ran.status, HELD);
+        assert_eq!(ran.stdout.trim_end(), json);
+        for f in ["pwned", "pwned2", "pwned3"] {
+            assert!(!sandbox.path(f).exists());
+        }
+    }
+}
