@@ -166,6 +166,42 @@ pub fn install_units(sup: Supervisor, app: &AppName, layout: &Layout) -> Script 
     }
 }
 
+/// Keeps a copy of the installed units (`.deliver/units.prev/`) before new ones are
+/// installed, so that a revert can put them back with [`restore_previous`].
+pub fn keep_previous(layout: &Layout) -> Script {
+    let prev = previous_dir(layout);
+    Script::new("supervisor.keep_previous")
+        .cmd("rm", ["-rf", &prev])
+        .raw(
+            "nothing to keep on a first deploy",
+            format!(
+                "if [ -d {units} ]; then cp -a {units} {prev}; fi",
+                units = quote(&layout.units()),
+                prev = quote(&prev)
+            ),
+        )
+}
+
+/// Stages the units kept by [`keep_previous`] for [`install_units`] (a revert). A first
+/// deploy kept none: then nothing is staged and `install_units` exits `NO_UNITS`.
+pub fn restore_previous(layout: &Layout) -> Script {
+    let prev = previous_dir(layout);
+    Script::new("supervisor.restore_previous")
+        .cmd("rm", ["-rf", &layout.units_new()])
+        .raw(
+            "a first deploy kept no previous units",
+            format!(
+                "if [ -d {prev} ]; then mv {prev} {new}; fi",
+                prev = quote(&prev),
+                new = quote(&layout.units_new())
+            ),
+        )
+}
+
+fn previous_dir(layout: &Layout) -> String {
+    format!("{}.prev", layout.units())
+}
+
 /// Clears `.deliver/units.new/` for a fresh upload (leftovers of an interrupted one).
 pub fn clear_staging(layout: &Layout) -> Script {
     Script::new("supervisor.clear_staging")
@@ -350,6 +386,25 @@ pub fn sudo_rules(sup: Supervisor, app: &AppName, user: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn previous_units_are_kept_and_restored_for_install() {
+        let sandbox = crate::plan::sandbox::Sandbox::new();
+        let layout = Layout::new("~/shop");
+        let units = sandbox.path("shop/.deliver/units");
+        std::fs::create_dir_all(&units).unwrap();
+        std::fs::write(units.join("shop.target"), "old").unwrap();
+        sandbox.run(&keep_previous(&layout)).ok();
+        std::fs::write(units.join("shop.target"), "new").unwrap();
+        sandbox.run(&restore_previous(&layout)).ok();
+        let staged = sandbox.path("shop/.deliver/units.new/shop.target");
+        assert_eq!(std::fs::read_to_string(staged).unwrap(), "old");
+        // A first deploy: nothing kept, nothing staged.
+        let fresh = Layout::new("~/other");
+        sandbox.run(&keep_previous(&fresh)).ok();
+        sandbox.run(&restore_previous(&fresh)).ok();
+        assert!(!sandbox.path("other/.deliver/units.new").exists());
+    }
+
     use std::path::Path;
     use std::process::{Command, Stdio};
 

@@ -1,0 +1,851 @@
+//! The deploy/rollback engine (SPEC §7). Per host, in order:
+//!
+//! 1. one round trip: take the lock, create the layout, gather facts (`--dry-run`: facts only);
+//! 2. decide locally: formation from the host's CPU count, units rendered for its user and
+//!    home, "nothing to do" when every host runs this commit with these units;
+//! 3. prepare, all hosts in parallel: push the commit, check it out, run the hooks, upload the
+//!    units; any failure removes the new release everywhere and ends with exit 1;
+//! 4. switch batch by batch (`policy::batches`): swap `current`, install changed units,
+//!    restart instances and gate each (`policy::restart_order`); a failure reverts every
+//!    switched host the same way (exit 4, or 5 when a revert fails too);
+//! 5. one round trip: prune, append the log line, release the lock.
+//!
+//! Hosts are reached only through `remote::Remote`; everything said goes to a `Reporter`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::policy::{self, Gate};
+use crate::config::{Environment, RolloutMode, Supervisor};
+use crate::outcome::Outcome;
+use crate::plan::facts::{self, Facts};
+use crate::plan::log::{Action, LogResult};
+use crate::plan::supervisor::UnitState;
+use crate::plan::Script;
+use crate::plan::{layout::Layout, lock, log, prune, release, setup, supervisor, switch};
+use crate::procfile::ProcessType;
+use crate::release::{Formation, Instance, ReleaseId};
+use crate::remote::{Output, Remote, Stream};
+use crate::render::{self, RenderedFile, Target};
+use crate::ui::event::{Event, Reporter, StreamName, SummaryRow};
+
+/// Set by the SIGINT/SIGTERM handler: stop starting new work, revert, unlock.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Everything decided before any host is contacted.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub env: Environment,
+    /// The Procfile of the release being deployed (or rolled back to).
+    pub types: Vec<ProcessType>,
+    pub action: Action,
+    pub release: ReleaseId,
+    /// Full commit sha.
+    pub sha: String,
+    /// The local repository (deploys push from it; rollbacks push nothing).
+    pub repo: Option<PathBuf>,
+    pub force: bool,
+    pub dry_run: bool,
+    /// Hosts switched at the same time (`--batch`, else `rollout.batch`).
+    pub batch: u32,
+    pub holder_json: String,
+    /// Who deploys (`user@machine`), for the log.
+    pub who: String,
+    pub now_unix: u64,
+}
+
+/// One host's state through the run.
+struct Host {
+    remote: Box<dyn Remote>,
+    layout: Layout,
+    facts: Option<Facts>,
+    formation: Option<Formation>,
+    units: Vec<RenderedFile>,
+    units_changed: bool,
+    locked: bool,
+    /// A release dir for this run may exist on the host.
+    prepared: bool,
+    switched: bool,
+    started: Instant,
+    result: &'static str,
+}
+
+impl Host {
+    fn name(&self) -> String {
+        self.remote.host().to_string()
+    }
+
+    fn facts(&self) -> &Facts {
+        self.facts.as_ref().expect("facts are gathered first")
+    }
+
+    /// Runs `script`, streaming its lines as `host.output` events; non-zero exit is an error
+    /// naming the script, unless `allowed` lists it.
+    fn run(
+        &mut self,
+        script: &Script,
+        reporter: &dyn Reporter,
+        allowed: &[i32],
+    ) -> Result<Output, String> {
+        let host = self.name();
+        let mut sink = |stream: Stream, line: &str| {
+            reporter.event(&Event::HostOutput {
+                host: host.clone(),
+                stream: match stream {
+                    Stream::Stdout => StreamName::Stdout,
+                    Stream::Stderr => StreamName::Stderr,
+                },
+                line: line.to_string(),
+            });
+        };
+        let out = self
+            .remote
+            .run(script, &mut sink)
+            .map_err(|e| e.to_string())?;
+        if out.status == 0 || allowed.contains(&out.status) {
+            Ok(out)
+        } else {
+            let tail = out.stderr.lines().last().unwrap_or("").trim();
+            Err(format!(
+                "{} exited {}{}",
+                script.name,
+                out.status,
+                if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {tail}")
+                }
+            ))
+        }
+    }
+
+    /// Runs `script` without streaming (status queries).
+    fn query(&mut self, script: &Script) -> Result<Output, String> {
+        self.remote
+            .run(script, &mut |_, _| {})
+            .map_err(|e| e.to_string())
+    }
+
+    fn ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Runs `f` on every host at once, one thread each; returns the per-host results in order.
+fn parallel<T: Send>(hosts: &mut [&mut Host], f: impl Fn(&mut Host) -> T + Sync) -> Vec<T> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = hosts
+            .iter_mut()
+            .map(|h| {
+                let f = &f;
+                scope.spawn(move || f(h))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a host thread panicked"))
+            .collect()
+    })
+}
+
+/// Runs the request on `remotes` (connected, in config order) and returns the outcome.
+pub fn run(req: &Request, remotes: Vec<Box<dyn Remote>>, reporter: &dyn Reporter) -> Outcome {
+    let started = Instant::now();
+    let layout = Layout::new(&req.env.deploy_to);
+    let mut hosts: Vec<Host> = remotes
+        .into_iter()
+        .map(|remote| Host {
+            remote,
+            layout: layout.clone(),
+            facts: None,
+            formation: None,
+            units: Vec::new(),
+            units_changed: false,
+            locked: false,
+            prepared: false,
+            switched: false,
+            started,
+            result: "skipped",
+        })
+        .collect();
+    reporter.event(&Event::DeployStart {
+        release: req.release.to_string(),
+        environment: req.env.name.clone(),
+        action: action_name(req.action).to_string(),
+        sha: req.sha.clone(),
+        hosts: hosts.iter().map(Host::name).collect(),
+    });
+    match lock_and_gather(req, &mut hosts, reporter) {
+        Err(outcome) => outcome,
+        Ok(()) => match decide(req, &mut hosts) {
+            Err(e) => fail_before_switch(req, &mut hosts, reporter, &e),
+            Ok(()) if is_noop(req, &hosts) => {
+                let reason =
+                    "every host runs this commit with these units (--force deploys anyway)";
+                unlock_all(&mut hosts, reporter);
+                for h in &mut hosts {
+                    h.result = "unchanged";
+                }
+                reporter.event(&Event::DeployNoop {
+                    reason: reason.to_string(),
+                });
+                Outcome::Done
+            }
+            Ok(()) if req.dry_run => {
+                dry_run(req, &mut hosts, reporter);
+                Outcome::Done
+            }
+            Ok(()) => match prepare(req, &mut hosts, reporter) {
+                Err(e) => fail_before_switch(req, &mut hosts, reporter, &e),
+                Ok(()) => switch_all(req, &mut hosts, reporter, started),
+            },
+        },
+    }
+}
+
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Deploy => "deploy",
+        Action::Rollback => "rollback",
+    }
+}
+
+/// Step 1: lock + setup + facts in one round trip per host.
+fn lock_and_gather(
+    req: &Request,
+    hosts: &mut [Host],
+    reporter: &dyn Reporter,
+) -> Result<(), Outcome> {
+    let env = &req.env;
+    let results = parallel(&mut hosts.iter_mut().collect::<Vec<_>>(), |h| {
+        let gather = facts::gather(&h.layout, env.supervisor);
+        let script = if req.dry_run {
+            gather
+        } else {
+            lock::acquire(&h.layout, &req.holder_json)
+                .then(setup::setup(&h.layout, &env.linked_dirs, &env.linked_files))
+                .then(gather)
+        };
+        let out = h.query(&script)?;
+        if out.status == lock::HELD {
+            let holder = lock::Holder::parse(out.stdout.trim())
+                .map_or_else(|| out.stdout.trim().to_string(), |hd| hd.to_string());
+            return Err(format!("locked by another deploy: {holder}"));
+        }
+        h.locked = !req.dry_run;
+        if out.status != 0 {
+            return Err(format!(
+                "gathering facts exited {}: {}",
+                out.status,
+                out.stderr.trim()
+            ));
+        }
+        h.facts = Some(facts::parse(&out.stdout).map_err(|e| format!("facts: {e}"))?);
+        Ok(())
+    });
+    let mut held = false;
+    let mut failed = Vec::new();
+    for (h, r) in hosts.iter_mut().zip(results) {
+        if let Err(e) = r {
+            held |= e.starts_with("locked by");
+            if e.starts_with("locked by") {
+                // Not ours: never release a lock we did not take.
+                h.locked = false;
+            }
+            h.result = "failed";
+            reporter.event(&Event::HostFailed {
+                host: h.name(),
+                step: "lock".to_string(),
+                error: e.clone(),
+            });
+            failed.push(format!("{}: {e}", h.name()));
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    unlock_all(hosts, reporter);
+    let outcome = if held {
+        Outcome::Locked
+    } else {
+        Outcome::FailedBeforeSwitch
+    };
+    reporter.event(&Event::DeployFailed {
+        error: failed.join("; "),
+        code: outcome.code(),
+        summary: summary(req, hosts),
+    });
+    Err(outcome)
+}
+
+/// Step 2: formation and units per host, from its facts.
+fn decide(req: &Request, hosts: &mut [Host]) -> Result<(), String> {
+    for h in hosts.iter_mut() {
+        let facts = h.facts().clone();
+        let cpus = facts.cpus.unwrap_or(1);
+        let formation = Formation::resolve(&req.types, &req.env.processes, req.env.port_base, cpus)
+            .map_err(|e| format!("{}: {e}", h.name()))?;
+        let deploy_path = h.layout.absolute(&facts.home);
+        let target = Target {
+            env: &req.env,
+            formation: &formation,
+            user: &facts.user,
+            deploy_path: &deploy_path,
+        };
+        let units = match req.env.supervisor {
+            Supervisor::SystemdUser => render::systemd(&target, true),
+            Supervisor::Systemd => render::systemd(&target, false),
+            Supervisor::Upstart => render::upstart(&target),
+        }
+        .map_err(|e| format!("{}: {e}", h.name()))?;
+        let hashes: BTreeMap<String, String> = units
+            .iter()
+            .map(|u| (u.name.clone(), sha256_hex(u.contents.as_bytes())))
+            .collect();
+        h.units_changed = hashes != facts.units;
+        h.units = units;
+        h.formation = Some(formation);
+    }
+    Ok(())
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Every host already serves this commit (deploy) or release (rollback) with these units.
+fn is_noop(req: &Request, hosts: &[Host]) -> bool {
+    !req.force
+        && hosts.iter().all(|h| {
+            let f = h.facts();
+            !h.units_changed
+                && match req.action {
+                    Action::Deploy => f.current_revision() == Some(req.sha.as_str()),
+                    Action::Rollback => f.current.as_ref() == Some(&req.release),
+                }
+        })
+}
+
+/// `--dry-run`: the scripts a run would send to each host, as `host.script` lines.
+fn dry_run(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) {
+    for h in hosts.iter_mut() {
+        let mut scripts = Vec::new();
+        if req.action == Action::Deploy {
+            scripts.push(release::prepare(
+                &h.layout,
+                &req.release,
+                &req.sha,
+                &req.env.linked_dirs,
+                &req.env.linked_files,
+            ));
+            scripts.push(release::build(
+                &h.layout,
+                &req.release,
+                &req.env.build.hooks,
+                &req.env.env,
+                req.env.build.timeout,
+            ));
+        }
+        scripts.push(switch_script(req, h));
+        let units = instance_units(req, h.formation.as_ref().expect("decided"));
+        scripts.push(supervisor::restart(req.env.supervisor, &units));
+        scripts.push(finish_script(req, h, LogResult::Done));
+        for script in scripts {
+            for line in script.render().lines() {
+                reporter.event(&Event::HostOutput {
+                    host: h.name(),
+                    stream: StreamName::Stdout,
+                    line: line.to_string(),
+                });
+            }
+        }
+        h.result = "dry run";
+    }
+}
+
+/// Step 3: push, check out, build, upload units; all hosts in parallel.
+fn prepare(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Result<(), String> {
+    let env = &req.env;
+    let results = parallel(&mut hosts.iter_mut().collect::<Vec<_>>(), |h| {
+        let host = h.name();
+        let fail = |step: &str, e: String| {
+            reporter.event(&Event::HostFailed {
+                host: host.clone(),
+                step: step.to_string(),
+                error: e.clone(),
+            });
+            format!("{host}: {step}: {e}")
+        };
+        if req.action == Action::Deploy {
+            let repo = req.repo.as_ref().expect("a deploy has a repository");
+            let t = Instant::now();
+            let tips = h.facts().tip_shas();
+            let stats = h
+                .remote
+                .push(
+                    repo,
+                    &req.sha,
+                    &h.layout.repo(),
+                    &Layout::release_ref(&req.release),
+                    &tips,
+                )
+                .map_err(|e| fail("push", e.to_string()))?;
+            reporter.event(&Event::HostPushed {
+                host: host.clone(),
+                objects: stats.objects,
+                bytes: stats.bytes,
+                ms: millis(t),
+            });
+            h.prepared = true;
+            let t = Instant::now();
+            let script = release::prepare(
+                &h.layout,
+                &req.release,
+                &req.sha,
+                &env.linked_dirs,
+                &env.linked_files,
+            )
+            .then(release::build(
+                &h.layout,
+                &req.release,
+                &env.build.hooks,
+                &env.env,
+                env.build.timeout,
+            ));
+            h.run(&script, reporter, &[])
+                .map_err(|e| fail("build", e))?;
+            reporter.event(&Event::HostBuilt {
+                host: host.clone(),
+                ms: millis(t),
+            });
+        }
+        if h.units_changed {
+            h.run(&supervisor::clear_staging(&h.layout), reporter, &[])
+                .map_err(|e| fail("units", e))?;
+            let dir = h.layout.units_new();
+            for unit in h.units.clone() {
+                h.remote
+                    .upload(
+                        &format!("{dir}/{}", unit.name),
+                        unit.contents.as_bytes(),
+                        0o644,
+                    )
+                    .map_err(|e| fail("units", e.to_string()))?;
+            }
+        }
+        Ok(())
+    });
+    let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// A failure before any host switched: remove this run's release dirs, log, unlock; exit 1.
+fn fail_before_switch(
+    req: &Request,
+    hosts: &mut [Host],
+    reporter: &dyn Reporter,
+    error: &str,
+) -> Outcome {
+    let results = parallel(&mut hosts.iter_mut().collect::<Vec<_>>(), |h| {
+        let mut script = Script::new("deploy.abort");
+        if h.prepared && req.action == Action::Deploy {
+            script = script.then(release::remove(&h.layout, &req.release));
+        }
+        if h.locked {
+            let line = log::entry(
+                &req.release,
+                &req.sha,
+                &req.who,
+                req.now_unix,
+                req.action,
+                LogResult::Failed,
+            );
+            script = script
+                .then(log::append(&h.layout, &line))
+                .then(lock::release(&h.layout));
+        }
+        let r = h.query(&script);
+        h.locked = false;
+        r
+    });
+    for (h, r) in hosts.iter_mut().zip(results) {
+        if h.result == "skipped" {
+            h.result = "not switched";
+        }
+        if let Err(e) = r {
+            reporter.event(&Event::HostFailed {
+                host: h.name(),
+                step: "cleanup".to_string(),
+                error: e,
+            });
+        }
+    }
+    reporter.event(&Event::DeployFailed {
+        error: error.to_string(),
+        code: Outcome::FailedBeforeSwitch.code(),
+        summary: summary(req, hosts),
+    });
+    Outcome::FailedBeforeSwitch
+}
+
+/// The swap of `current` plus, when the units changed, keeping the old ones and installing
+/// the uploaded ones: one round trip.
+fn switch_script(req: &Request, h: &Host) -> Script {
+    let mut s = switch::swap_current(&h.layout, &req.release);
+    if h.units_changed {
+        s = s
+            .then(supervisor::keep_previous(&h.layout))
+            .then(supervisor::install_units(
+                req.env.supervisor,
+                &req.env.app,
+                &h.layout,
+            ));
+    }
+    s
+}
+
+/// Prune, log line, unlock: one round trip at the end.
+fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
+    let f = h.facts();
+    let mut releases = f.complete_releases();
+    if req.action == Action::Deploy && result == LogResult::Done {
+        releases.push(req.release.clone());
+    }
+    let current = if result == LogResult::Done {
+        Some(req.release.clone())
+    } else {
+        f.current.clone()
+    };
+    let old = prune::to_prune(&releases, current.as_ref(), req.env.keep_releases);
+    let line = log::entry(
+        &req.release,
+        &req.sha,
+        &req.who,
+        req.now_unix,
+        req.action,
+        result,
+    );
+    prune::prune(&h.layout, &old)
+        .then(log::append(&h.layout, &line))
+        .then(lock::release(&h.layout))
+}
+
+/// Unit names of the instances, in restart order.
+fn instance_units(req: &Request, formation: &Formation) -> Vec<String> {
+    policy::restart_order(formation, &req.env.health.process)
+        .iter()
+        .map(|s| unit_name(req, &s.instance))
+        .collect()
+}
+
+fn unit_name(req: &Request, instance: &Instance) -> String {
+    match req.env.supervisor {
+        Supervisor::Upstart => render::upstart_job(&req.env.app, instance),
+        Supervisor::Systemd | Supervisor::SystemdUser => {
+            render::instance_unit(&req.env.app, instance)
+        }
+    }
+}
+
+/// Step 4: switch batch by batch; on failure revert the switched hosts.
+fn switch_all(
+    req: &Request,
+    hosts: &mut [Host],
+    reporter: &dyn Reporter,
+    started: Instant,
+) -> Outcome {
+    let mut switched: Vec<usize> = Vec::new();
+    let mut failure: Option<String> = None;
+    for batch in policy::batches(hosts.len(), req.env.rollout.mode, req.batch) {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            failure = Some("interrupted".to_string());
+            break;
+        }
+        let mut in_batch: Vec<&mut Host> = hosts
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| batch.contains(i))
+            .map(|(_, h)| h)
+            .collect();
+        let results = parallel(&mut in_batch, |h| switch_host(req, h, reporter, false));
+        for (i, r) in batch.iter().zip(results) {
+            if hosts[*i].switched {
+                switched.push(*i);
+            }
+            if let Err(e) = r {
+                let msg = format!("{}: {e}", hosts[*i].name());
+                failure = Some(failure.map_or(msg.clone(), |f| format!("{f}; {msg}")));
+            }
+        }
+        if failure.is_some() {
+            break;
+        }
+    }
+    match failure {
+        None => {
+            let results = parallel(&mut hosts.iter_mut().collect::<Vec<_>>(), |h| {
+                let script = finish_script(req, h, LogResult::Done);
+                let r = h.query(&script);
+                h.locked = false;
+                h.result = "deployed";
+                (h.name(), r)
+            });
+            for (host, r) in results {
+                if let Err(e) = r {
+                    reporter.event(&Event::HostFailed {
+                        host,
+                        step: "finish".to_string(),
+                        error: e,
+                    });
+                }
+            }
+            for h in hosts.iter_mut() {
+                h.started = started;
+            }
+            reporter.event(&Event::DeployDone {
+                ms: millis(started),
+                summary: summary(req, hosts),
+            });
+            Outcome::Done
+        }
+        Some(error) => revert(req, hosts, &switched, reporter, &error),
+    }
+}
+
+/// Swaps `current` on one host (to the new release, or back to its previous one when
+/// `back`), installs units, restarts every instance and gates each.
+fn switch_host(
+    req: &Request,
+    h: &mut Host,
+    reporter: &dyn Reporter,
+    back: bool,
+) -> Result<(), String> {
+    let host = h.name();
+    let script =
+        if back {
+            let previous = h
+                .facts()
+                .current
+                .clone()
+                .ok_or("no previous release to go back to")?;
+            let mut s = switch::swap_current(&h.layout, &previous);
+            if h.units_changed {
+                s = s.then(supervisor::restore_previous(&h.layout)).then(
+                    supervisor::install_units(req.env.supervisor, &req.env.app, &h.layout),
+                );
+            }
+            s
+        } else {
+            switch_script(req, h)
+        };
+    h.run(&script, reporter, &[])?;
+    if !back {
+        h.switched = true;
+        reporter.event(&Event::HostSwitched { host: host.clone() });
+    }
+    let formation = h.formation.clone().expect("decided");
+    let steps = policy::restart_order(&formation, &req.env.health.process);
+    match req.env.rollout.mode {
+        RolloutMode::Rolling => {
+            for step in &steps {
+                let unit = unit_name(req, &step.instance);
+                h.run(
+                    &supervisor::restart(req.env.supervisor, std::slice::from_ref(&unit)),
+                    reporter,
+                    &[],
+                )?;
+                reporter.event(&Event::InstanceRestarted {
+                    host: host.clone(),
+                    unit: unit.clone(),
+                });
+                gate(req, h, &step.instance, &unit, &step.gate, reporter)?;
+            }
+        }
+        RolloutMode::AllAtOnce => {
+            let units: Vec<String> = steps.iter().map(|s| unit_name(req, &s.instance)).collect();
+            h.run(
+                &supervisor::restart(req.env.supervisor, &units),
+                reporter,
+                &[],
+            )?;
+            for (step, unit) in steps.iter().zip(&units) {
+                reporter.event(&Event::InstanceRestarted {
+                    host: host.clone(),
+                    unit: unit.clone(),
+                });
+                gate(req, h, &step.instance, unit, &step.gate, reporter)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Waits until the instance passes its gate, or fails after `health.deadline`.
+fn gate(
+    req: &Request,
+    h: &mut Host,
+    instance: &Instance,
+    unit: &str,
+    gate: &Gate,
+    reporter: &dyn Reporter,
+) -> Result<(), String> {
+    let health = &req.env.health;
+    let t = Instant::now();
+    match gate {
+        Gate::Health => loop {
+            let answer = h
+                .remote
+                .http_get(instance.port, &health.path, health.timeout);
+            if let Ok(status) = answer {
+                if status == health.expect {
+                    break;
+                }
+            }
+            if t.elapsed() >= health.deadline {
+                let seen = match answer {
+                    Ok(status) => format!("last answer {status}"),
+                    Err(e) => format!("last attempt: {e}"),
+                };
+                return Err(format!(
+                    "{unit}: GET {} did not answer {} within {} ({seen})",
+                    health.path,
+                    health.expect,
+                    crate::config::duration::format(health.deadline)
+                ));
+            }
+            std::thread::sleep(health.interval);
+        },
+        Gate::StaysActive => {
+            std::thread::sleep(Duration::from_secs(1));
+            let out = h.query(&supervisor::is_active(
+                req.env.supervisor,
+                &[unit.to_string()],
+            ))?;
+            let states = supervisor::parse_states(&out.stdout)?;
+            if !matches!(states.first(), Some((_, UnitState::Active))) {
+                return Err(format!(
+                    "{unit} did not stay active: {:?}",
+                    states.first().map(|(_, s)| s)
+                ));
+            }
+        }
+    }
+    reporter.event(&Event::InstanceHealthy {
+        host: h.name(),
+        unit: unit.to_string(),
+        ms: millis(t),
+    });
+    Ok(())
+}
+
+/// A rollout failure: switch every switched host back (last switched first), then log and
+/// unlock everywhere. Exit 4, or 5 when a host could not be reverted.
+fn revert(
+    req: &Request,
+    hosts: &mut [Host],
+    switched: &[usize],
+    reporter: &dyn Reporter,
+    error: &str,
+) -> Outcome {
+    let mut all_reverted = true;
+    let mut reverted = Vec::new();
+    for i in policy::revert_order(switched) {
+        let h = &mut hosts[i];
+        match switch_host(req, h, reporter, true) {
+            Ok(()) => {
+                h.result = "reverted";
+                reverted.push(h.name());
+                reporter.event(&Event::HostReverted { host: h.name() });
+            }
+            Err(e) => {
+                all_reverted = false;
+                h.result = "not reverted";
+                reporter.event(&Event::HostFailed {
+                    host: h.name(),
+                    step: "revert".to_string(),
+                    error: e,
+                });
+            }
+        }
+    }
+    let results = parallel(&mut hosts.iter_mut().collect::<Vec<_>>(), |h| {
+        let result = match h.result {
+            "reverted" => LogResult::Reverted,
+            "not reverted" => LogResult::RevertFailed,
+            _ => LogResult::Failed,
+        };
+        if h.result == "skipped" {
+            h.result = "not switched";
+        }
+        let script = finish_script(req, h, result);
+        let r = h.query(&script);
+        h.locked = false;
+        r
+    });
+    for (h, r) in hosts.iter().zip(results) {
+        if let Err(e) = r {
+            reporter.event(&Event::HostFailed {
+                host: h.name(),
+                step: "finish".to_string(),
+                error: e,
+            });
+        }
+    }
+    reporter.event(&Event::DeployReverted { hosts: reverted });
+    let outcome = if all_reverted {
+        Outcome::Reverted
+    } else {
+        Outcome::RevertFailed
+    };
+    reporter.event(&Event::DeployFailed {
+        error: error.to_string(),
+        code: outcome.code(),
+        summary: summary(req, hosts),
+    });
+    outcome
+}
+
+/// Releases every lock this run took (best effort: a failure is reported).
+fn unlock_all(hosts: &mut [Host], reporter: &dyn Reporter) {
+    for h in hosts.iter_mut().filter(|h| h.locked) {
+        let script = lock::release(&h.layout);
+        if let Err(e) = h.query(&script) {
+            reporter.event(&Event::HostFailed {
+                host: h.name(),
+                step: "unlock".to_string(),
+                error: e,
+            });
+        }
+        h.locked = false;
+    }
+}
+
+fn summary(req: &Request, hosts: &[Host]) -> Vec<SummaryRow> {
+    hosts
+        .iter()
+        .map(|h| SummaryRow {
+            host: h.name(),
+            release: req.release.to_string(),
+            ms: h.ms(),
+            result: h.result.to_string(),
+        })
+        .collect()
+}
+
+fn millis(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
