@@ -66,9 +66,9 @@ impl Recorder {
         let sha = self.behaviour.current_sha.unwrap_or(OLD_SHA);
         let id = ReleaseId::new(1_793_491_200, sha).unwrap();
         let _ = write!(out, "current=releases/{id}\nrelease={id}\t{sha}\n");
-        let _ = write!(out, "tip={sha}\trefs/releases/{id}\n");
+        let _ = writeln!(out, "tip={sha}\trefs/releases/{id}");
         for (name, hash) in &self.behaviour.units {
-            let _ = write!(out, "unit={hash}\t{name}\n");
+            let _ = writeln!(out, "unit={hash}\t{name}");
         }
         out.push_str("lock=no\nend=ok\n");
         out
