@@ -588,11 +588,18 @@ fn through_jumps(
         )));
     }
     let (last, before) = target.jumps.split_last().expect("called with hops");
-    let mut hop = Target::resolve(last, opts)?;
+    // A jump host's own errors keep their variant (an unknown host key stays `HostKey`,
+    // naming the jump host); a failed connection says which way it went.
+    let via = |e: RemoteError| match e {
+        RemoteError::Connect { host, message } => {
+            target.connect_error(format!("through ProxyJump {host}: {message}"))
+        }
+        other => other,
+    };
+    let mut hop = Target::resolve(last, opts).map_err(via)?;
     if !before.is_empty() {
         hop.jumps = before.to_vec();
     }
-    let via = |e: RemoteError| target.connect_error(format!("through ProxyJump {last}: {e}"));
     let (session, fd) = open(&hop, opts, depth + 1, Check::Strict).map_err(via)?;
     let channel = session
         .channel_direct_tcpip(&target.hostname, target.port, None)
