@@ -20,6 +20,13 @@ if [ "$want_deps" = 1 ]; then
   [ "$(id -u)" = 0 ] || { echo "install.sh: --test-deps needs root (apt-get)" >&2; exit 1; }
   # The test bed's packages; its install is idempotent and keeps apt from starting daemons.
   bash tests/testbed/testbed.sh install
+  # Building deliver itself: the ssh2 crate compiles libssh2 against the system's OpenSSL,
+  # which its build script finds with pkg-config (libgit2 and zlib are built from source).
+  build_missing=$(for p in libssl-dev pkg-config; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+  if [ -n "$build_missing" ]; then
+    # shellcheck disable=SC2086 # one word per package
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $build_missing
+  fi
   if ! command -v node >/dev/null; then   # the example app and the demo run on Node.js
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs
   fi

@@ -1,6 +1,25 @@
 //! Side effects on hosts, and nothing about deploys: run a [`Script`] over the host's one SSH
 //! session, upload bytes, push a commit, probe an HTTP port. `deploy::` sees hosts only
 //! through the [`Remote`] trait, so orchestration tests use a recorder instead of SSH.
+//!
+//! [`connect`] opens the one session per host ([`SshRemote`]); [`ConnectOptions`] carries
+//! what it needs (`from_env` reads `DELIVER_SSH_KEY`, `DELIVER_KNOWN_HOSTS`,
+//! `DELIVER_SSH_CONFIG`); [`scan`] fetches a host key for `deliver trust`.
+
+mod exec;
+mod host_key;
+mod http;
+mod known_hosts;
+mod options;
+mod push;
+mod secret;
+mod session;
+mod trust;
+
+pub use options::{ConnectOptions, ReadError, SshConfigFile};
+pub use secret::Secret;
+pub use session::{connect, SshRemote};
+pub use trust::{known_hosts_line, known_hosts_name, scan, ScannedKey};
 
 use std::path::Path;
 use std::time::Duration;
@@ -37,8 +56,10 @@ pub struct PushStats {
 pub enum HostKeyProblem {
     /// No entry for this host (and port).
     Unknown,
-    /// An entry exists with another key: possible man-in-the-middle.
+    /// An entry exists with another key of the same type: possible man-in-the-middle.
     Changed,
+    /// The key is listed as `@revoked`.
+    Revoked,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +72,7 @@ pub enum RemoteError {
         user: String,
         message: String,
     },
-    #[error("{host}:{port}: {} host key {key_type} {fingerprint}{}", if matches!(problem, HostKeyProblem::Changed) { "CHANGED" } else { "unknown" }, if matches!(problem, HostKeyProblem::Changed) { " does not match known_hosts: refusing (possible man-in-the-middle)" } else { "; check it, then run `deliver trust`" })]
+    #[error("{host}:{port}: {}", host_key_message(*problem, key_type, fingerprint))]
     HostKey {
         host: String,
         port: u16,
@@ -70,6 +91,34 @@ pub enum RemoteError {
     },
     #[error("{host}: push failed: {message}")]
     Push { host: String, message: String },
+    #[error("{host}: upload to {path} failed: {message}")]
+    Upload {
+        host: String,
+        path: String,
+        message: String,
+    },
+    /// The health probe got no HTTP status (nothing listens, or not HTTP).
+    #[error("{host}: GET 127.0.0.1:{port}: {message}")]
+    Http {
+        host: String,
+        port: u16,
+        message: String,
+    },
+}
+
+fn host_key_message(problem: HostKeyProblem, key_type: &str, fingerprint: &str) -> String {
+    match problem {
+        HostKeyProblem::Unknown => {
+            format!("unknown host key {key_type} {fingerprint}; check it, then run `deliver trust`")
+        }
+        HostKeyProblem::Changed => format!(
+            "CHANGED host key {key_type} {fingerprint} does not match known_hosts: refusing \
+             (possible man-in-the-middle)"
+        ),
+        HostKeyProblem::Revoked => {
+            format!("host key {key_type} {fingerprint} is marked @revoked in known_hosts: refusing")
+        }
+    }
 }
 
 /// One host, reached over one authenticated SSH session for the whole command.
