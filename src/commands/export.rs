@@ -6,11 +6,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::project::{local_cpus, Project};
-use super::ssh_config;
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::config::Environment;
 use crate::outcome::Outcome;
 use crate::release::Formation;
+use crate::remote::ConnectOptions;
 use crate::render::{self, Backend, RenderedFile, Target};
 use crate::ui::Ui;
 
@@ -31,7 +31,7 @@ pub fn run(args: &ExportArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         ExportFormat::Systemd => render::systemd(&target, false)?,
         ExportFormat::SystemdUser => render::systemd(&target, true)?,
         ExportFormat::Upstart => render::upstart(&target)?,
-        ExportFormat::Nginx => render::nginx(env, &backends(env, &formation))?,
+        ExportFormat::Nginx => render::nginx(env, &backends(env, &formation)?)?,
     };
     if let Some(cpus) = formation.auto_cpus {
         ui.note(&format!(
@@ -85,21 +85,25 @@ fn absolute_deploy_path(deploy_to: &str, user: &str) -> String {
 
 /// Every host's instances of `health.process`, at the address nginx reaches it by: the
 /// `HostName` of an ~/.ssh/config alias, else the host as written.
-fn backends(env: &Environment, formation: &Formation) -> Vec<Backend> {
+fn backends(env: &Environment, formation: &Formation) -> Result<Vec<Backend>> {
     let ports: Vec<u16> = formation
         .instances()
         .into_iter()
         .filter(|i| i.type_name == env.health.process)
         .map(|i| i.port)
         .collect();
-    let ssh = ssh_config::load();
-    env.hosts
+    let ssh = ConnectOptions::from_env()?.ssh_config;
+    Ok(env
+        .hosts
         .iter()
         .map(|h| Backend {
-            address: ssh.hostname(&h.host),
+            address: ssh
+                .lookup(&h.host)
+                .hostname
+                .unwrap_or_else(|| h.host.clone()),
             ports: ports.clone(),
         })
-        .collect()
+        .collect())
 }
 
 fn print_files(files: &[RenderedFile], ui: &Ui) {

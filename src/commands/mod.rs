@@ -2,10 +2,11 @@
 //! work modules. Handlers return an `Outcome`; errors that mean bad input map to exit 2.
 
 mod check;
+mod deploy;
 mod export;
+mod hosts;
 pub mod init;
 mod project;
-mod ssh_config;
 
 use anyhow::Result;
 use clap::CommandFactory;
@@ -19,6 +20,8 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
     let config = cli.global.config.as_path();
     let name = match &cli.command {
         Some(Command::Check(args)) => return check::run(args, config, ui),
+        Some(Command::Deploy(args)) => return deploy::run(args, config, ui),
+        None => return deploy::run(&crate::cli::DeployArgs::default(), config, ui),
         Some(Command::Export(args)) => return export::run(args, config, ui),
         Some(Command::Init(args)) => return init::run(args, config, ui),
         Some(Command::Completions(args)) => {
@@ -27,7 +30,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
             ui.data(&String::from_utf8_lossy(&out));
             return Ok(Outcome::Done);
         }
-        None | Some(Command::Deploy(_) | Command::Implied(_)) => "deploy",
+        Some(Command::Implied(_)) => unreachable!("Cli::parse_args turns it into Deploy"),
         Some(Command::Rollback(_)) => "rollback",
         Some(Command::Setup(_)) => "setup",
         Some(Command::Trust(_)) => "trust",

@@ -173,12 +173,23 @@ fn online_check_is_not_available_yet_and_exits_1() {
 }
 
 #[test]
-fn deploy_is_not_available_yet_and_exits_1() {
+fn deploy_outside_a_git_repository_says_so_and_contacts_nothing() {
     Test::new()
         .toml(TOML)
         .procfile(PROCFILE)
         .status(1)
-        .stderr("`deliver deploy` is not available yet")
+        .stderr("is not in a git repository: deliver deploys commits")
+        .run();
+}
+
+#[test]
+fn deploy_to_a_host_not_in_the_environment_is_a_usage_error() {
+    Test::new()
+        .toml(TOML)
+        .procfile(PROCFILE)
+        .args(["deploy", "--hosts", "web9"])
+        .status(2)
+        .stderr("--hosts: `web9` is not a host of environment `production` (its hosts: web1, deploy@web2.example.com:2222)")
         .run();
 }
 

@@ -1,0 +1,120 @@
+//! `deliver [deploy] [ENV] [--ref REF] [--hosts H,..] [--batch N] [--force] [--dry-run]`:
+//! resolves the commit locally, connects to every host (one session each) and hands the
+//! rest to `deploy::engine`.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+
+use super::hosts;
+use super::project::{beside, load_config};
+use super::UsageError;
+use crate::cli::DeployArgs;
+use crate::deploy::engine::{self, Request};
+use crate::outcome::Outcome;
+use crate::plan::{lock, log::Action};
+use crate::procfile;
+use crate::release::ReleaseId;
+use crate::ui::event::Event;
+use crate::ui::Ui;
+
+pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
+    let config = load_config(config_path)?;
+    let env = config.environment(args.env.as_deref())?.clone();
+    let selected = hosts::select(&env, &args.hosts)?;
+    let dir = config_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let repo = hosts::open_repo(dir)?;
+    let git_ref = args.git_ref.as_deref().unwrap_or(&env.git_ref);
+    let sha = hosts::resolve_commit(&repo, git_ref)?;
+    if git_ref == "HEAD" && hosts::is_dirty(&repo) {
+        ui.warn("the working tree has uncommitted changes: they are not deployed (deliver deploys commits)");
+    }
+    // The Procfile of the commit being deployed, not the one in the working tree.
+    let procfile_path = beside(config_path, "Procfile");
+    let in_repo = hosts::in_repo(&repo, &procfile_path)?;
+    let text = hosts::file_at(&repo, &sha, &in_repo)?.ok_or_else(|| {
+        UsageError(format!(
+            "{} is not in commit {} (commit it first)",
+            in_repo.display(),
+            &sha[..7]
+        ))
+    })?;
+    let types = procfile::parse(&text).map_err(|e| {
+        UsageError(format!(
+            "{}:{}: {} (in commit {})",
+            procfile_path.display(),
+            e.line,
+            e.message,
+            &sha[..7]
+        ))
+    })?;
+    let now = now_unix();
+    let release = ReleaseId::new(now, &sha).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let request = Request {
+        types,
+        action: Action::Deploy,
+        holder_json: holder(&release, now),
+        who: who(),
+        release,
+        sha,
+        repo: Some(repo.path().to_path_buf()),
+        force: args.force,
+        dry_run: args.dry_run,
+        batch: args.batch.unwrap_or(env.rollout.batch),
+        now_unix: now,
+        env,
+    };
+    let reporter = ui.reporter();
+    let remotes = match hosts::connect_all(&request.env, &selected, reporter.as_ref()) {
+        Ok(r) => r,
+        Err(e) => {
+            reporter.event(&Event::DeployFailed {
+                error: e.to_string(),
+                code: Outcome::FailedBeforeSwitch.code(),
+                summary: Vec::new(),
+            });
+            return Err(e).context("connecting to the hosts");
+        }
+    };
+    Ok(engine::run(&request, remotes, reporter.as_ref()))
+}
+
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `user@machine` of whoever runs deliver, for the lock and the log.
+pub fn who() -> String {
+    format!("{}@{}", local_user(), machine())
+}
+
+fn local_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+fn machine() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map_or_else(|_| "unknown".to_string(), |s| s.trim().to_string())
+}
+
+/// The lock's `holder.json` for this process.
+pub fn holder(release: &ReleaseId, now: u64) -> String {
+    let command: Vec<String> = std::env::args().collect();
+    lock::holder_json(
+        &local_user(),
+        &machine(),
+        std::process::id(),
+        &command.join(" "),
+        Some(release),
+        now,
+    )
+}

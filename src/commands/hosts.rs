@@ -1,0 +1,142 @@
+//! What the remote commands share: choosing the environment's hosts (`--hosts`), connecting
+//! to all of them in parallel (one session each), and the local git repository.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+
+use super::UsageError;
+use crate::config::{Environment, HostSpec};
+use crate::remote::{self, ConnectOptions, Remote};
+use crate::ui::event::{Event, Reporter};
+
+/// The environment's hosts, or those of them named by `--hosts` (as written in deliver.toml,
+/// or by their host part).
+pub fn select(env: &Environment, only: &[String]) -> Result<Vec<HostSpec>> {
+    if only.is_empty() {
+        return Ok(env.hosts.clone());
+    }
+    let mut out = Vec::new();
+    for name in only {
+        let found = env
+            .hosts
+            .iter()
+            .find(|h| h.to_string() == *name || h.host == *name)
+            .ok_or_else(|| {
+                let known: Vec<String> = env.hosts.iter().map(ToString::to_string).collect();
+                UsageError(format!(
+                    "--hosts: `{name}` is not a host of environment `{}` (its hosts: {})",
+                    env.name,
+                    known.join(", ")
+                ))
+            })?;
+        if !out.contains(found) {
+            out.push(found.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// One authenticated session per host, opened in parallel. Each success is reported as
+/// `host.connected`; any failure is an error naming every host that failed.
+pub fn connect_all(
+    env: &Environment,
+    hosts: &[HostSpec],
+    reporter: &dyn Reporter,
+) -> Result<Vec<Box<dyn Remote>>> {
+    let mut opts = ConnectOptions::from_env()?;
+    opts.default_user.clone_from(&env.user);
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = hosts
+            .iter()
+            .map(|spec| {
+                let opts = &opts;
+                scope.spawn(move || {
+                    let t = Instant::now();
+                    let r = remote::connect(spec, opts);
+                    (r, t.elapsed())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a connect thread panicked"))
+            .collect()
+    });
+    let mut remotes: Vec<Box<dyn Remote>> = Vec::new();
+    let mut errors = Vec::new();
+    for (spec, (result, took)) in hosts.iter().zip(results) {
+        match result {
+            Ok(remote) => {
+                reporter.event(&Event::HostConnected {
+                    host: spec.to_string(),
+                    ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                });
+                remotes.push(Box::new(remote));
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(remotes)
+    } else {
+        Err(anyhow!(errors.join("\n")))
+    }
+}
+
+/// The local repository holding `dir` (deliver.toml's directory).
+pub fn open_repo(dir: &Path) -> Result<git2::Repository> {
+    git2::Repository::discover(dir).with_context(|| {
+        format!(
+            "{} is not in a git repository: deliver deploys commits",
+            dir.display()
+        )
+    })
+}
+
+/// The commit `git_ref` names, as a full sha.
+pub fn resolve_commit(repo: &git2::Repository, git_ref: &str) -> Result<String> {
+    let object = repo
+        .revparse_single(git_ref)
+        .map_err(|e| UsageError(format!("--ref `{git_ref}`: {}", e.message())))?;
+    let commit = object.peel_to_commit().map_err(|e| {
+        UsageError(format!(
+            "--ref `{git_ref}` is not a commit: {}",
+            e.message()
+        ))
+    })?;
+    Ok(commit.id().to_string())
+}
+
+/// A file of the commit, as text (the Procfile that is deployed, not the working tree's).
+pub fn file_at(repo: &git2::Repository, sha: &str, path: &Path) -> Result<Option<String>> {
+    let commit = repo.find_commit(git2::Oid::from_str(sha)?)?;
+    let tree = commit.tree()?;
+    let Ok(entry) = tree.get_path(path) else {
+        return Ok(None);
+    };
+    let blob = entry.to_object(repo)?.peel_to_blob()?;
+    Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+}
+
+/// True when the working tree has changes that a deploy of HEAD would not carry.
+pub fn is_dirty(repo: &git2::Repository) -> bool {
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true).include_ignored(false);
+    repo.statuses(Some(&mut opts)).is_ok_and(|s| !s.is_empty())
+}
+
+/// `path` relative to the repository's work tree (for reading it from a commit).
+pub fn in_repo(repo: &git2::Repository, path: &Path) -> Result<PathBuf> {
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| anyhow!("the repository has no work tree (bare)"))?;
+    let abs =
+        std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;
+    let root = std::fs::canonicalize(workdir)?;
+    Ok(abs
+        .strip_prefix(&root)
+        .with_context(|| format!("{} is outside the repository", path.display()))?
+        .to_path_buf())
+}
