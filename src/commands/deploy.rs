@@ -69,6 +69,8 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         env,
     };
     let reporter = ui.reporter();
+    let names: Vec<String> = selected.iter().map(ToString::to_string).collect();
+    reporter.event(&engine::start_event(&request, &names));
     let remotes = match hosts::connect_all(&request.env, &selected, reporter.as_ref()) {
         Ok(r) => r,
         Err(e) => {

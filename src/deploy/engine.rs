@@ -152,7 +152,20 @@ fn parallel<T: Send>(hosts: &mut [&mut Host], f: impl Fn(&mut Host) -> T + Sync)
     })
 }
 
-/// Runs the request on `remotes` (connected, in config order) and returns the outcome.
+/// The first event of a run, which the caller reports before connecting (so that every
+/// event, `host.connected` included, carries the release).
+pub fn start_event(req: &Request, hosts: &[String]) -> Event {
+    Event::DeployStart {
+        release: req.release.to_string(),
+        environment: req.env.name.clone(),
+        action: action_name(req.action).to_string(),
+        sha: req.sha.clone(),
+        hosts: hosts.to_vec(),
+    }
+}
+
+/// Runs the request on `remotes` (connected, in config order) and returns the outcome. The
+/// caller has reported [`start_event`].
 pub fn run(req: &Request, remotes: Vec<Box<dyn Remote>>, reporter: &dyn Reporter) -> Outcome {
     let started = Instant::now();
     let layout = Layout::new(&req.env.deploy_to);
@@ -172,13 +185,6 @@ pub fn run(req: &Request, remotes: Vec<Box<dyn Remote>>, reporter: &dyn Reporter
             result: "skipped",
         })
         .collect();
-    reporter.event(&Event::DeployStart {
-        release: req.release.to_string(),
-        environment: req.env.name.clone(),
-        action: action_name(req.action).to_string(),
-        sha: req.sha.clone(),
-        hosts: hosts.iter().map(Host::name).collect(),
-    });
     match lock_and_gather(req, &mut hosts, reporter) {
         Err(outcome) => outcome,
         Ok(()) => match decide(req, &mut hosts) {
