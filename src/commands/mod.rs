@@ -7,6 +7,7 @@ mod export;
 mod hosts;
 pub mod init;
 mod project;
+mod rollback;
 
 use anyhow::Result;
 use clap::CommandFactory;
@@ -21,6 +22,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
     let name = match &cli.command {
         Some(Command::Check(args)) => return check::run(args, config, ui),
         Some(Command::Deploy(args)) => return deploy::run(args, config, ui),
+        Some(Command::Rollback(args)) => return rollback::run(args, config, ui),
         None => return deploy::run(&crate::cli::DeployArgs::default(), config, ui),
         Some(Command::Export(args)) => return export::run(args, config, ui),
         Some(Command::Init(args)) => return init::run(args, config, ui),
@@ -31,7 +33,6 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
             return Ok(Outcome::Done);
         }
         Some(Command::Implied(_)) => unreachable!("Cli::parse_args turns it into Deploy"),
-        Some(Command::Rollback(_)) => "rollback",
         Some(Command::Setup(_)) => "setup",
         Some(Command::Trust(_)) => "trust",
         Some(Command::Releases(_)) => "releases",

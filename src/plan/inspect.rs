@@ -46,6 +46,11 @@ pub fn releases(layout: &Layout) -> Script {
     )
 }
 
+/// Prints the Procfile of release `id` (what a rollback to it runs).
+pub fn procfile(layout: &Layout, id: &ReleaseId) -> Script {
+    Script::new("inspect.procfile").cmd("cat", [format!("{}/Procfile", layout.release(id))])
+}
+
 /// Reads [`releases`] output: release ids in order, oldest first (other dirs are skipped).
 pub fn parse_releases(stdout: &str) -> Result<Vec<ReleaseRow>, String> {
     let mut current = None;

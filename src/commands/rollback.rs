@@ -1,0 +1,162 @@
+//! `deliver rollback [ENV] [--to RELEASE_ID] [--dry-run]`: a rollout of a release already on
+//! the hosts (the one before `current`, or `--to`), with no push and no hooks. It refuses,
+//! naming the host, when that release is missing anywhere.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use super::deploy::{holder, now_unix, who};
+use super::hosts;
+use super::project::{beside, load_config};
+use super::UsageError;
+use crate::cli::RollbackArgs;
+use crate::deploy::engine::{self, Request};
+use crate::outcome::Outcome;
+use crate::plan::facts::{self, Facts};
+use crate::plan::layout::Layout;
+use crate::plan::{inspect, log::Action};
+use crate::procfile;
+use crate::release::ReleaseId;
+use crate::remote::Remote;
+use crate::ui::event::{Event, Reporter};
+use crate::ui::Ui;
+
+/// Holds events until the run's release is known, then hands them on in order.
+#[derive(Default)]
+struct Held(Mutex<Vec<Event>>);
+
+impl Reporter for Held {
+    fn event(&self, event: &Event) {
+        self.0.lock().expect("reporter lock").push(event.clone());
+    }
+}
+
+pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
+    let config = load_config(config_path)?;
+    let env = config.environment(args.env.as_deref())?.clone();
+    let to = args
+        .to
+        .as_deref()
+        .map(|id| {
+            id.parse::<ReleaseId>()
+                .map_err(|e| UsageError(format!("--to `{id}`: {e}")))
+        })
+        .transpose()?;
+    let reporter = ui.reporter();
+    let held = Held::default();
+    let mut remotes =
+        hosts::connect_all(&env, &env.hosts, &held).context("connecting to the hosts")?;
+    let layout = Layout::new(&env.deploy_to);
+    let all_facts = gather(&mut remotes, &layout, &env)?;
+    let target = choose(&remotes, &all_facts, to.as_ref())?;
+    let sha = all_facts[0]
+        .release(&target)
+        .and_then(|r| r.revision.clone())
+        .ok_or_else(|| anyhow!("{}: release {target} has no REVISION", remotes[0].host()))?;
+    let procfile_text = {
+        let out = remotes[0]
+            .run(&inspect::procfile(&layout, &target), &mut |_, _| {})
+            .map_err(|e| anyhow!("{e}"))?;
+        if out.status != 0 {
+            bail!("{}: release {target} has no Procfile", remotes[0].host());
+        }
+        out.stdout
+    };
+    let procfile_path = beside(config_path, "Procfile");
+    let types = procfile::parse(&procfile_text).map_err(|e| {
+        anyhow!(
+            "{}:{}: {} (the Procfile of release {target} on {})",
+            procfile_path.display(),
+            e.line,
+            e.message,
+            remotes[0].host()
+        )
+    })?;
+    let now = now_unix();
+    let request = Request {
+        types,
+        action: Action::Rollback,
+        holder_json: holder(&target, now),
+        who: who(),
+        sha,
+        repo: None,
+        force: false,
+        dry_run: args.dry_run,
+        batch: env.rollout.batch,
+        now_unix: now,
+        release: target,
+        env,
+    };
+    let names: Vec<String> = remotes.iter().map(|r| r.host().to_string()).collect();
+    reporter.event(&engine::start_event(&request, &names));
+    for event in held.0.into_inner().expect("reporter lock") {
+        reporter.event(&event);
+    }
+    Ok(engine::run(&request, remotes, reporter.as_ref()))
+}
+
+/// Facts of every host, in parallel.
+fn gather(
+    remotes: &mut [Box<dyn Remote>],
+    layout: &Layout,
+    env: &crate::config::Environment,
+) -> Result<Vec<Facts>> {
+    let script = facts::gather(layout, env.supervisor);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = remotes
+            .iter_mut()
+            .map(|r| {
+                let script = &script;
+                scope.spawn(move || {
+                    let host = r.host().to_string();
+                    let out = r.run(script, &mut |_, _| {}).map_err(|e| anyhow!("{e}"))?;
+                    facts::parse(&out.stdout).map_err(|e| anyhow!("{host}: {e}"))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a host thread panicked"))
+            .collect()
+    })
+}
+
+/// `--to`, else the release before the first host's `current`; it must be complete on every
+/// host.
+fn choose(remotes: &[Box<dyn Remote>], all: &[Facts], to: Option<&ReleaseId>) -> Result<ReleaseId> {
+    let first = &all[0];
+    let target = if let Some(id) = to {
+        id.clone()
+    } else {
+        let current = first.current.clone().ok_or_else(|| {
+            anyhow!(
+                "{}: nothing is deployed: no release to roll back from",
+                remotes[0].host()
+            )
+        })?;
+        let releases = first.complete_releases();
+        let at = releases.iter().position(|r| *r == current);
+        match at {
+            Some(i) if i > 0 => releases[i - 1].clone(),
+            _ => bail!(
+                "{}: no release before the current one ({current}); name one with --to",
+                remotes[0].host()
+            ),
+        }
+    };
+    let missing: Vec<&str> = remotes
+        .iter()
+        .zip(all)
+        .filter(|(_, f)| !f.complete_releases().contains(&target))
+        .map(|(r, _)| r.host())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "release {target} is not on {}: refusing to roll back (see `deliver releases`)",
+            missing.join(", ")
+        );
+    }
+    Ok(target)
+}
