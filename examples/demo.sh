@@ -107,15 +107,12 @@ show_units_and_proxy() {
 # Deploys the app, then a new commit of it under load; prints the release, per-host timings,
 # requests served and failed. Returns 0, 1 (failed, or failed requests) or $NOT_YET.
 deploy_with_traffic() {
-  step "deliver setup $ENV_NAME, deliver deploy $ENV_NAME (first release)"
-  local cmd
-  for cmd in setup deploy; do
-    if ! dlv "$cmd" "$ENV_NAME" 2>"$WORK/err"; then
-      cat "$WORK/err" >&2
-      not_available "$WORK/err" && return $NOT_YET
-      return 1
-    fi
-  done
+  step "deliver deploy $ENV_NAME (the first release; deploy creates the layout on each host)"
+  if ! dlv deploy "$ENV_NAME" 2>"$WORK/err"; then
+    cat "$WORK/err" >&2
+    not_available "$WORK/err" && return $NOT_YET
+    return 1
+  fi
 
   step "a new commit, deployed while wrk sends traffic through nginx (cap ${LOAD_SECONDS}s)"
   commit "the demo's second release"

@@ -233,40 +233,7 @@ fn deploys_to_three_servers_then_noop_then_a_new_commit_with_json_events() {
         assert_eq!(releases(&tb, h).len(), 2, "{h}");
     }
 
-    // rollback: back to the first release, no push, no hooks; then --to the second again.
-    let first_id = releases(&tb, "h1")[0].clone();
-    let second_id = releases(&tb, "h1")[1].clone();
-    let out = app.deliver(&["rollback"]);
-    assert_status(&out, 0);
-    assert!(
-        text(&out.stdout).contains(&format!("rollback {} ", &first[..7])),
-        "{}",
-        shown(&out)
-    );
-    for h in ["h1", "h2", "h3"] {
-        assert_eq!(revision(&tb, h), first, "{h}");
-        assert_serves(&tb, h, &first);
-        let log = on(&tb, h, &format!("tail -n 1 {APP}/.deliver/log.jsonl"));
-        assert!(
-            log.contains("\"action\":\"rollback\"") && log.contains(&first_id),
-            "{h}: {log}"
-        );
-    }
-    let out = app.deliver(&["rollback", "--to", &second_id]);
-    assert_status(&out, 0);
-    for h in ["h1", "h2", "h3"] {
-        assert_eq!(revision(&tb, h), second, "{h}");
-        assert_serves(&tb, h, &second);
-    }
-    // A release that is not on the hosts: refused, naming them; nothing changes.
-    let out = app.deliver(&["rollback", "--to", "20200101000000-abcdef1"]);
-    assert_status(&out, 1);
-    assert!(
-        text(&out.stderr).contains("release 20200101000000-abcdef1 is not on h1, h2, h3"),
-        "{}",
-        shown(&out)
-    );
-    assert_eq!(revision(&tb, "h2"), second);
+    rolls_back_and_forward(&tb, &app, &first, &second);
 
     // --dry-run prints the scripts and changes nothing.
     let third = app.commit("third");
@@ -285,6 +252,45 @@ fn deploys_to_three_servers_then_noop_then_a_new_commit_with_json_events() {
             ""
         );
     }
+}
+
+/// `rollback` goes back to the release before `current` (no push, no hooks), `--to` forward
+/// again, and a release that is not on the hosts is refused, naming them.
+fn rolls_back_and_forward(tb: &Testbed, app: &App, first: &str, second: &str) {
+    // rollback: back to the first release, no push, no hooks; then --to the second again.
+    let first_id = releases(tb, "h1")[0].clone();
+    let second_id = releases(tb, "h1")[1].clone();
+    let out = app.deliver(&["rollback"]);
+    assert_status(&out, 0);
+    assert!(
+        text(&out.stdout).contains(&format!("rollback {} ", &first[..7])),
+        "{}",
+        shown(&out)
+    );
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(revision(tb, h), first, "{h}");
+        assert_serves(tb, h, first);
+        let log = on(tb, h, &format!("tail -n 1 {APP}/.deliver/log.jsonl"));
+        assert!(
+            log.contains("\"action\":\"rollback\"") && log.contains(&first_id),
+            "{h}: {log}"
+        );
+    }
+    let out = app.deliver(&["rollback", "--to", &second_id]);
+    assert_status(&out, 0);
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(revision(tb, h), second, "{h}");
+        assert_serves(tb, h, second);
+    }
+    // A release that is not on the hosts: refused, naming them; nothing changes.
+    let out = app.deliver(&["rollback", "--to", "20200101000000-abcdef1"]);
+    assert_status(&out, 1);
+    assert!(
+        text(&out.stderr).contains("release 20200101000000-abcdef1 is not on h1, h2, h3"),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(revision(tb, "h2"), second);
 }
 
 #[test]
