@@ -82,6 +82,7 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
             return Err(e).context("connecting to the hosts");
         }
     };
+    engine::catch_interrupts();
     Ok(engine::run(&request, remotes, reporter.as_ref()))
 }
 

@@ -94,6 +94,7 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
     for event in held.0.into_inner().expect("reporter lock") {
         reporter.event(&event);
     }
+    engine::catch_interrupts();
     Ok(engine::run(&request, remotes, reporter.as_ref()))
 }
 

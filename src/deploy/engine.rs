@@ -36,6 +36,18 @@ use crate::ui::event::{Event, Reporter, StreamName, SummaryRow};
 /// Set by the SIGINT/SIGTERM handler: stop starting new work, revert, unlock.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// Whether SIGINT or SIGTERM arrived. Checked between phases and batches: the step in flight
+/// on each host finishes (or is reverted), then the run cleans up and unlocks.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Makes SIGINT and SIGTERM set [`INTERRUPTED`] instead of killing the process (once per
+/// process; later calls do nothing).
+pub fn catch_interrupts() {
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+}
+
 /// Everything decided before any host is contacted.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -207,6 +219,9 @@ pub fn run(req: &Request, remotes: Vec<Box<dyn Remote>>, reporter: &dyn Reporter
             }
             Ok(()) => match prepare(req, &mut hosts, reporter) {
                 Err(e) => fail_before_switch(req, &mut hosts, reporter, &e),
+                Ok(()) if interrupted() => {
+                    fail_before_switch(req, &mut hosts, reporter, "interrupted before switching")
+                }
                 Ok(()) => switch_all(req, &mut hosts, reporter, started),
             },
         },
@@ -577,7 +592,7 @@ fn switch_all(
     let mut switched: Vec<usize> = Vec::new();
     let mut failure: Option<String> = None;
     for batch in policy::batches(hosts.len(), req.env.rollout.mode, req.batch) {
-        if INTERRUPTED.load(Ordering::SeqCst) {
+        if interrupted() {
             failure = Some("interrupted".to_string());
             break;
         }

@@ -334,6 +334,44 @@ fn failing_hook_and_held_lock_leave_current_untouched() {
         assert!(log.contains("\"result\":\"failed\""), "{h}: {log}");
     }
 
+    // SIGINT while the hooks run: the hooks finish, the new release is removed, the lock
+    // released, `current` untouched: exit 1 (nothing had switched).
+    std::fs::write(
+        app.path().join("deliver.toml"),
+        toml.replace(
+            "hooks = [\"node build.js\"]",
+            "hooks = [\"node build.js\", \"sleep 3\"]",
+        ),
+    )
+    .unwrap();
+    app.commit("a slow hook");
+    let child = Command::new(env!("CARGO_BIN_EXE_deliver"))
+        .current_dir(app.path())
+        .env("HOME", &app.home)
+        .env("CI", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_status(&out, 1);
+    assert!(text(&out.stderr).contains("interrupted"), "{}", shown(&out));
+    for h in ["h1", "h2"] {
+        assert_eq!(revision(&tb, h), first, "{h}");
+        assert_eq!(releases(&tb, h).len(), 1, "{h}");
+        assert_eq!(
+            on(&tb, h, &format!("ls -d {APP}/.deliver/lock 2>/dev/null")),
+            ""
+        );
+    }
+
     // Another deploy holds h2's lock: exit 3 naming the holder; h1's lock is not kept.
     std::fs::write(app.path().join("deliver.toml"), &toml).unwrap();
     app.commit("fixed");
