@@ -83,6 +83,8 @@ struct Host {
     prepared: bool,
     switched: bool,
     started: Instant,
+    /// When this host finished its part (switched and gated, or failed).
+    finished: Option<Instant>,
     result: &'static str,
 }
 
@@ -142,8 +144,10 @@ impl Host {
             .map_err(|e| e.to_string())
     }
 
+    /// From the start of the run until this host finished (or until now).
     fn ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+        let end = self.finished.unwrap_or_else(Instant::now);
+        u64::try_from(end.duration_since(self.started).as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -194,6 +198,7 @@ pub fn run(req: &Request, remotes: Vec<Box<dyn Remote>>, reporter: &dyn Reporter
             prepared: false,
             switched: false,
             started,
+            finished: None,
             result: "skipped",
         })
         .collect();
@@ -602,7 +607,11 @@ fn switch_all(
             .filter(|(i, _)| batch.contains(i))
             .map(|(_, h)| h)
             .collect();
-        let results = parallel(&mut in_batch, |h| switch_host(req, h, reporter, false));
+        let results = parallel(&mut in_batch, |h| {
+            let r = switch_host(req, h, reporter, false);
+            h.finished = Some(Instant::now());
+            r
+        });
         for (i, r) in batch.iter().zip(results) {
             if hosts[*i].switched {
                 switched.push(*i);
@@ -633,9 +642,6 @@ fn switch_all(
                         error: e,
                     });
                 }
-            }
-            for h in hosts.iter_mut() {
-                h.started = started;
             }
             reporter.event(&Event::DeployDone {
                 ms: millis(started),
