@@ -474,3 +474,35 @@ fn unknown_and_changed_host_keys_are_refused_with_the_fingerprint() {
         "a host with a bad key was touched"
     );
 }
+
+#[test]
+fn auto_instances_follow_each_hosts_cpu_count() {
+    let tb = Testbed::up(2);
+    // h2 looks like a 4-core server to its SSH sessions: GNU nproc honours OMP_NUM_THREADS,
+    // which sshd's PAM stack reads from /etc/environment. h1 keeps this machine's 2 cores.
+    let out = tb.exec("h2", "echo OMP_NUM_THREADS=4 >>/etc/environment");
+    assert!(out.status.success());
+    let app = App::new(&tb, &["h1", "h2"]);
+    let toml = std::fs::read_to_string(app.path().join("deliver.toml")).unwrap();
+    std::fs::write(
+        app.path().join("deliver.toml"),
+        toml.replace("web = 2", "web = \"auto\""),
+    )
+    .unwrap();
+    app.commit("auto");
+    assert_eq!(on(&tb, "h1", "nproc"), "2");
+    assert_eq!(on(&tb, "h2", "nproc"), "4");
+    assert_status(&app.deliver(&[]), 0);
+    let running = |h: &str| {
+        on(
+            &tb,
+            h,
+            "systemctl --user list-units --plain --no-legend --state=active 'node-app-web@*' | cut -d' ' -f1",
+        )
+    };
+    assert_eq!(running("h1"), "node-app-web@5000.service");
+    assert_eq!(
+        running("h2"),
+        "node-app-web@5000.service\nnode-app-web@5001.service\nnode-app-web@5002.service"
+    );
+}
