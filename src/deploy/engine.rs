@@ -684,8 +684,19 @@ fn switch_host(
         h.switched = true;
         reporter.event(&Event::HostSwitched { host: host.clone() });
     }
-    let formation = h.formation.clone().expect("decided");
-    let steps = policy::restart_order(&formation, &req.env.health.process);
+    let new = h.formation.as_ref().expect("decided").instances();
+    let old = running_before(req, h);
+    // Forward: the new formation; back: the one the host ran before (if it ran one).
+    let (run, stop) = if back {
+        // Nothing recorded (an older layout): the same instances, under the old release.
+        let keep = old.clone().unwrap_or_else(|| new.clone());
+        let stop = policy::removed(&new, &keep);
+        (keep, stop)
+    } else {
+        let stop = old.map(|o| policy::removed(&o, &new)).unwrap_or_default();
+        (new, stop)
+    };
+    let steps = policy::order(run, &req.env.health.process);
     match req.env.rollout.mode {
         RolloutMode::Rolling => {
             for step in &steps {
@@ -718,7 +729,52 @@ fn switch_host(
             }
         }
     }
+    // Instances that left the formation stop once the ones that stay are up.
+    if !stop.is_empty() {
+        let stop: Vec<String> = stop.iter().map(|i| unit_name(req, i)).collect();
+        h.run(
+            &supervisor::stop_removed(req.env.supervisor, &stop),
+            reporter,
+            &[],
+        )?;
+    }
     Ok(())
+}
+
+/// The instances the host ran before this run, from the installed target's `Wants=`
+/// (systemd); `None` when nothing was installed or the supervisor has no target (upstart).
+fn running_before(req: &Request, h: &Host) -> Option<Vec<Instance>> {
+    let wants = &h.facts().wants;
+    if wants.is_empty() {
+        return None;
+    }
+    let prefix = format!("{}-", req.env.app);
+    let instances = wants
+        .iter()
+        .filter_map(|unit| {
+            let (type_name, port) = unit
+                .strip_prefix(&prefix)?
+                .strip_suffix(".service")?
+                .rsplit_once('@')?;
+            let port: u16 = port.parse().ok()?;
+            // Instance numbers only name upstart jobs; from the port where the type is known.
+            let number = req
+                .types
+                .iter()
+                .find(|t| t.name == type_name)
+                .and_then(|t| {
+                    let first = u32::from(req.env.port_base) + 100 * u32::try_from(t.index).ok()?;
+                    u32::from(port).checked_sub(first).map(|n| n + 1)
+                })
+                .unwrap_or(1);
+            Some(Instance {
+                type_name: type_name.to_string(),
+                number,
+                port,
+            })
+        })
+        .collect();
+    Some(instances)
 }
 
 /// Waits until the instance passes its gate, or fails after `health.deadline`.

@@ -39,9 +39,14 @@ pub struct Step {
 /// (each health-gated), then the other types in Procfile order (each gated on staying
 /// active). One at a time: the next starts only after this one passed its gate.
 pub fn restart_order(formation: &Formation, health_process: &str) -> Vec<Step> {
-    let all = formation.instances();
-    let (health, rest): (Vec<Instance>, Vec<Instance>) =
-        all.into_iter().partition(|i| i.type_name == health_process);
+    order(formation.instances(), health_process)
+}
+
+/// [`restart_order`] for any list of instances (e.g. the formation a host ran before).
+pub fn order(instances: Vec<Instance>, health_process: &str) -> Vec<Step> {
+    let (health, rest): (Vec<Instance>, Vec<Instance>) = instances
+        .into_iter()
+        .partition(|i| i.type_name == health_process);
     health
         .into_iter()
         .map(|instance| Step {

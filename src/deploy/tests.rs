@@ -34,6 +34,8 @@ struct Behaviour {
     holder: Option<&'static str>,
     /// Installed units as the facts report them: file name -> sha256.
     units: Vec<(String, String)>,
+    /// The instances the installed target wants (the running formation).
+    wants: Vec<&'static str>,
 }
 
 struct Recorder {
@@ -67,6 +69,9 @@ impl Recorder {
         let id = ReleaseId::new(1_793_491_200, sha).unwrap();
         let _ = write!(out, "current=releases/{id}\nrelease={id}\t{sha}\n");
         let _ = writeln!(out, "tip={sha}\trefs/releases/{id}");
+        for unit in &self.behaviour.wants {
+            let _ = writeln!(out, "wants={unit}");
+        }
         for (name, hash) in &self.behaviour.units {
             let _ = writeln!(out, "unit={hash}\t{name}");
         }
@@ -321,6 +326,34 @@ fn same_commit_and_same_units_is_a_noop_that_only_locks_and_unlocks() {
         Outcome::Done
     );
     assert!(log_of(&logs, 1).contains(&"switch.swap_current".to_string()));
+}
+
+#[test]
+fn instances_that_left_the_formation_stop_after_the_new_ones_are_up() {
+    let b = Behaviour {
+        wants: vec![
+            "shop-web@5000.service",
+            "shop-web@5001.service",
+            "shop-web@5002.service",
+            "shop-worker@5100.service",
+        ],
+        ..Behaviour::default()
+    };
+    let (remotes, logs) = hosts([b.clone(), b]);
+    assert_eq!(
+        run(&request("rolling"), remotes, &Events::default()),
+        Outcome::Done
+    );
+    let log = log_of(&logs, 0);
+    let stop = log
+        .iter()
+        .position(|s| s == "supervisor.stop_removed")
+        .expect("stopped");
+    let last_gate = log
+        .iter()
+        .rposition(|s| s == "supervisor.is_active")
+        .unwrap();
+    assert!(stop > last_gate, "{log:?}");
 }
 
 #[test]

@@ -26,6 +26,8 @@
 //! tip=<sha>\trefs/releases/<ID>   per ref in repo.git
 //! tips_error=<status>             for-each-ref failed (a damaged repo)
 //! unit=<sha256>\t<file name>      per file in .deliver/units/
+//! wants=<unit>                    per unit a `Wants=` line of an installed `*.target` names
+//!                                 (the running formation, for stopping removed instances)
 //! lock=yes|no                     .deliver/lock exists
 //! holder=<json>                   .deliver/lock/holder.json on one line (when present)
 //! end=ok
@@ -83,6 +85,8 @@ pub struct Facts {
     pub tips_error: Option<i32>,
     /// File name -> sha256 (hex) of the units installed for the current release.
     pub units: BTreeMap<String, String>,
+    /// The instance units the installed target wants: what runs now.
+    pub wants: Vec<String>,
     /// The deploy lock, when it is taken.
     pub lock: Option<LockFact>,
 }
@@ -226,6 +230,16 @@ pub fn gather(layout: &Layout, sup: Supervisor) -> Script {
         ),
     )
     .raw(
+        "the instances the installed target wants: the formation that runs now",
+        format!(
+            "for f in {units}/*.target; do\n  \
+             [ -f \"$f\" ] || continue\n  \
+             for u in $(sed -n 's/^Wants=//p' \"$f\"); do printf 'wants=%s\\n' \"$u\"; done\n\
+             done",
+            units = base(".deliver/units"),
+        ),
+    )
+    .raw(
         "holder.json on one line (JSON needs no newlines)",
         format!(
             "if [ -d {lock} ]; then\n  \
@@ -303,6 +317,7 @@ pub fn parse(stdout: &str) -> Result<Facts, String> {
                 let (sha, name) = fields(line, value)?;
                 facts.units.insert(name.to_owned(), sha.to_owned());
             }
+            "wants" => facts.wants.push(value.to_owned()),
             "lock" if yes_no(key, value)? => {
                 facts.lock.get_or_insert(LockFact { holder: None });
             }

@@ -505,4 +505,14 @@ fn auto_instances_follow_each_hosts_cpu_count() {
         running("h2"),
         "node-app-web@5000.service\nnode-app-web@5001.service\nnode-app-web@5002.service"
     );
+    // Scaling down: the instances that left the formation stop.
+    std::fs::write(
+        app.path().join("deliver.toml"),
+        toml.replace("web = 2", "web = 1"),
+    )
+    .unwrap();
+    app.commit("one web");
+    assert_status(&app.deliver(&[]), 0);
+    assert_eq!(running("h2"), "node-app-web@5000.service");
+    assert_eq!(running("h1"), "node-app-web@5000.service");
 }
