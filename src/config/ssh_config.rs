@@ -191,14 +191,22 @@ fn split_args(text: &str) -> Vec<String> {
 
 /// True when some pattern matches `alias` and no negated one does.
 fn host_matches(patterns: &[String], alias: &str) -> bool {
+    patterns_match(patterns.iter().map(String::as_str), alias)
+}
+
+/// OpenSSH host patterns (`match_hostname`, for `Host` lines and `known_hosts` entries):
+/// true when some pattern matches `name` and no negated (`!`) one does; `*` and `?` glob;
+/// case-insensitive.
+pub(crate) fn patterns_match<'a>(patterns: impl IntoIterator<Item = &'a str>, name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
     let mut matched = false;
     for pattern in patterns {
         let pattern = pattern.to_ascii_lowercase();
         if let Some(negated) = pattern.strip_prefix('!') {
-            if glob(negated.as_bytes(), alias.as_bytes()) {
+            if glob(negated.as_bytes(), name.as_bytes()) {
                 return false;
             }
-        } else if glob(pattern.as_bytes(), alias.as_bytes()) {
+        } else if glob(pattern.as_bytes(), name.as_bytes()) {
             matched = true;
         }
     }

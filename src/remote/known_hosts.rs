@@ -176,29 +176,7 @@ fn parse_line(line: &str) -> Option<Entry> {
 /// A comma list of patterns matches `name` when one pattern does and no negated one does
 /// (OpenSSH `match_hostname`); case-insensitive.
 fn host_matches(patterns: &str, name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    let mut matched = false;
-    for pattern in patterns.split(',') {
-        let pattern = pattern.to_ascii_lowercase();
-        if let Some(negated) = pattern.strip_prefix('!') {
-            if glob(negated.as_bytes(), name.as_bytes()) {
-                return false;
-            }
-        } else if glob(pattern.as_bytes(), name.as_bytes()) {
-            matched = true;
-        }
-    }
-    matched
-}
-
-/// `*` matches any run of bytes, `?` one byte.
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|skip| glob(rest, &text[skip..])),
-        Some((b'?', rest)) => !text.is_empty() && glob(rest, &text[1..]),
-        Some((&c, rest)) => text.first() == Some(&c) && glob(rest, &text[1..]),
-    }
+    crate::config::ssh_config::patterns_match(patterns.split(','), name)
 }
 
 #[cfg(test)]
