@@ -240,56 +240,79 @@ fn action_name(action: Action) -> &'static str {
     }
 }
 
-/// Step 1: lock + setup + facts in one round trip per host.
+/// Why a host's first round trip failed.
+enum Gathered {
+    /// Another deploy holds this host's lock (its holder, as text).
+    Held(String),
+    Failed(String),
+}
+
+/// Lock + setup + facts in one round trip on `h` (facts only with `--dry-run`).
+fn gather_one(req: &Request, h: &mut Host) -> Result<(), Gathered> {
+    let env = &req.env;
+    let gather = facts::gather(&h.layout, env.supervisor);
+    let script = if req.dry_run {
+        gather
+    } else {
+        lock::acquire(&h.layout, &req.holder_json)
+            .then(setup::setup(&h.layout, &env.linked_dirs, &env.linked_files))
+            .then(gather)
+    };
+    let out = h.query(&script).map_err(Gathered::Failed)?;
+    if out.status == lock::HELD {
+        let holder = lock::Holder::parse(out.stdout.trim())
+            .map_or_else(|| out.stdout.trim().to_string(), |hd| hd.to_string());
+        return Err(Gathered::Held(holder));
+    }
+    h.locked = !req.dry_run;
+    if out.status != 0 {
+        return Err(Gathered::Failed(format!(
+            "gathering facts exited {}: {}",
+            out.status,
+            out.stderr.trim()
+        )));
+    }
+    h.facts = Some(facts::parse(&out.stdout).map_err(|e| Gathered::Failed(format!("facts: {e}")))?);
+    Ok(())
+}
+
+/// Step 1: the first host alone, then the others in parallel. Two deploys that start at once
+/// meet at the first host's lock: one wins, and the other touches no other host (lock
+/// ordering; in parallel, each could win some hosts and both would fail).
 fn lock_and_gather(
     req: &Request,
     hosts: &mut [Host],
     reporter: &dyn Reporter,
 ) -> Result<(), Outcome> {
-    let env = &req.env;
-    let results = parallel(&mut hosts.iter_mut().collect::<Vec<_>>(), |h| {
-        let gather = facts::gather(&h.layout, env.supervisor);
-        let script = if req.dry_run {
-            gather
-        } else {
-            lock::acquire(&h.layout, &req.holder_json)
-                .then(setup::setup(&h.layout, &env.linked_dirs, &env.linked_files))
-                .then(gather)
-        };
-        let out = h.query(&script)?;
-        if out.status == lock::HELD {
-            let holder = lock::Holder::parse(out.stdout.trim())
-                .map_or_else(|| out.stdout.trim().to_string(), |hd| hd.to_string());
-            return Err(format!("locked by another deploy: {holder}"));
-        }
-        h.locked = !req.dry_run;
-        if out.status != 0 {
-            return Err(format!(
-                "gathering facts exited {}: {}",
-                out.status,
-                out.stderr.trim()
-            ));
-        }
-        h.facts = Some(facts::parse(&out.stdout).map_err(|e| format!("facts: {e}"))?);
-        Ok(())
-    });
+    let Some((first, rest)) = hosts.split_first_mut() else {
+        return Ok(());
+    };
+    let mut results = vec![gather_one(req, first)];
+    if results[0].is_ok() {
+        results.extend(parallel(&mut rest.iter_mut().collect::<Vec<_>>(), |h| {
+            gather_one(req, h)
+        }));
+    }
     let mut held = false;
     let mut failed = Vec::new();
     for (h, r) in hosts.iter_mut().zip(results) {
-        if let Err(e) = r {
-            held |= e.starts_with("locked by");
-            if e.starts_with("locked by") {
+        let error = match r {
+            Ok(()) => continue,
+            Err(Gathered::Held(holder)) => {
+                held = true;
                 // Not ours: never release a lock we did not take.
                 h.locked = false;
+                format!("locked by another deploy: {holder}")
             }
-            h.result = "failed";
-            reporter.event(&Event::HostFailed {
-                host: h.name(),
-                step: "lock".to_string(),
-                error: e.clone(),
-            });
-            failed.push(format!("{}: {e}", h.name()));
-        }
+            Err(Gathered::Failed(e)) => e,
+        };
+        h.result = "failed";
+        reporter.event(&Event::HostFailed {
+            host: h.name(),
+            step: "lock".to_string(),
+            error: error.clone(),
+        });
+        failed.push(format!("{}: {error}", h.name()));
     }
     if failed.is_empty() {
         return Ok(());

@@ -379,6 +379,21 @@ fn a_held_lock_exits_3_and_releases_only_the_locks_this_run_took() {
 }
 
 #[test]
+fn a_lock_held_on_the_first_host_leaves_the_others_untouched() {
+    let held = Behaviour {
+        holder: Some("{}"),
+        ..Behaviour::default()
+    };
+    let (remotes, logs) = hosts([held, Behaviour::default()]);
+    assert_eq!(
+        run(&request("rolling"), remotes, &Events::default()),
+        Outcome::Locked
+    );
+    assert_eq!(log_of(&logs, 0), ["lock.acquire"]);
+    assert!(log_of(&logs, 1).is_empty(), "{:?}", log_of(&logs, 1));
+}
+
+#[test]
 fn a_failing_hook_exits_1_removes_the_release_everywhere_and_switches_nothing() {
     let broken = Behaviour {
         fail: vec![("release.prepare", release::HOOK_FAILED)],
