@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/deploy.sh: deliver's deploy benchmarks on the test bed (tests/testbed/testbed.sh).
 #
-# Builds the release binary, then, $BENCH_RUNS times, for 1, 3 and 9 servers (a fresh test
+# Builds the release binary, then, $BENCH_RUNS (5) times, for 1, 3 and 9 servers (a fresh test
 # bed each time, the sizes interleaved so that machine noise spreads over all of them):
 #   - the first deploy of examples/node-app, then a second one after a one-line change:
 #     wall time, the prepare phase (deploy.start -> the last host.built, from the --json
@@ -15,7 +15,7 @@
 # do), so it never tears down hosts someone else is using; it leaves the test bed down.
 # Traffic: SSH to the test bed's own addresses (10.79.0.x) only.
 #
-# Settings: BENCH_RUNS (3), BENCH_SIZES ("1 3 9"), BENCH_NOOPS (no-op runs per 3-server
+# Settings: BENCH_RUNS (5), BENCH_SIZES ("1 3 9"), BENCH_NOOPS (no-op runs per 3-server
 # round, 3), BENCH_OUT (where raw events, stderr and samples go; default a new /tmp dir,
 # kept). cargo honours CARGO_TARGET_DIR as usual.
 # Exit status: 0 measured (whether or not the targets were met; see the summary);
@@ -26,7 +26,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TB=$ROOT/tests/testbed/testbed.sh
 EV=$ROOT/bench/events.py
 STATE=${TB_STATE:-/var/lib/deliver-testbed}
-RUNS=${BENCH_RUNS:-3}
+RUNS=${BENCH_RUNS:-5}
 read -r -a SIZES <<<"${BENCH_SIZES:-1 3 9}"
 NOOPS=${BENCH_NOOPS:-3}
 APP=node-app
@@ -64,8 +64,9 @@ build() {
 
 # A fresh test bed of $1 hosts: nothing left from the last round (first deploys are first).
 testbed() {
-  "$TB" down >/dev/null
-  TB_SUDO_UNITS=$APP "$TB" up "$1" >/dev/null
+  "$TB" down >>"$OUT/testbed.log" 2>&1
+  TB_SUDO_UNITS=$APP "$TB" up "$1" >>"$OUT/testbed.log" 2>&1 ||
+    { tail -n 30 "$OUT/testbed.log" >&2; fail "testbed.sh up $1 failed"; }
 }
 
 # A git repo of examples/node-app, its own deliver.toml (the example's settings) plus an
@@ -101,19 +102,17 @@ sample() { printf '%s\t%s\n' "$1" "$2" >>"$OUT/samples.tsv"; }
 # the SSH connections it made counted per host. Records NAME.* samples.
 run() {
   local n=$2 tag=$1.h$2; shift 2
-  local f=$OUT/$tag.r$R before after t0 t1 rc=0 i
+  local f=$OUT/$tag.r$R before after rc=0 i
   read -r -a before <<<"$(accepted "$n")"
-  t0=$EPOCHREALTIME
-  (cd "$WORK/app" && HOME=$WORK/home CI=true /usr/bin/time -v -o "$f.time" \
-    "$DELIVER" --json "$@" >"$f.jsonl" 2>"$f.err") || rc=$?
-  t1=$EPOCHREALTIME
+  (cd "$WORK/app" && HOME=$WORK/home CI=true python3 "$EV" watch "$f.jsonl" "$f.cpu" "$n" \
+    /usr/bin/time -v -o "$f.time" "$DELIVER" --json "$@" 2>"$f.err") || rc=$?
   if [ $rc != 0 ]; then
     cat "$f.err" >&2; tail -n 5 "$f.jsonl" >&2
     fail "$tag run $R: deliver $* exited $rc"
   fi
   read -r -a after <<<"$(accepted "$n")"
-  local wall
-  wall=$(python3 -c "print(f'{$t1 - $t0:.3f}')")
+  local wall  # measured by events.py watch: from spawning /usr/bin/time to its exit
+  wall=$(sed -n 's/^wall_s=//p' "$f.cpu")
   sample "$tag.wall_s" "$wall"
   local rss
   rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$f.time")
@@ -123,19 +122,33 @@ run() {
     case $k in
       outcome) outcome=$v ;;
       prepare_s) prepare=$v; sample "$tag.prepare_s" "$v" ;;
+      connected_s | pushed_s) sample "$tag.$k" "$v" ;;
       switch_s) sample "$tag.switch_s" "$v" ;;
       push_objects) objects=$v; sample "$tag.push_objects" "$v" ;;
       push_bytes) bytes=$v; sample "$tag.push_bytes" "$v" ;;
     esac
   done < <(python3 "$EV" metrics "$f.jsonl")
+  local cpu=""
+  if [ -s "$f.cpu" ]; then
+    while IFS='=' read -r k v; do
+      case $k in
+        prepare_busy_cores) cpu=$v; sample "$tag.$k" "$v" ;;
+        prepare_hosts_cpu_s | prepare_deliver_cpu_s | prepare_machine_cpu_s) sample "$tag.$k" "$v" ;;
+      esac
+    done <"$f.cpu"
+  fi
+  local user sys
+  user=$(sed -n 's/.*User time (seconds): //p' "$f.time")
+  sys=$(sed -n 's/.*System time (seconds): //p' "$f.time")
+  sample "$tag.deliver_cpu_s" "$(python3 -c "print(f'{$user + $sys:.2f}')")"
   for ((i = 0; i < n; i++)); do
     m=$((after[i] - before[i]))
     sample "$tag.ssh_per_host" "$m"
     [ "$m" = 1 ] || echo "  !! h$((i + 1)): $m SSH connections for $tag" | tee -a "$OUT/ssh_mismatch"
   done
-  printf '  %-12s %-5s wall %6ss  prepare %6ss  pushed %4s obj %8s B  rss %5s kB  ssh/host %s\n' \
-    "$tag" "$outcome" "$wall" "${prepare:--}" "${objects:--}" "${bytes:--}" "$rss" \
-    "$(for ((i = 0; i < n; i++)); do printf '%s' "$((after[i] - before[i]))"; done)"
+  printf '  %-12s %-5s wall %6ss  prepare %6ss (%4s cores busy)  pushed %2s obj %5s B  rss %5s kB  ssh/host %s\n' \
+    "$tag" "$outcome" "$wall" "${prepare:--}" "${cpu:--}" "${objects:--}" "${bytes:--}" "$rss" \
+    "$(for ((i = 0; i < n; i++)); do printf '%s ' "$((after[i] - before[i]))"; done)"
   { echo "== $tag run $R: $outcome, ${wall}s"; python3 "$EV" hosts "$f.jsonl"; } >>"$OUT/hosts.txt"
 }
 
@@ -157,7 +170,7 @@ round() {  # round N: one run of every measurement on N servers
 
 summary() {
   echo
-  echo "==> figures: $RUNS runs; min / median / max (s, MB, bytes; ssh = connections per host)"
+  echo "==> figures, $RUNS runs (hN = N servers; connected, pushed: s after deploy.start, medians)"
   python3 "$EV" table "$OUT/samples.tsv" | tee "$OUT/table.txt"
   echo
   echo "==> per host, the last 9-server second deploy (s after deploy.start)"
@@ -179,6 +192,13 @@ for kind in ("first", "second"):
     if a and b:
         line(b / a <= 1.3, f"prepare phase 9/1 servers, {kind} deploy: {b:.3f} / {a:.3f} s = "
              f"{b / a:.2f}x (target <= 1.3x, medians)")
+        c1, c9 = med(f"{kind}.h1.prepare_busy_cores"), med(f"{kind}.h9.prepare_busy_cores")
+        u1, u9 = med(f"{kind}.h1.prepare_hosts_cpu_s"), med(f"{kind}.h9.prepare_hosts_cpu_s")
+        d1, d9 = med(f"{kind}.h1.prepare_deliver_cpu_s"), med(f"{kind}.h9.prepare_deliver_cpu_s")
+        if None not in (c1, c9, u1, u9, d1, d9):
+            print(f"         during it, 1 -> 9 servers: machine {c1:.2f} -> {c9:.2f} of 2 cores busy; "
+                  f"CPU s used by the hosts {u1:.3f} -> {u9:.3f}, by deliver {d1:.3f} -> {d9:.3f}")
+            print(f"         so 9 servers' prepare needs >= {(u9 + d9) / 2:.3f} s of wall on 2 cores")
 if "noop.h3.wall_s" in s:
     v = s["noop.h3.wall_s"]
     line(max(v) < 0.5, f"no-op redeploy, 3 servers: median {med('noop.h3.wall_s'):.3f} s, "
