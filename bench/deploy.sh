@@ -16,7 +16,7 @@
 # Traffic: SSH to the test bed's own addresses (10.79.0.x) only.
 #
 # Settings: BENCH_RUNS (5), BENCH_SIZES ("1 3 9"), BENCH_NOOPS (no-op runs per 3-server
-# round, 3), BENCH_OUT (where raw events, stderr and samples go; default a new /tmp dir,
+# round, 3), BENCH_MAX_SECONDS (600: give the shared test bed back after that), BENCH_OUT (where raw events, stderr and samples go; default a new /tmp dir,
 # kept). cargo honours CARGO_TARGET_DIR as usual.
 # Exit status: 0 measured (whether or not the targets were met; see the summary);
 #              1 a step failed; 2 it cannot run here.
@@ -29,6 +29,7 @@ STATE=${TB_STATE:-/var/lib/deliver-testbed}
 RUNS=${BENCH_RUNS:-5}
 read -r -a SIZES <<<"${BENCH_SIZES:-1 3 9}"
 NOOPS=${BENCH_NOOPS:-3}
+MAX_SECONDS=${BENCH_MAX_SECONDS:-600}  # never hold the shared test bed longer than this
 APP=node-app
 
 fail() { echo "bench: $*" >&2; exit 1; }
@@ -102,7 +103,9 @@ sample() { printf '%s\t%s\n' "$1" "$2" >>"$OUT/samples.tsv"; }
 # the SSH connections it made counted per host. Records NAME.* samples.
 run() {
   local n=$2 tag=$1.h$2; shift 2
-  local f=$OUT/$tag.r$R before after rc=0 i
+  [ $((SECONDS - BEGAN)) -le "$MAX_SECONDS" ] ||
+    fail "over BENCH_MAX_SECONDS ($MAX_SECONDS s): stopping, the test bed is shared"
+  local f=$OUT/$tag.r$R before after rc=0 i k v
   read -r -a before <<<"$(accepted "$n")"
   (cd "$WORK/app" && HOME=$WORK/home CI=true python3 "$EV" watch "$f.jsonl" "$f.cpu" "$n" \
     /usr/bin/time -v -o "$f.time" "$DELIVER" --json "$@" 2>"$f.err") || rc=$?
@@ -162,8 +165,8 @@ round() {  # round N: one run of every measurement on N servers
   commit "a one-line change"
   run second "$n" deploy bench
   if [ "$n" = 3 ]; then
-    local k
-    for ((k = 0; k < NOOPS; k++)); do run noop "$n" deploy bench; done
+    local noop
+    for ((noop = 0; noop < NOOPS; noop++)); do run noop "$n" deploy bench; done
     run rollback "$n" rollback bench
   fi
 }
