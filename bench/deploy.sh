@@ -16,8 +16,9 @@
 # Traffic: SSH to the test bed's own addresses (10.79.0.x) only.
 #
 # Settings: BENCH_RUNS (5), BENCH_SIZES ("1 3 9"), BENCH_NOOPS (no-op runs per 3-server
-# round, 3), BENCH_MAX_SECONDS (600: give the shared test bed back after that), BENCH_OUT (where raw events, stderr and samples go; default a new /tmp dir,
-# kept). cargo honours CARGO_TARGET_DIR as usual.
+# round, 3), BENCH_MAX_SECONDS (600: then it stops and gives the shared test bed back),
+# BENCH_OUT (raw events, stderr, samples; default a new /tmp dir, kept). cargo honours
+# CARGO_TARGET_DIR as usual.
 # Exit status: 0 measured (whether or not the targets were met; see the summary);
 #              1 a step failed; 2 it cannot run here.
 set -euo pipefail
