@@ -2,11 +2,15 @@
 //! work modules. Handlers return an `Outcome`; errors that mean bad input map to exit 2.
 
 mod check;
+mod check_online;
 mod deploy;
 mod export;
+mod fleet;
 mod hosts;
 pub mod init;
 mod project;
+mod readiness;
+mod setup;
 
 use anyhow::Result;
 use clap::CommandFactory;
@@ -19,7 +23,8 @@ use crate::ui::Ui;
 pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
     let config = cli.global.config.as_path();
     let name = match &cli.command {
-        Some(Command::Check(args)) => return check::run(args, config, ui),
+        Some(Command::Check(args)) if args.offline => return check::run(args, config, ui),
+        Some(Command::Check(args)) => return check_online::run(args, config, ui),
         Some(Command::Deploy(args)) => return deploy::run(args, config, ui),
         None => return deploy::run(&crate::cli::DeployArgs::default(), config, ui),
         Some(Command::Export(args)) => return export::run(args, config, ui),
@@ -32,7 +37,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
         }
         Some(Command::Implied(_)) => unreachable!("Cli::parse_args turns it into Deploy"),
         Some(Command::Rollback(_)) => "rollback",
-        Some(Command::Setup(_)) => "setup",
+        Some(Command::Setup(args)) => return setup::run(args, config, ui),
         Some(Command::Trust(_)) => "trust",
         Some(Command::Releases(_)) => "releases",
         Some(Command::Status(_)) => "status",
