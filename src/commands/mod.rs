@@ -10,7 +10,10 @@ mod hosts;
 pub mod init;
 mod project;
 mod readiness;
+mod releases;
 mod setup;
+mod status;
+mod unlock;
 
 use anyhow::Result;
 use clap::CommandFactory;
@@ -39,11 +42,11 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
         Some(Command::Rollback(_)) => "rollback",
         Some(Command::Setup(args)) => return setup::run(args, config, ui),
         Some(Command::Trust(_)) => "trust",
-        Some(Command::Releases(_)) => "releases",
-        Some(Command::Status(_)) => "status",
+        Some(Command::Releases(args)) => return releases::run(args, config, ui),
+        Some(Command::Status(args)) => return status::run(args, config, ui),
         Some(Command::Logs(_)) => "logs",
         Some(Command::Run(_)) => "run",
-        Some(Command::Unlock(_)) => "unlock",
+        Some(Command::Unlock(args)) => return unlock::run(args, config, ui),
     };
     Err(NotAvailable(name).into())
 }
