@@ -8,9 +8,11 @@ mod export;
 mod fleet;
 mod hosts;
 pub mod init;
+mod logs;
 mod project;
 mod readiness;
 mod releases;
+mod remote_run;
 mod setup;
 mod status;
 mod unlock;
@@ -44,8 +46,8 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
         Some(Command::Trust(_)) => "trust",
         Some(Command::Releases(args)) => return releases::run(args, config, ui),
         Some(Command::Status(args)) => return status::run(args, config, ui),
-        Some(Command::Logs(_)) => "logs",
-        Some(Command::Run(_)) => "run",
+        Some(Command::Logs(args)) => return logs::run(args, config, ui),
+        Some(Command::Run(args)) => return remote_run::run(args, config, ui),
         Some(Command::Unlock(args)) => return unlock::run(args, config, ui),
     };
     Err(NotAvailable(name).into())
