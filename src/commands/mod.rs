@@ -15,6 +15,7 @@ mod releases;
 mod remote_run;
 mod setup;
 mod status;
+mod trust;
 mod unlock;
 
 use anyhow::Result;
@@ -43,7 +44,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
         Some(Command::Implied(_)) => unreachable!("Cli::parse_args turns it into Deploy"),
         Some(Command::Rollback(_)) => "rollback",
         Some(Command::Setup(args)) => return setup::run(args, config, ui),
-        Some(Command::Trust(_)) => "trust",
+        Some(Command::Trust(args)) => return trust::run(args, config, ui),
         Some(Command::Releases(args)) => return releases::run(args, config, ui),
         Some(Command::Status(args)) => return status::run(args, config, ui),
         Some(Command::Logs(args)) => return logs::run(args, config, ui),
