@@ -2,12 +2,22 @@
 //! work modules. Handlers return an `Outcome`; errors that mean bad input map to exit 2.
 
 mod check;
+mod check_online;
 mod deploy;
 mod export;
+mod fleet;
 mod hosts;
 pub mod init;
+mod logs;
 mod project;
+mod readiness;
+mod releases;
+mod remote_run;
 mod rollback;
+mod setup;
+mod status;
+mod trust;
+mod unlock;
 
 use anyhow::Result;
 use clap::CommandFactory;
@@ -19,35 +29,30 @@ use crate::ui::Ui;
 /// Runs the command of `cli`.
 pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
     let config = cli.global.config.as_path();
-    let name = match &cli.command {
-        Some(Command::Check(args)) => return check::run(args, config, ui),
-        Some(Command::Deploy(args)) => return deploy::run(args, config, ui),
-        Some(Command::Rollback(args)) => return rollback::run(args, config, ui),
-        None => return deploy::run(&crate::cli::DeployArgs::default(), config, ui),
-        Some(Command::Export(args)) => return export::run(args, config, ui),
-        Some(Command::Init(args)) => return init::run(args, config, ui),
+    match &cli.command {
+        Some(Command::Check(args)) if args.offline => check::run(args, config, ui),
+        Some(Command::Check(args)) => check_online::run(args, config, ui),
+        Some(Command::Deploy(args)) => deploy::run(args, config, ui),
+        Some(Command::Rollback(args)) => rollback::run(args, config, ui),
+        None => deploy::run(&crate::cli::DeployArgs::default(), config, ui),
+        Some(Command::Export(args)) => export::run(args, config, ui),
+        Some(Command::Init(args)) => init::run(args, config, ui),
         Some(Command::Completions(args)) => {
             let mut out = Vec::new();
             clap_complete::generate(args.shell, &mut Cli::command(), "deliver", &mut out);
             ui.data(&String::from_utf8_lossy(&out));
-            return Ok(Outcome::Done);
+            Ok(Outcome::Done)
         }
         Some(Command::Implied(_)) => unreachable!("Cli::parse_args turns it into Deploy"),
-        Some(Command::Setup(_)) => "setup",
-        Some(Command::Trust(_)) => "trust",
-        Some(Command::Releases(_)) => "releases",
-        Some(Command::Status(_)) => "status",
-        Some(Command::Logs(_)) => "logs",
-        Some(Command::Run(_)) => "run",
-        Some(Command::Unlock(_)) => "unlock",
-    };
-    Err(NotAvailable(name).into())
+        Some(Command::Setup(args)) => setup::run(args, config, ui),
+        Some(Command::Trust(args)) => trust::run(args, config, ui),
+        Some(Command::Releases(args)) => releases::run(args, config, ui),
+        Some(Command::Status(args)) => status::run(args, config, ui),
+        Some(Command::Logs(args)) => logs::run(args, config, ui),
+        Some(Command::Run(args)) => remote_run::run(args, config, ui),
+        Some(Command::Unlock(args)) => unlock::run(args, config, ui),
+    }
 }
-
-/// A command whose behaviour a later issue builds.
-#[derive(Debug, thiserror::Error)]
-#[error("`deliver {0}` is not available yet in this build")]
-pub struct NotAvailable(pub &'static str);
 
 /// The exit code an error stands for: invalid input is 2, anything else failed before any
 /// host switched (1).

@@ -39,6 +39,18 @@ impl JsonReporter {
     }
 }
 
+/// The JSON line of a command's own record (not a deploy event): `ts` at `now_millis`,
+/// `event`, then the fields of `fields` (an object) in their order.
+pub fn record(event: &str, fields: serde_json::Value, now_millis: u128) -> String {
+    let mut out = serde_json::Map::new();
+    out.insert("ts".into(), rfc3339_millis(now_millis).into());
+    out.insert("event".into(), event.into());
+    if let serde_json::Value::Object(fields) = fields {
+        out.extend(fields);
+    }
+    serde_json::Value::Object(out).to_string()
+}
+
 impl Reporter for JsonReporter {
     fn event(&self, event: &Event) {
         let mut release = self.release.lock().expect("reporter lock");
@@ -60,6 +72,16 @@ impl Reporter for JsonReporter {
 mod tests {
     use super::*;
     use crate::ui::event::SummaryRow;
+
+    #[test]
+    fn records_carry_ts_and_event_first() {
+        let line = record(
+            "host.status",
+            serde_json::json!({"host": "h1", "current": null}),
+            1_795_423_463_120,
+        );
+        insta::assert_snapshot!(line, @r#"{"ts":"2026-11-23T08:44:23.120Z","event":"host.status","host":"h1","current":null}"#);
+    }
 
     #[test]
     fn lines_carry_ts_event_release_and_host_first() {

@@ -7,7 +7,7 @@ pub mod event;
 pub mod human;
 pub mod json;
 
-use std::io::IsTerminal;
+use std::io::{BufRead, IsTerminal, Write};
 
 use crate::cli::{ColorChoice, GlobalArgs};
 
@@ -76,6 +76,49 @@ impl Ui {
     /// One JSON-lines event on stdout.
     pub fn json_line(&self, value: &serde_json::Value) {
         println!("{value}");
+    }
+
+    /// A command's JSON-lines record: `ts`, `event`, then the fields of the `fields` object.
+    pub fn json_event(&self, event: &str, fields: serde_json::Value) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        println!("{}", json::record(event, fields, now));
+    }
+
+    /// A line of what the user asked for (a table row, remote output) on stdout: printed
+    /// with --quiet too; callers print JSON instead under --json.
+    pub fn result(&self, text: &str) {
+        println!("{text}");
+    }
+
+    /// A line of remote output as `HOST | line`, on stdout or stderr as it came; under
+    /// --json a `host.output` record on stdout.
+    pub fn host_output(&self, host: &str, stderr: bool, line: &str) {
+        if self.json {
+            let stream = if stderr { "stderr" } else { "stdout" };
+            self.json_event(
+                "host.output",
+                serde_json::json!({"host": host, "stream": stream, "line": line}),
+            );
+        } else if stderr {
+            eprintln!("{host} | {line}");
+        } else {
+            println!("{host} | {line}");
+        }
+    }
+
+    /// Asks `question [y/N] ` on stderr and reads the answer from stdin: true for y or yes.
+    pub fn confirm(&self, question: &str) -> std::io::Result<bool> {
+        let mut err = std::io::stderr().lock();
+        write!(err, "{question} [y/N] ")?;
+        err.flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        Ok(matches!(
+            answer.trim().to_ascii_lowercase().as_str(),
+            "y" | "yes"
+        ))
     }
 
     /// A notice on stderr (suppressed by --quiet).

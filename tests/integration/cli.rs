@@ -162,13 +162,13 @@ fn highest_port_beyond_65535_is_rejected() {
 }
 
 #[test]
-fn online_check_is_not_available_yet_and_exits_1() {
+fn online_check_of_hosts_that_cannot_be_reached_exits_1() {
     Test::new()
         .toml(TOML)
         .procfile(PROCFILE)
         .args(["check"])
         .status(1)
-        .stderr("not available yet")
+        .stderr("deploy@web2.example.com:2222: cannot connect")
         .run();
 }
 

@@ -2,6 +2,7 @@
 //! tools (`render`), and end-to-end runs against the project's test bed (`testbed`).
 
 mod cli;
+mod commands;
 mod deploy;
 mod remote;
 mod render;
