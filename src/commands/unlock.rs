@@ -11,7 +11,6 @@ use super::fleet::{self, Fleet};
 use crate::cli::EnvArg;
 use crate::outcome::Outcome;
 use crate::plan::lock::{self, Holder};
-use crate::release::ReleaseId;
 use crate::ui::Ui;
 
 /// What a host's lock was.
@@ -64,31 +63,13 @@ fn describe(holder: Option<&str>, now: u64) -> String {
     }
     match Holder::parse(text) {
         Some(h) => {
-            let age = unix_of(&h.started)
-                .map(|t| format!(", taken {} ago", age(now.saturating_sub(t))))
+            let age = h
+                .age(now)
+                .map(|a| format!(", taken {a} ago"))
                 .unwrap_or_default();
             format!("removed the lock of {h}{age}")
         }
         None => format!("removed a lock whose holder.json is not deliver's: {text}"),
-    }
-}
-
-/// Unix seconds of a `holder.json` `started` (`2024-01-31T23:59:59Z`).
-fn unix_of(started: &str) -> Option<u64> {
-    let digits: String = started.chars().filter(char::is_ascii_digit).collect();
-    // A release id holds the same UTC timestamp and knows its calendar arithmetic.
-    let id: ReleaseId = format!("{digits}-0000000").parse().ok()?;
-    Some(id.unix_seconds())
-}
-
-/// `45s`, `12m 3s`, `2h 5m`, `3d 4h`.
-fn age(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, _) => format!("{m}m {s}s"),
-        (0, _, _) => format!("{h}h {m}m"),
-        _ => format!("{d}d {h}h"),
     }
 }
 
@@ -107,10 +88,18 @@ mod tests {
         assert_eq!(describe(None, 0), "not locked");
         assert!(describe(Some(""), 0).contains("without holder.json"));
         assert!(describe(Some("junk"), 0).ends_with(": junk"));
-        assert_eq!(age(45), "45s");
-        assert_eq!(age(723), "12m 3s");
-        assert_eq!(age(3 * 86_400 + 4 * 3600 + 5), "3d 4h");
-        assert_eq!(unix_of("1970-01-01T00:01:00Z"), Some(60));
-        assert_eq!(unix_of("yesterday"), None);
+        assert_eq!(lock::age(45), "45s");
+        assert_eq!(lock::age(723), "12m 3s");
+        assert_eq!(lock::age(3 * 86_400 + 4 * 3600 + 5), "3d 4h");
+        let at = |started: &str| Holder {
+            user: "a".into(),
+            machine: "m".into(),
+            pid: 1,
+            command: "c".into(),
+            release: None,
+            started: started.into(),
+        };
+        assert_eq!(at("1970-01-01T00:01:00Z").age(65).as_deref(), Some("5s"));
+        assert_eq!(at("yesterday").age(65), None);
     }
 }

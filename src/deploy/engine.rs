@@ -260,8 +260,13 @@ fn gather_one(req: &Request, h: &mut Host) -> Result<(), Gathered> {
     };
     let out = h.query(&script).map_err(Gathered::Failed)?;
     if out.status == lock::HELD {
-        let holder = lock::Holder::parse(out.stdout.trim())
-            .map_or_else(|| out.stdout.trim().to_string(), |hd| hd.to_string());
+        let holder = lock::Holder::parse(out.stdout.trim()).map_or_else(
+            || out.stdout.trim().to_string(),
+            |hd| match hd.age(req.now_unix) {
+                Some(age) => format!("{hd}, taken {age} ago"),
+                None => hd.to_string(),
+            },
+        );
         return Err(Gathered::Held(holder));
     }
     h.locked = !req.dry_run;
@@ -471,6 +476,12 @@ fn prepare(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Result
                 &env.env,
                 env.build.timeout,
             ));
+            // The units' staging dir is cleared in the same round trip.
+            let script = if h.units_changed {
+                script.then(supervisor::clear_staging(&h.layout))
+            } else {
+                script
+            };
             h.run(&script, reporter, &[])
                 .map_err(|e| fail("build", e))?;
             reporter.event(&Event::HostBuilt {
@@ -479,8 +490,10 @@ fn prepare(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Result
             });
         }
         if h.units_changed {
-            h.run(&supervisor::clear_staging(&h.layout), reporter, &[])
-                .map_err(|e| fail("units", e))?;
+            if req.action == Action::Rollback {
+                h.run(&supervisor::clear_staging(&h.layout), reporter, &[])
+                    .map_err(|e| fail("units", e))?;
+            }
             let dir = h.layout.units_new();
             for unit in h.units.clone() {
                 h.remote

@@ -256,7 +256,6 @@ fn rolling_deploy_runs_each_step_in_order_on_each_host() {
             "lock.acquire",
             "push 0123456 refs/releases/20261123021320-0123456 having fedcba9",
             "release.prepare",
-            "supervisor.clear_staging",
             "upload shop-web@.service 644",
             "upload shop-worker@.service 644",
             "upload shop.target 644",

@@ -41,6 +41,28 @@ impl Holder {
     }
 }
 
+impl Holder {
+    /// How long ago the lock was taken, at `now_unix` (`2h 5m`); `None` when `started` is
+    /// not a deliver timestamp.
+    pub fn age(&self, now_unix: u64) -> Option<String> {
+        let digits: String = self.started.chars().filter(char::is_ascii_digit).collect();
+        // A release id holds the same UTC timestamp and knows its calendar arithmetic.
+        let id: ReleaseId = format!("{digits}-0000000").parse().ok()?;
+        Some(age(now_unix.saturating_sub(id.unix_seconds())))
+    }
+}
+
+/// `45s`, `12m 3s`, `2h 5m`, `3d 4h`.
+pub fn age(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
 impl fmt::Display for Holder {
     /// `bob@laptop (pid 4242) since 2024-01-31T23:59:59Z: deliver deploy production`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
