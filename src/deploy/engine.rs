@@ -476,9 +476,12 @@ fn prepare(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Result
                 &env.env,
                 env.build.timeout,
             ));
-            // The units' staging dir is cleared in the same round trip.
+            // The units' staging dir is cleared in the same round trip, first: `build` changes
+            // into the release dir, and these paths are relative to the home directory.
             let script = if h.units_changed {
-                script.then(supervisor::clear_staging(&h.layout))
+                Script::new("release.prepare")
+                    .then(supervisor::clear_staging(&h.layout))
+                    .then(script)
             } else {
                 script
             };
