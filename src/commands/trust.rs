@@ -18,6 +18,7 @@ use crate::config::HostSpec;
 use crate::outcome::Outcome;
 use crate::plan::script::quote;
 use crate::remote::{self, ConnectOptions, HostKeyProblem, RemoteError, ScannedKey};
+use crate::remote::{expand_path, Tokens};
 use crate::ui::Ui;
 
 pub fn run(args: &TrustArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
@@ -187,61 +188,18 @@ fn known_hosts_file(spec: &HostSpec, opts: &ConnectOptions) -> Result<PathBuf> {
             .unwrap_or_default();
         let tokens = Tokens {
             home: opts.home.as_deref(),
-            local_user: opts.local_user.as_deref().unwrap_or_default(),
+            local_user: opts.local_user.as_deref(),
             remote_user,
             host: cfg.hostname.as_deref().unwrap_or(&spec.host),
             port: spec.port.or(cfg.port).unwrap_or(22),
         };
-        return expand(file, &tokens).ok_or_else(|| {
+        return expand_path(file, &tokens).ok_or_else(|| {
             anyhow!("{spec}: UserKnownHostsFile {file}: no home directory to expand `~` in")
         });
     }
     opts.user_known_hosts_files.first().cloned().ok_or_else(|| {
         anyhow!("no home directory: set HOME, or name a UserKnownHostsFile in ~/.ssh/config")
     })
-}
-
-/// What `%` tokens and `~` stand for in a `UserKnownHostsFile` (`ssh_config(5)` TOKENS).
-struct Tokens<'a> {
-    home: Option<&'a Path>,
-    local_user: &'a str,
-    remote_user: &'a str,
-    host: &'a str,
-    port: u16,
-}
-
-/// `~/` and `%d %u %r %h %p %%` expanded; `None` when it needs a home that is unknown.
-fn expand(path: &str, t: &Tokens<'_>) -> Option<PathBuf> {
-    let home = || t.home.map(|h| h.to_string_lossy().into_owned());
-    let mut out = String::new();
-    let rest = match path.strip_prefix("~/") {
-        Some(rest) => {
-            out.push_str(&home()?);
-            out.push('/');
-            rest
-        }
-        None => path,
-    };
-    let mut chars = rest.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('d') => out.push_str(&home()?),
-            Some('u') => out.push_str(t.local_user),
-            Some('r') => out.push_str(t.remote_user),
-            Some('h') => out.push_str(t.host),
-            Some('p') => out.push_str(&t.port.to_string()),
-            Some('%') | None => out.push('%'),
-            Some(other) => {
-                out.push('%');
-                out.push(other);
-            }
-        }
-    }
-    Some(PathBuf::from(out))
 }
 
 /// Appends `lines` to `file`, creating its directory (0700) and the file (0600) when
@@ -288,17 +246,17 @@ mod tests {
     fn tokens_and_home_expand_in_known_hosts_paths() {
         let t = Tokens {
             home: Some(Path::new("/home/me")),
-            local_user: "me",
+            local_user: Some("me"),
             remote_user: "app",
             host: "10.0.0.2",
             port: 2222,
         };
         assert_eq!(
-            expand("~/.ssh/kh_%r@%h:%p_%u%%", &t),
+            expand_path("~/.ssh/kh_%r@%h:%p_%u%%", &t),
             Some(PathBuf::from("/home/me/.ssh/kh_app@10.0.0.2:2222_me%"))
         );
-        assert_eq!(expand("%d/kh", &t), Some(PathBuf::from("/home/me/kh")));
-        assert_eq!(expand("~/kh", &Tokens { home: None, ..t }), None);
+        assert_eq!(expand_path("%d/kh", &t), Some(PathBuf::from("/home/me/kh")));
+        assert_eq!(expand_path("~/kh", &Tokens { home: None, ..t }), None);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod secret;
 mod session;
 mod trust;
 
+pub(crate) use options::{expand_path, Tokens};
 pub use options::{ConnectOptions, ReadError, SshConfigFile};
 pub use secret::Secret;
 pub use session::{connect, SshRemote};
