@@ -40,9 +40,12 @@ pub fn run(args: &LogsArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         // systemd's journal is asked per type; upstart logs one file per instance job, so
         // there the host's CPU count ("auto") matters.
         let cpus = if env.supervisor == Supervisor::Upstart {
-            fleet::facts(remote, &facts::gather(&fleet.layout, env.supervisor))?
-                .cpus
-                .unwrap_or(1)
+            fleet::facts(
+                remote,
+                &facts::gather(&fleet.layout, env.supervisor, facts::Depth::Layout),
+            )?
+            .cpus
+            .unwrap_or(1)
         } else {
             1
         };

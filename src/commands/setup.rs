@@ -18,8 +18,11 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let env = &fleet.env;
     let layout = &fleet.layout;
     // One round trip per host: the layout, then the facts of the host as set up.
-    let script = setup::setup(layout, &env.linked_dirs, &env.linked_files)
-        .then(facts::gather(layout, env.supervisor));
+    let script = setup::setup(layout, &env.linked_dirs, &env.linked_files).then(facts::gather(
+        layout,
+        env.supervisor,
+        facts::Depth::Readiness,
+    ));
     let results = fleet.each(|_, _, remote| {
         let facts = fleet::facts(remote, &script)?;
         let mut checks = vec![Check::ok(

@@ -11,15 +11,15 @@
 //! ```text
 //! deliver-facts=1
 //! home=/home/app                  $HOME
-//! user=app                        id -un
-//! uid=1000                        id -u
+//! user=app                        the name `id` prints
+//! uid=1000                        the uid `id` prints
 //! nproc=4                         empty when unknown
-//! git=git version 2.39.2          first line of `git --version`, empty when absent
-//! systemd=systemd 252 (252.22-1)  first line of `systemctl --version`, empty when absent
-//! xdg_runtime_dir=/run/user/1000  as the session had it (systemd-user only)
-//! user_manager=running            `systemctl --user is-system-running` (systemd-user only)
+//! git=git version 2.39.2          first line of `git --version`, empty when absent (*)
+//! systemd=systemd 252 (252.22-1)  first line of `systemctl --version`, empty when absent (*)
+//! xdg_runtime_dir=/run/user/1000  as the session had it (systemd-user only) (*)
+//! user_manager=running            `systemctl --user is-system-running` (systemd-user only) (*)
+//! sudo=yes|no                     may run the supervisor's sudo commands (systemd, upstart) (*)
 //! linger=yes|no                   /var/lib/systemd/linger/<user> exists
-//! sudo=yes|no                     may run the supervisor's sudo commands (systemd, upstart)
 //! repo=yes|no                     <base>/repo.git/HEAD exists
 //! current=releases/<ID>           readlink <base>/current (absent: no line)
 //! release=<ID>\t<sha>             per dir in releases/; sha from REVISION, empty when missing
@@ -32,6 +32,10 @@
 //! holder=<json>                   .deliver/lock/holder.json on one line (when present)
 //! end=ok
 //! ```
+//!
+//! (*): only at [`Depth::Readiness`] (`setup`, `check`); the commands that run on every deploy
+//! ask at [`Depth::Layout`], whose script starts no process but `id`, `nproc`, `readlink`,
+//! `git for-each-ref` and one `sha256sum`.
 
 use std::collections::BTreeMap;
 
@@ -140,51 +144,51 @@ impl Facts {
     }
 }
 
+/// How much a facts script asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// What deploy, rollback, status and logs decide with: the user, CPUs, the layout, the
+    /// releases, the tips, the units and the lock. Shell builtins except for `id`, `nproc`,
+    /// `readlink`, `git for-each-ref` and one `sha256sum`: every process is paid on every
+    /// host by every command.
+    Layout,
+    /// Also what `setup` and `check` report: the git and systemd versions, the user
+    /// manager's state (systemd-user) or the sudo rights (systemd, upstart).
+    Readiness,
+}
+
 /// The facts script for the layout at `layout`; `supervisor` says which of the systemd
-/// user manager (systemd-user) and sudo rights (systemd, upstart) to probe.
-pub fn gather(layout: &Layout, sup: Supervisor) -> Script {
+/// user manager (systemd-user) and sudo rights (systemd, upstart) to probe, `depth` whether
+/// to (see [`Depth`]).
+pub fn gather(layout: &Layout, sup: Supervisor, depth: Depth) -> Script {
     let base = |rel: &str| quote(&layout.join(rel));
     let mut s = Script::new("facts")
         .cmd("printf", ["%s\\n", HEADER])
         .raw(
+            "one `id` answers both: uid=1000(app) gid=...; `id -un` when it prints no name",
+            concat!(
+                "deliver_id=$(id 2>/dev/null || true)\n",
+                "deliver_uid=${deliver_id#uid=}\n",
+                "deliver_uid=${deliver_uid%%[!0-9]*}\n",
+                "case $deliver_id in\n",
+                "uid=*'('*')'*) deliver_user=${deliver_id#*(}; deliver_user=${deliver_user%%)*} ;;\n",
+                "*) deliver_user=$(id -un 2>/dev/null || true) ;;\n",
+                "esac",
+            ),
+        )
+        .raw(
             "the host's answers; each falls back to empty instead of failing",
             concat!(
-                "printf 'home=%s\\nuser=%s\\nuid=%s\\n' \"${HOME-}\" \"$(id -un)\" \"$(id -u)\"\n",
-                "printf 'nproc=%s\\n' \"$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || true)\"\n",
-                "printf 'git=%s\\n' \"$(git --version 2>/dev/null | sed -n 1p)\"\n",
-                "printf 'systemd=%s\\n' \"$(systemctl --version 2>/dev/null | sed -n 1p)\"",
+                "printf 'home=%s\\nuser=%s\\nuid=%s\\n' \"${HOME-}\" \"$deliver_user\" \"$deliver_uid\"\n",
+                "printf 'nproc=%s\\n' \"$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || true)\"",
             ),
         );
-    match sup {
-        Supervisor::SystemdUser => {
-            s = s
-                .raw(
-                    "before the fallback below fills it in",
-                    "printf 'xdg_runtime_dir=%s\\n' \"${XDG_RUNTIME_DIR-}\"",
-                )
-                .then(supervisor::user_bus())
-                .raw(
-                    "prints running, degraded, ... or nothing when the manager does not answer",
-                    "printf 'user_manager=%s\\n' \"$(systemctl --user is-system-running 2>/dev/null || true)\"",
-                );
-        }
-        Supervisor::Systemd | Supervisor::Upstart => {
-            let probe = supervisor::sudo_probe(sup)
-                .iter()
-                .map(|w| quote(w))
-                .collect::<Vec<_>>()
-                .join(" ");
-            s = s.raw(
-                "`sudo -l CMD` checks a rule without running it; -n: never ask for a password",
-                format!(
-                    "if sudo -n -l {probe} >/dev/null 2>&1; then echo sudo=yes; else echo sudo=no; fi"
-                ),
-            );
-        }
+    if depth == Depth::Readiness {
+        s = s.then(readiness(sup));
     }
     s.raw(
         "lingering keeps the user manager (and its units) running without a session",
-        "if [ -e \"/var/lib/systemd/linger/$(id -un)\" ]; then echo linger=yes; else echo linger=no; fi",
+        "if [ -e \"/var/lib/systemd/linger/$deliver_user\" ]; then echo linger=yes; else echo linger=no; fi",
     )
     .raw(
         "the layout, which may not exist yet",
@@ -196,12 +200,13 @@ pub fn gather(layout: &Layout, sup: Supervisor) -> Script {
         ),
     )
     .raw(
-        "a glob that matches nothing stays literal: hence the -d test",
+        "a glob that matches nothing stays literal: hence the -d test; `read` is a builtin",
         format!(
             "for d in {releases}/*/; do\n  \
              [ -d \"$d\" ] || continue\n  \
              d=${{d%/}}\n  \
-             r=$(sed -n 1p \"$d/REVISION\" 2>/dev/null || true)\n  \
+             r=\n  \
+             if [ -f \"$d/REVISION\" ]; then {{ read -r r <\"$d/REVISION\"; }} 2>/dev/null || true; fi\n  \
              printf 'release=%s\\t%s\\n' \"${{d##*/}}\" \"$r\"\n\
              done",
             releases = base("releases"),
@@ -219,22 +224,28 @@ pub fn gather(layout: &Layout, sup: Supervisor) -> Script {
         ),
     )
     .raw(
-        "hashes of the installed units, to tell whether freshly rendered ones differ",
+        "hashes of the installed units, to tell whether freshly rendered ones differ (one \
+         sha256sum for all)",
         format!(
-            "for f in {units}/*; do\n  \
-             [ -f \"$f\" ] || continue\n  \
-             h=$(sha256sum <\"$f\")\n  \
-             printf 'unit=%s\\t%s\\n' \"${{h%% *}}\" \"${{f##*/}}\"\n\
-             done",
+            "set --\n\
+             for f in {units}/*; do\n  \
+             if [ -f \"$f\" ]; then set -- \"$@\" \"$f\"; fi\n\
+             done\n\
+             if [ $# -gt 0 ]; then\n  \
+             sha256sum -- \"$@\" | while read -r h f; do printf 'unit=%s\\t%s\\n' \"$h\" \"${{f##*/}}\"; done\n\
+             fi",
             units = base(".deliver/units"),
         ),
     )
     .raw(
-        "the instances the installed target wants: the formation that runs now",
+        "the instances the installed target wants: the formation that runs now (set -f: a \
+         unit name is no glob)",
         format!(
             "for f in {units}/*.target; do\n  \
              [ -f \"$f\" ] || continue\n  \
-             for u in $(sed -n 's/^Wants=//p' \"$f\"); do printf 'wants=%s\\n' \"$u\"; done\n\
+             while IFS= read -r l || [ -n \"$l\" ]; do\n    \
+             case $l in Wants=*) set -f; for u in ${{l#Wants=}}; do printf 'wants=%s\\n' \"$u\"; done; set +f ;; esac\n  \
+             done <\"$f\"\n\
              done",
             units = base(".deliver/units"),
         ),
@@ -244,7 +255,11 @@ pub fn gather(layout: &Layout, sup: Supervisor) -> Script {
         format!(
             "if [ -d {lock} ]; then\n  \
              echo lock=yes\n  \
-             if [ -f {holder} ]; then printf 'holder=%s\\n' \"$(tr -d '\\n' <{holder})\"; fi\n\
+             if [ -f {holder} ]; then\n    \
+             h=\n    \
+             while IFS= read -r l || [ -n \"$l\" ]; do h=$h$l; done <{holder}\n    \
+             printf 'holder=%s\\n' \"$h\"\n  \
+             fi\n\
              else\n  \
              echo lock=no\n\
              fi",
@@ -253,6 +268,44 @@ pub fn gather(layout: &Layout, sup: Supervisor) -> Script {
         ),
     )
     .cmd("printf", ["%s\\n", END])
+}
+
+/// The [`Depth::Readiness`] questions: tools, and the user manager or the sudo rights.
+fn readiness(sup: Supervisor) -> Script {
+    let s = Script::new("facts.readiness").raw(
+        "the tools deliver needs there",
+        concat!(
+            "printf 'git=%s\\n' \"$(git --version 2>/dev/null | sed -n 1p)\"\n",
+            "printf 'systemd=%s\\n' \"$(systemctl --version 2>/dev/null | sed -n 1p)\"",
+        ),
+    );
+    match sup {
+        Supervisor::SystemdUser => {
+            s
+                .raw(
+                    "before the fallback below fills it in",
+                    "printf 'xdg_runtime_dir=%s\\n' \"${XDG_RUNTIME_DIR-}\"",
+                )
+                .then(supervisor::user_bus())
+                .raw(
+                    "prints running, degraded, ... or nothing when the manager does not answer",
+                    "printf 'user_manager=%s\\n' \"$(systemctl --user is-system-running 2>/dev/null || true)\"",
+                )
+        }
+        Supervisor::Systemd | Supervisor::Upstart => {
+            let probe = supervisor::sudo_probe(sup)
+                .iter()
+                .map(|w| quote(w))
+                .collect::<Vec<_>>()
+                .join(" ");
+            s.raw(
+                "`sudo -l CMD` checks a rule without running it; -n: never ask for a password",
+                format!(
+                    "if sudo -n -l {probe} >/dev/null 2>&1; then echo sudo=yes; else echo sudo=no; fi"
+                ),
+            )
+        }
+    }
 }
 
 /// Reads the output of [`gather`].
@@ -362,34 +415,64 @@ mod tests {
         let layout = Layout::new("~/shop");
         insta::assert_snapshot!(
             "facts_systemd_user",
-            gather(&layout, Supervisor::SystemdUser).render()
+            gather(&layout, Supervisor::SystemdUser, Depth::Readiness).render()
         );
         insta::assert_snapshot!(
             "facts_systemd",
-            gather(&layout, Supervisor::Systemd).render()
+            gather(&layout, Supervisor::Systemd, Depth::Readiness).render()
         );
         insta::assert_snapshot!(
             "facts_upstart",
-            gather(&layout, Supervisor::Upstart).render()
+            gather(&layout, Supervisor::Upstart, Depth::Readiness).render()
         );
+        insta::assert_snapshot!(
+            "facts_layout",
+            gather(&layout, Supervisor::SystemdUser, Depth::Layout).render()
+        );
+    }
+
+    #[test]
+    fn the_layout_depth_asks_no_readiness_question() {
+        for sup in [
+            Supervisor::SystemdUser,
+            Supervisor::Systemd,
+            Supervisor::Upstart,
+        ] {
+            let text = gather(&Layout::new("~/shop"), sup, Depth::Layout).render();
+            for absent in ["systemctl", "sudo", "--version", "sed ", "tr "] {
+                assert!(!text.contains(absent), "{sup:?}: {absent:?} in\n{text}");
+            }
+        }
     }
 
     #[test]
     fn a_fresh_host_has_no_layout_and_the_script_still_succeeds() {
         let sandbox = Sandbox::new();
+        let user = sandbox.sh("id -un");
+        let uid: u32 = sandbox.sh("id -u").trim().parse().unwrap();
         for sup in [Supervisor::SystemdUser, Supervisor::Systemd] {
-            let ran = sandbox.run(&gather(&Layout::new("~/shop"), sup)).ok();
-            let facts = parse(&ran.stdout).unwrap();
-            assert_eq!(facts.home, sandbox.home().to_str().unwrap());
-            assert!(!facts.user.is_empty());
-            assert!(facts.uid.is_some());
-            assert!(facts.cpus.unwrap() >= 1);
-            assert!(facts.git.as_deref().unwrap().starts_with("git version"));
-            assert!(!facts.repo);
-            assert_eq!(facts.current, None);
-            assert!(facts.releases.is_empty() && facts.tips.is_empty() && facts.units.is_empty());
-            assert_eq!(facts.lock, None);
-            assert_eq!(facts.sudo.is_some(), sup == Supervisor::Systemd);
+            for depth in [Depth::Layout, Depth::Readiness] {
+                let ran = sandbox
+                    .run(&gather(&Layout::new("~/shop"), sup, depth))
+                    .ok();
+                let facts = parse(&ran.stdout).unwrap();
+                assert_eq!(facts.home, sandbox.home().to_str().unwrap());
+                assert_eq!(facts.user, user.trim());
+                assert_eq!(facts.uid, Some(uid));
+                assert!(facts.cpus.unwrap() >= 1);
+                let asked = depth == Depth::Readiness;
+                assert_eq!(facts.git.is_some(), asked);
+                if asked {
+                    assert!(facts.git.as_deref().unwrap().starts_with("git version"));
+                }
+                assert!(!facts.repo);
+                assert_eq!(facts.current, None);
+                assert!(
+                    facts.releases.is_empty() && facts.tips.is_empty() && facts.units.is_empty()
+                );
+                assert_eq!(facts.lock, None);
+                assert_eq!(facts.sudo.is_some(), asked && sup == Supervisor::Systemd);
+            }
         }
     }
 
@@ -403,17 +486,36 @@ mod tests {
              shop/.deliver/lock\n\
              echo {sha1} > shop/releases/20240101000000-1111111/REVISION\n\
              ln -s releases/20240101000000-1111111 shop/current\n\
-             printf 'x\\n' > shop/.deliver/units/shop.target\n\
-             printf '{{\"user\": \"bob\",\\n\"pid\": 1}}\\n' > shop/.deliver/lock/holder.json\n\
+             printf 'x\\nWants=shop-web@7000.service  shop-web@7001.service\\nWants=shop-*.service\\n' > shop/.deliver/units/shop.target\n\
+             printf 'y' > shop/.deliver/units/shop-web@.service\n\
+             mkdir shop/.deliver/units/not-a-unit\n\
+             touch shop-matched.service\n\
+             printf '{{\"user\": \"bob\",\\n\"pid\": 1}}' > shop/.deliver/lock/holder.json\n\
              git init -q --bare shop/repo.git\n\
              git init -q src && cd src && git commit -q --allow-empty -m one\n\
              git push -q ../shop/repo.git HEAD:refs/releases/20240101000000-1111111"
         ));
         let head = sandbox.sh("git -C src rev-parse HEAD");
+        let layout = Layout::new("~/shop");
         let ran = sandbox
-            .run(&gather(&Layout::new("~/shop"), Supervisor::SystemdUser))
+            .run(&gather(&layout, Supervisor::SystemdUser, Depth::Layout))
             .ok();
         let facts = parse(&ran.stdout).unwrap();
+        let full = sandbox
+            .run(&gather(&layout, Supervisor::SystemdUser, Depth::Readiness))
+            .ok();
+        let full = parse(&full.stdout).unwrap();
+        assert_eq!(
+            Facts {
+                git: None,
+                systemd: None,
+                xdg_runtime_dir: None,
+                user_manager: None,
+                ..full
+            },
+            facts,
+            "both depths report the same layout"
+        );
         assert!(facts.repo);
         assert_eq!(
             facts.current_link.as_deref(),
@@ -441,10 +543,28 @@ mod tests {
             "refs/releases/20240101000000-1111111"
         );
         assert_eq!(facts.tips_error, None);
-        // sha256 of "x\n".
+        let sha256 = |f: &str| sandbox.sh(&format!("sha256sum < shop/.deliver/units/{f}"));
         assert_eq!(
-            facts.units["shop.target"],
-            "73cb3858a687a8494ca3323053016282f3dad39d42cf62ca4e79dda2aac7d9ac"
+            facts.units,
+            BTreeMap::from([
+                (
+                    "shop.target".to_owned(),
+                    sha256("shop.target")[..64].to_owned()
+                ),
+                (
+                    "shop-web@.service".to_owned(),
+                    sha256("shop-web@.service")[..64].to_owned()
+                ),
+            ])
+        );
+        // The glob in the second Wants= line stays a word.
+        assert_eq!(
+            facts.wants,
+            [
+                "shop-web@7000.service",
+                "shop-web@7001.service",
+                "shop-*.service"
+            ]
         );
         assert_eq!(
             facts.lock.unwrap().holder.as_deref(),
@@ -464,6 +584,7 @@ mod tests {
             .run(&gather(
                 &Layout::new(&format!("~/{evil}")),
                 Supervisor::Systemd,
+                Depth::Readiness,
             ))
             .ok();
         let facts = parse(&ran.stdout).unwrap();

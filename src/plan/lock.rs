@@ -104,7 +104,14 @@ pub fn acquire(layout: &Layout, holder_json: &str) -> Script {
     let lock = quote(&layout.lock());
     let holder = quote(&layout.lock_holder());
     Script::new("lock.acquire")
-        .cmd("mkdir", ["-p", &layout.state()])
+        .raw(
+            "0700: the lock, the log and the units are this user's business; the test spares a \
+             process on every run",
+            format!(
+                "[ -d {state} ] || mkdir -p -m 0700 {state}",
+                state = quote(&layout.state())
+            ),
+        )
         .raw(
             "mkdir is the atomic test-and-set; a failure is HELD only when the lock exists \
              (else mkdir runs again to fail with its own message)",
@@ -187,6 +194,12 @@ mod tests {
         let layout = Layout::new("~/shop");
         let first = sandbox.run(&acquire(&layout, &holder())).ok();
         assert_eq!(first.stdout, "");
+        // The lock comes before setup on a fresh host: it makes `.deliver` 0700 itself.
+        let mode = std::fs::metadata(sandbox.path("shop/.deliver")).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o700
+        );
         let second = sandbox.run(&acquire(&layout, "{\"user\":\"eve\"}"));
         assert_eq!(second.status, HELD);
         assert_eq!(Holder::parse(&second.stdout).unwrap().user, "bob");

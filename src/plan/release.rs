@@ -51,7 +51,13 @@ pub fn prepare(
     let dir = layout.release(id);
     let tar = layout.join(&format!("releases/.{id}.tar"));
     let mut s = Script::new("release.prepare")
-        .cmd("mkdir", ["-p", &layout.releases()])
+        .raw(
+            "setup made it; the test spares a process",
+            format!(
+                "[ -d {releases} ] || mkdir -p {releases}",
+                releases = quote(&layout.releases())
+            ),
+        )
         .raw(
             "never write into an existing release: it may be live",
             format!(
@@ -76,13 +82,40 @@ pub fn prepare(
                 sha.into(),
             ],
         )
-        .cmd("tar", ["-x", "-f", &tar, "-C", &dir])
-        .cmd("rm", ["-f", &tar]);
-    for linked in linked_dirs {
-        s = link(s, layout, &dir, linked, false);
+        .cmd("tar", ["-x", "-f", &tar, "-C", &dir]);
+    let links: Vec<Link> = linked_dirs
+        .iter()
+        .map(|d| (d, false))
+        .chain(linked_files.iter().map(|f| (f, true)))
+        .filter_map(|(linked, file)| Link::new(layout, &dir, linked, file))
+        .collect();
+    // One rm, one mkdir and an ln per link: every process counts on every host.
+    s = s.cmd(
+        "rm",
+        ["-rf".to_owned(), tar]
+            .into_iter()
+            .chain(links.iter().map(|l| l.in_release.clone())),
+    );
+    let mut dirs: Vec<String> = Vec::new();
+    for d in links.iter().flat_map(|l| l.dirs.iter()) {
+        if !dirs.contains(d) {
+            dirs.push(d.clone());
+        }
     }
-    for linked in linked_files {
-        s = link(s, layout, &dir, linked, true);
+    if !dirs.is_empty() {
+        s = s.cmd("mkdir", std::iter::once("-p".to_owned()).chain(dirs));
+    }
+    for l in links.iter().filter(|l| l.file) {
+        s = s.raw(
+            "a linked file missing in shared/ is created empty, readable by this user only",
+            format!(
+                "if [ ! -e {shared} ]; then (umask 077 && : >{shared}); fi",
+                shared = quote(&l.shared)
+            ),
+        );
+    }
+    for l in &links {
+        s = s.cmd("ln", ["-s", &l.target, &l.in_release]);
     }
     s.raw(
         "REVISION last: a release without it is incomplete and never made current",
@@ -94,45 +127,47 @@ pub fn prepare(
     )
 }
 
-/// Replaces `linked` in the release by a relative symlink to `shared/<linked>`.
-fn link(s: Script, layout: &Layout, dir: &str, linked: &str, file: bool) -> Script {
-    let rel = linked_path(linked);
-    if rel.is_empty() {
-        return s;
-    }
-    let parts: Vec<&str> = rel.split('/').collect();
-    let Some((_, parents)) = parts.split_last() else {
-        return s;
-    };
-    let in_release = format!("{dir}/{rel}");
-    let shared = layout.shared_path(&rel);
-    // From releases/<ID>/<parents...>/ up to the base: 2 + one per parent.
-    let target = format!("{}shared/{rel}", "../".repeat(2 + parents.len()));
-    let mut s = s.cmd("rm", ["-rf", &in_release]);
-    let mut dirs = Vec::new();
-    if !parents.is_empty() {
-        dirs.push(format!("{dir}/{}", parents.join("/")));
-    }
-    if file {
-        dirs.push(if parents.is_empty() {
+/// One linked dir or file: `in_release` is replaced by a relative symlink to `shared`.
+struct Link {
+    file: bool,
+    in_release: String,
+    shared: String,
+    /// The symlink's text, relative to its directory.
+    target: String,
+    /// What must exist first: the link's parent in the release, and the shared dir (a linked
+    /// dir) or the shared file's parent (a linked file).
+    dirs: Vec<String>,
+}
+
+impl Link {
+    fn new(layout: &Layout, dir: &str, linked: &str, file: bool) -> Option<Link> {
+        let rel = linked_path(linked);
+        if rel.is_empty() {
+            return None;
+        }
+        let parts: Vec<&str> = rel.split('/').collect();
+        let (_, parents) = parts.split_last()?;
+        let shared = layout.shared_path(&rel);
+        let mut dirs = Vec::new();
+        if !parents.is_empty() {
+            dirs.push(format!("{dir}/{}", parents.join("/")));
+        }
+        dirs.push(if !file {
+            shared.clone()
+        } else if parents.is_empty() {
             layout.shared()
         } else {
             layout.shared_path(&parents.join("/"))
         });
-    } else {
-        dirs.push(shared.clone());
+        Some(Link {
+            file,
+            in_release: format!("{dir}/{rel}"),
+            // From releases/<ID>/<parents...>/ up to the base: 2 + one per parent.
+            target: format!("{}shared/{rel}", "../".repeat(2 + parents.len())),
+            shared,
+            dirs,
+        })
     }
-    s = s.cmd("mkdir", std::iter::once("-p".to_owned()).chain(dirs));
-    if file {
-        s = s.raw(
-            "a linked file missing in shared/ is created empty, readable by this user only",
-            format!(
-                "if [ ! -e {shared} ]; then (umask 077 && : >{shared}); fi",
-                shared = quote(&shared)
-            ),
-        );
-    }
-    s.cmd("ln", ["-s", &target, &in_release])
 }
 
 /// Runs `hooks` in order in `releases/<ID>` with `env` exported, each as `sh -c <hook>`

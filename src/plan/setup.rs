@@ -23,9 +23,24 @@ pub fn setup(layout: &Layout, linked_dirs: &[String], linked_files: &[String]) -
             dirs.push(layout.shared_path(parent));
         }
     }
+    let missing = dirs
+        .iter()
+        .map(|d| format!("[ ! -d {} ]", quote(d)))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    let state = quote(&layout.state());
     s = s
-        .cmd("mkdir", std::iter::once("-p".to_owned()).chain(dirs))
-        .cmd("mkdir", ["-p", "-m", "0700", &layout.state()]);
+        .raw(
+            "mkdir only when one is missing: tests are builtins, and this runs on every deploy",
+            format!(
+                "if {missing}; then mkdir -p {}; fi",
+                dirs.iter().map(|d| quote(d)).collect::<Vec<_>>().join(" ")
+            ),
+        )
+        .raw(
+            "0700: the lock, the log and the units are this user's business",
+            format!("[ -d {state} ] || mkdir -p -m 0700 {state}"),
+        );
     let repo = quote(&layout.repo());
     s = s.raw(
         "only when missing: the repo holds every pushed release",
@@ -113,6 +128,11 @@ mod tests {
             std::fs::read_to_string(sandbox.path("shop/shared/.env")).unwrap(),
             "SECRET=1\n"
         );
+
+        // One missing directory among present ones is made again.
+        sandbox.sh("rmdir shop/shared/tmp/pids");
+        sandbox.run(&script).ok();
+        assert!(sandbox.path("shop/shared/tmp/pids").is_dir());
     }
 
     #[test]
