@@ -110,8 +110,8 @@ struct Settings {
     deploy_to: Option<String>,
     git_ref: Option<String>,
     keep_releases: Option<u32>,
-    linked_dirs: Option<Vec<String>>,
-    linked_files: Option<Vec<String>>,
+    linked_dirs: Option<Vec<Set<String>>>,
+    linked_files: Option<Vec<Set<String>>>,
     supervisor: Option<Supervisor>,
     port_base: Option<u16>,
     hosts: Option<Set<Vec<HostSpec>>>,
@@ -321,6 +321,7 @@ fn finish(
         return Err(Problem::new(table_at.unwrap_or(0), message));
     };
     let health = health(&s, name)?;
+    disjoint_linked_paths(&s, name)?;
     let proxy = match s.proxy {
         None => None,
         Some(p) => {
@@ -351,8 +352,8 @@ fn finish(
         deploy_to: s.deploy_to.unwrap_or_else(|| format!("~/{app}")),
         git_ref: s.git_ref.unwrap_or_else(|| "HEAD".to_owned()),
         keep_releases: s.keep_releases.unwrap_or(5),
-        linked_dirs: s.linked_dirs.unwrap_or_default(),
-        linked_files: s.linked_files.unwrap_or_default(),
+        linked_dirs: values(s.linked_dirs),
+        linked_files: values(s.linked_files),
         supervisor: s.supervisor.unwrap_or(Supervisor::SystemdUser),
         port_base: s.port_base.unwrap_or(5000),
         env: s.env,
@@ -602,7 +603,63 @@ fn rollout_mode(field: &Field<String>) -> Result<RolloutMode, Problem> {
     )
 }
 
-fn linked_paths(field: &Field<Vec<Field<String>>>) -> Result<Vec<String>, Problem> {
+fn values(sets: Option<Vec<Set<String>>>) -> Vec<String> {
+    sets.unwrap_or_default()
+        .into_iter()
+        .map(|set| set.value)
+        .collect()
+}
+
+/// No linked path may be another, or lie inside another (across `linked_dirs` and
+/// `linked_files`): the release would get a link inside a link, and replacing the inner one
+/// would write into `shared/` through the outer.
+fn disjoint_linked_paths(s: &Settings, env: &str) -> Result<(), Problem> {
+    let parts = |p: &str| -> Vec<String> {
+        p.split('/')
+            .filter(|part| !part.is_empty() && *part != ".")
+            .map(str::to_owned)
+            .collect()
+    };
+    let all: Vec<(&Set<String>, Vec<String>)> = s
+        .linked_dirs
+        .iter()
+        .chain(s.linked_files.iter())
+        .flatten()
+        .map(|set| (set, parts(&set.value)))
+        .collect();
+    for (i, (later, later_parts)) in all.iter().enumerate() {
+        for (earlier, earlier_parts) in &all[..i] {
+            let (outer, inner) = if earlier_parts.len() <= later_parts.len() {
+                (earlier, later)
+            } else {
+                (later, earlier)
+            };
+            let (outer_parts, inner_parts) = if earlier_parts.len() <= later_parts.len() {
+                (earlier_parts, later_parts)
+            } else {
+                (later_parts, earlier_parts)
+            };
+            if inner_parts.starts_with(outer_parts) {
+                let how = if inner_parts.len() == outer_parts.len() {
+                    "is the same path as"
+                } else {
+                    "lies inside"
+                };
+                return Err(Problem::new(
+                    later.at,
+                    format!(
+                        "{} `{}` {how} {} `{}` (environment `{env}`): a release links each \
+                         linked path once; keep the outer one",
+                        inner.path, inner.value, outer.path, outer.value
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn linked_paths(field: &Field<Vec<Field<String>>>) -> Result<Vec<Set<String>>, Problem> {
     let mut out = Vec::with_capacity(field.value.len());
     for item in &field.value {
         non_empty(item)?;
@@ -622,7 +679,11 @@ fn linked_paths(field: &Field<Vec<Field<String>>>) -> Result<Vec<String>, Proble
                 format!("{} `{path}` {problem}", item.path),
             ));
         }
-        out.push(path.clone());
+        out.push(Set {
+            value: path.clone(),
+            path: item.path.clone(),
+            at: item.at,
+        });
     }
     Ok(out)
 }
@@ -1328,6 +1389,18 @@ processes.clock = 1
     }
 
     #[test]
+    fn linked_paths_that_only_share_a_prefix_are_disjoint() {
+        let config = parse(&format!(
+            "{BASE}linked_dirs = [\"tmp\", \"tmpx\", \"log/a\"]\n\
+             linked_files = [\"tmp2/.env\", \"log/b\"]\n"
+        ))
+        .unwrap();
+        let env = config.environment(None).unwrap();
+        assert_eq!(env.linked_dirs, ["tmp", "tmpx", "log/a"]);
+        assert_eq!(env.linked_files, ["tmp2/.env", "log/b"]);
+    }
+
+    #[test]
     fn numbers_must_be_in_range() {
         assert_errors(&[
             (
@@ -1435,6 +1508,24 @@ processes.clock = 1
             (
                 "linked_dirs = [\"./\"]\n",
                 "3:16: linked_dirs[0] `./` must name a file or directory inside the release",
+            ),
+            (
+                "linked_dirs = [\"log\", \"./log/\"]\n",
+                "3:23: linked_dirs[1] `./log/` is the same path as linked_dirs[0] `log` \
+                 (environment `default`): a release links each linked path once; keep the \
+                 outer one",
+            ),
+            (
+                "linked_dirs = [\"config\"]\nlinked_files = [\"config/database.yml\"]\n",
+                "4:17: linked_files[0] `config/database.yml` lies inside linked_dirs[0] \
+                 `config` (environment `default`): a release links each linked path once; \
+                 keep the outer one",
+            ),
+            (
+                "linked_files = [\"tmp/x\"]\n[environments.production]\nlinked_dirs = [\"tmp\"]\n",
+                "3:17: linked_files[0] `tmp/x` lies inside environments.production.linked_dirs[0] \
+                 `tmp` (environment `production`): a release links each linked path once; keep \
+                 the outer one",
             ),
             ("ref = \"\"\n", "3:7: ref must not be empty"),
             ("ref = \"-x\"\n", "3:7: ref `-x` must not start with `-`"),
