@@ -17,7 +17,9 @@
 #
 # Settings: BENCH_RUNS (5), BENCH_SIZES ("1 3 9"), BENCH_NOOPS (no-op runs per 3-server
 # round, 3), BENCH_MAX_SECONDS (600: then it stops and gives the shared test bed back),
-# BENCH_OUT (raw events, stderr, samples; default a new /tmp dir, kept). cargo honours
+# BENCH_HOST_CPU (each server capped at that many cores, e.g. 0.2: the servers are then
+# machines of a fixed size whether 1 or 9 run, instead of 9 sharing the cores 1 had alone;
+# default: no cap), BENCH_OUT (raw events, stderr, samples; default a new /tmp dir, kept). cargo honours
 # CARGO_TARGET_DIR as usual.
 # Exit status: 0 measured (whether or not the targets were met; see the summary);
 #              1 a step failed; 2 it cannot run here.
@@ -31,6 +33,7 @@ RUNS=${BENCH_RUNS:-5}
 read -r -a SIZES <<<"${BENCH_SIZES:-1 3 9}"
 NOOPS=${BENCH_NOOPS:-3}
 MAX_SECONDS=${BENCH_MAX_SECONDS:-600}  # never hold the shared test bed longer than this
+HOST_CPU=${BENCH_HOST_CPU:-}  # e.g. 0.2: each server capped at 0.2 core (testbed TB_HOST_CPU)
 APP=node-app
 
 fail() { echo "bench: $*" >&2; exit 1; }
@@ -67,7 +70,7 @@ build() {
 # A fresh test bed of $1 hosts: nothing left from the last round (first deploys are first).
 testbed() {
   "$TB" down >>"$OUT/testbed.log" 2>&1
-  TB_SUDO_UNITS=$APP "$TB" up "$1" >>"$OUT/testbed.log" 2>&1 ||
+  TB_SUDO_UNITS=$APP TB_HOST_CPU=$HOST_CPU "$TB" up "$1" >>"$OUT/testbed.log" 2>&1 ||
     { tail -n 30 "$OUT/testbed.log" >&2; fail "testbed.sh up $1 failed"; }
 }
 
@@ -175,6 +178,11 @@ round() {  # round N: one run of every measurement on N servers
 summary() {
   echo
   echo "==> figures, $RUNS runs (hN = N servers; connected, pushed: s after deploy.start, medians)"
+  if [ -n "$HOST_CPU" ]; then
+    echo "    each server capped at $HOST_CPU core (BENCH_HOST_CPU)"
+  else
+    echo "    servers not capped: they share the machine's $(nproc) cores (BENCH_HOST_CPU unset)"
+  fi
   python3 "$EV" table "$OUT/samples.tsv" | tee "$OUT/table.txt"
   echo
   echo "==> per host, the last 9-server second deploy (s after deploy.start)"

@@ -15,7 +15,7 @@
 #
 # Then: ssh -F /var/lib/deliver-testbed/ssh_config h1   (user app, strict host-key checking).
 # Settings (environment): TB_STATE, TB_NET, TB_BOOT_TIMEOUT, TB_SUDO_UNITS, TB_PROXY_HOSTS,
-# TB_MASK; see tests/testbed/README.md. Isolation for tests, not a security boundary: root in a
+# TB_MASK, TB_HOST_CPU; see tests/testbed/README.md. Isolation for tests, not a security boundary: root in a
 # host keeps CAP_SYS_ADMIN.
 set -euo pipefail
 
@@ -25,6 +25,7 @@ NET=${TB_NET:-10.79.0}                       # bridge is $NET.1/24, host hI is $
 BOOT_TIMEOUT=${TB_BOOT_TIMEOUT:-30}          # seconds for a host's sshd to answer
 SUDO_UNITS=${TB_SUDO_UNITS:-app}             # ERE: app may manage units X, X-*, X@*, X.*
 PROXY_HOSTS=${TB_PROXY_HOSTS:-}              # e.g. "h3": those hosts also run nginx on :80
+HOST_CPU=${TB_HOST_CPU:-}                    # e.g. "0.2": each host gets at most 0.2 of a core
 # Units that fail or mean nothing in a host. The rest of the machine's own unit config
 # (/etc/systemd/system: nginx, postgres, timers, getty...) is replaced by a clean directory.
 MASK=${TB_MASK-"getty.target console-getty.service systemd-sysctl.service
@@ -56,6 +57,43 @@ cgroup_root() {  # our cgroup in the cgroup2 hierarchy: /sys/fs/cgroup (unified)
   die "no cgroup2 hierarchy mounted (looked at /sys/fs/cgroup and /sys/fs/cgroup/unified)"
 }
 populated() { grep -q 'populated 1' "$1/cgroup.events" 2>/dev/null; }
+# TB_HOST_CPU: a CPU cap per host, so that each host is a machine of its own fixed size whether
+# 1 or 9 run (else one host has every core to itself, and 9 share them). The cpu controller is
+# in the cgroup2 hierarchy when it has one, else in cgroup v1's `cpu` hierarchy.
+CPU_PERIOD_US=10000  # a short period: a capped host waits at most ~8 ms at a time
+cpu_cap_root() {  # the cgroup dir that holds the hosts' cpu caps; empty when none is possible
+  local v2; v2=$(cgroup_root)
+  if grep -qw cpu "${v2%/*}/cgroup.controllers" 2>/dev/null; then echo "$v2"
+  elif [ "$(stat -fc %T /sys/fs/cgroup/cpu 2>/dev/null)" = cgroupfs ] &&
+       [ -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then echo "/sys/fs/cgroup/cpu/$CG_NAME"
+  fi
+}
+cpu_quota_us() {  # TB_HOST_CPU (cores, e.g. 0.2) as microseconds per CPU_PERIOD_US
+  awk -v c="$HOST_CPU" -v p="$CPU_PERIOD_US" 'BEGIN {
+    if (c !~ /^[0-9]*\.?[0-9]+$/ || c <= 0) exit 1
+    q = int(c * p + 0.5); if (q < 1000) q = 1000; print q }' ||
+    die "TB_HOST_CPU must be a positive number of cores (e.g. 0.2), got '$HOST_CPU'"
+}
+cpu_cap() {  # cpu_cap I: make host I's cpu cgroup, capped at TB_HOST_CPU; prints its dir
+  local i=$1 root q
+  [ -n "$HOST_CPU" ] || return 0
+  q=$(cpu_quota_us); root=$(cpu_cap_root)
+  [ -n "$root" ] || die "TB_HOST_CPU: no cpu cgroup controller on this machine"
+  if [ "$root" = "$(cgroup_root)" ]; then  # cgroup2: enable cpu down to the hosts
+    echo +cpu >"${root%/*}/cgroup.subtree_control"; echo +cpu >"$root/cgroup.subtree_control"
+    echo "$q $CPU_PERIOD_US" >"$root/h$i/cpu.max"
+  else
+    mkdir -p "$root/h$i"
+    echo "$CPU_PERIOD_US" >"$root/h$i/cpu.cfs_period_us"
+    echo "$q" >"$root/h$i/cpu.cfs_quota_us"
+    echo "$root/h$i"
+  fi
+}
+cpu_cap_remove() {  # the cgroup v1 dirs of cpu_cap (cgroup2's go with the hosts' own)
+  local root; root=$(cpu_cap_root)
+  [ -n "$root" ] && [ "$root" != "$(cgroup_root)" ] && [ -d "$root" ] || return 0
+  find "$root" -depth -type d -exec rmdir {} + 2>/dev/null || say "could not remove $root"
+}
 # Running, not a zombie. `kill -0` succeeds on zombies, and this machine's PID 1 reaps orphans
 # seconds late, so liveness reads the state letter in /proc/PID/stat.
 running() { local s; s=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) && [ "${s%% *}" != Z ]; }
@@ -251,15 +289,22 @@ host_net_add() {  # netns $P-hI with eth0 = $NET.(I+1), its veth peer on the bri
 }
 
 host_start() {  # network, cgroup, namespaces; records PID 1 (as this machine sees it)
-  local i=$1 d cg us p='' n
+  local i=$1 d cg cpu us p='' n
   d=$(host_dir "$i"); cg=$(cgroup_root)/h$i
   rm -rf "$d"; mkdir -p "$d/rw"
   host_net_add "$i"
   mkdir -p "$cg"
   ! populated "$cg" || die "h$i: processes left in $cg from an earlier run; run: testbed.sh down"
-  # The subshell moves itself into the host's cgroup, then becomes `unshare`, whose forked
-  # child is the host's PID 1: this script's host_init, then systemd.
+  cpu=$(cpu_cap "$i")
+  # The subshell moves itself into the host's cgroup (and its cgroup v1 cpu cap), then becomes
+  # `unshare`, whose forked child is the host's PID 1: this script's host_init, then systemd.
   ( echo $BASHPID >"$cg/cgroup.procs"
+    if [ -n "$cpu" ]; then echo $BASHPID >"$cpu/cgroup.procs"; fi
+    # Nothing open leaks into the host: a caller's `flock FILE testbed.sh up` would otherwise
+    # hold FILE's lock for as long as the host runs.
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null || true
+    done
     exec ip netns exec "$P-h$i" unshare --pid --fork --mount --uts --ipc --cgroup --mount-proc \
       --propagation private env -i TB_STATE="$STATE" TB_NET="$NET" TB_SUDO_UNITS="$SUDO_UNITS" \
       TB_PROXY_HOSTS="$PROXY_HOSTS" TB_MASK="$MASK" /bin/bash "$SELF" __init "$i"
@@ -442,6 +487,7 @@ cmd_down() {
   done
   ip link del "$BRIDGE" 2>/dev/null || true
   if [ -d "$cg" ]; then rmdir "$cg" 2>/dev/null || say "could not remove cgroup $cg"; fi
+  cpu_cap_remove
   # iproute2 bind-mounts /run/netns on itself: drop that too once no namespace is left in it.
   if mountpoint -q /run/netns && [ -z "$(ls -A /run/netns)" ]; then umount /run/netns; fi
   rm -rf "$STATE"/h[1-9] "$STATE/ssh_config" "$STATE/known_hosts" "$STATE/nginx"
