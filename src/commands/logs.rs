@@ -33,7 +33,7 @@ pub fn run(args: &LogsArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
             .into());
         }
     }
-    let fleet = Fleet::load(config_path, args.env.as_deref())?;
+    let fleet = Fleet::load(config_path, args.env.as_deref(), ui)?;
     let env = &fleet.env;
     let lines = args.lines.unwrap_or(DEFAULT_LINES);
     let results = fleet.each(|spec, _, remote| {

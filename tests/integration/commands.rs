@@ -434,3 +434,186 @@ fn trust_adds_new_host_keys_and_refuses_a_changed_one() {
         format!("h1,{} {}\n", tb.addr("h1"), key.join(" "))
     );
 }
+
+/// `App::new`'s deliver.toml with a secret-looking `[env]` value, committed.
+fn with_secret_env(app: &App, name: &str, value: &str) {
+    let path = app.path().join("deliver.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    let toml = toml.replacen(
+        "NODE_ENV = \"production\"\n",
+        &format!("NODE_ENV = \"production\"\n{name} = \"{value}\"\n"),
+        1,
+    );
+    assert!(toml.contains(value), "{toml}");
+    std::fs::write(&path, toml).unwrap();
+    app.git(&["commit", "-q", "-am", "a secret in [env]"]);
+}
+
+/// stdout then stderr of `deliver args`, after checking its exit status.
+fn all_output(app: &App, args: &[&str], code: i32) -> String {
+    let out = app.deliver(args);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "deliver {args:?}\n{}",
+        shown(&out)
+    );
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+/// Whether `out` shows script `name` on `host` (its `# deliver: NAME` first line).
+fn shows_script(out: &str, host: &str, name: &str) -> bool {
+    has_line(out, &format!("{host} | $ # deliver: {name}"))
+}
+
+#[test]
+fn verbose_shows_every_remote_script_by_host_and_masks_env_values() {
+    const TOKEN: &str = "tok-8Hq2-not-for-logs";
+    let tb = Testbed::up(2);
+    let app = App::new(&tb, &["h1", "h2"], &["h2"]);
+    with_secret_env(&app, "API_TOKEN", TOKEN);
+
+    // deploy -v: each script before it runs, `HOST | $ line`, [env] values masked (the build
+    // exports them in release.prepare's round trip); the hooks' output in full; the token
+    // nowhere.
+    let out = all_output(&app, &["-v", "deploy"], 0);
+    for h in ["h1", "h2"] {
+        for name in [
+            "lock.acquire",
+            "release.prepare",
+            "switch.swap_current",
+            "supervisor.restart",
+            "prune",
+        ] {
+            assert!(shows_script(&out, h, name), "no {h} {name} in\n{out}");
+        }
+        assert!(has_line(&out, &format!("{h} | $ set -eu")), "{out}");
+        assert!(
+            has_line(&out, &format!("{h} | $ export API_TOKEN=[redacted]")),
+            "{out}"
+        );
+        assert!(
+            has_line(&out, &format!("{h} | $ export NODE_ENV=[redacted]")),
+            "{out}"
+        );
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("{h} | $ # deliver: push "))),
+            "{out}"
+        );
+        assert!(
+            has_line(&out, &format!("{h} | deliver: hook 1/1: node build.js")),
+            "{out}"
+        );
+        // The unit uploads are named, their contents (with [env] in them) are not shown.
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("{h} | $ # deliver: upload "))),
+            "{out}"
+        );
+    }
+    assert!(!out.contains(TOKEN), "the token was printed:\n{out}");
+    assert!(
+        !out.contains("production"),
+        "an [env] value was printed:\n{out}"
+    );
+    // The build did get it (its length, not the value).
+    let out = app.ok(&["run", "--", "sh", "-c", "echo len=${#API_TOKEN}"], 0);
+    assert!(
+        has_line(&out, &format!("h1 | len={}", TOKEN.len())),
+        "{out}"
+    );
+
+    // Without -v: no script is shown.
+    let out = all_output(&app, &["deploy", "--force"], 0);
+    assert!(!out.contains(" | $ "), "{out}");
+    let out = all_output(&app, &["status"], 0);
+    assert!(!out.contains(" | $ "), "{out}");
+
+    every_host_command_shows_its_scripts(&app, TOKEN);
+    json_lines_carry_the_scripts_only_under_verbose(&app, TOKEN);
+}
+
+/// Every command that runs scripts shows them under -v, each host's, before its output.
+fn every_host_command_shows_its_scripts(app: &App, token: &str) {
+    for (args, code, names) in [
+        (
+            vec!["-v", "status"],
+            0,
+            vec!["facts", "supervisor.is_active"],
+        ),
+        (vec!["-v", "releases"], 0, vec!["inspect.releases"]),
+        (vec!["-v", "unlock"], 0, vec!["lock.unlock"]),
+        (vec!["-v", "logs", "-n", "2"], 0, vec!["inspect.logs"]),
+        (vec!["-v", "run", "--", "true"], 0, vec!["inspect.run"]),
+        (vec!["-v", "check"], 0, vec!["facts"]),
+        (vec!["-v", "setup"], 0, vec!["setup"]),
+        (
+            vec!["-v", "rollback"],
+            0,
+            vec!["facts", "inspect.procfile", "switch.swap_current"],
+        ),
+    ] {
+        let out = all_output(app, &args, code);
+        for h in ["h1", "h2"] {
+            for name in &names {
+                // The Procfile is read on the first host only.
+                if *name == "inspect.procfile" && h == "h2" {
+                    continue;
+                }
+                assert!(
+                    shows_script(&out, h, name),
+                    "deliver {args:?}: no {h} {name} in\n{out}"
+                );
+            }
+        }
+        assert!(
+            !out.contains(token),
+            "deliver {args:?} printed the token:\n{out}"
+        );
+        assert!(!out.contains("production"), "deliver {args:?}:\n{out}");
+    }
+    // The status lines are still there, after the scripts.
+    let out = all_output(app, &["-v", "status"], 0);
+    let status = out
+        .lines()
+        .position(|l| l.starts_with("h1 | 2") && l.contains("web 2/2 active"))
+        .unwrap_or_else(|| panic!("no h1 status line in\n{out}"));
+    let script = out
+        .lines()
+        .position(|l| l == "h1 | $ # deliver: supervisor.is_active")
+        .unwrap();
+    assert!(script < status, "{out}");
+}
+
+/// --json -v: valid JSON lines only, the scripts as host.script records; --json alone: none.
+fn json_lines_carry_the_scripts_only_under_verbose(app: &App, token: &str) {
+    let out = app.ok(&["--json", "-v", "status"], 0);
+    let records = json_lines(&out);
+    for h in ["h1", "h2"] {
+        let script = records
+            .iter()
+            .find(|r| r["event"] == "host.script" && r["host"] == h && r["name"] == "facts")
+            .unwrap_or_else(|| panic!("no {h} facts script in\n{out}"));
+        assert!(
+            script["script"]
+                .as_str()
+                .unwrap()
+                .starts_with("# deliver: facts\nset -eu\n"),
+            "{script}"
+        );
+        assert!(records
+            .iter()
+            .any(|r| r["event"] == "host.status" && r["host"] == h));
+    }
+    let out = app.ok(&["--json", "-v", "run", "--", "true"], 0);
+    assert!(!out.contains(token), "{out}");
+    assert!(json_lines(&out).iter().any(|r| r["event"] == "host.script"
+        && r["script"]
+            .as_str()
+            .unwrap()
+            .contains("\nexport API_TOKEN=[redacted]\n")));
+    // --json alone: no scripts.
+    let records = json_lines(&app.ok(&["--json", "status"], 0));
+    assert!(records.iter().all(|r| r["event"] != "host.script"));
+}
