@@ -66,6 +66,16 @@ impl Remote for Shown {
         self.inner.run(script, on_line)
     }
 
+    fn run_until(
+        &mut self,
+        script: &Script,
+        on_line: &mut dyn FnMut(Stream, &str),
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Output, RemoteError> {
+        self.show(&script.name, script.render_masked());
+        self.inner.run_until(script, on_line, stop)
+    }
+
     fn upload(&mut self, path: &str, contents: &[u8], mode: i32) -> Result<(), RemoteError> {
         self.show(
             "upload",
