@@ -14,8 +14,7 @@
 # Settings: DEMO_PORT (8080), DEMO_APP (examples/node-app), DEMO_LOAD_SECONDS (120, a cap).
 # Exit status: 0 deployed, and no request failed during the deploy under traffic;
 #              1 a step failed, or requests failed;
-#              2 it cannot run here (not root, packages missing, no app to deploy);
-#              3 all went well up to the deploy, which this build of deliver does not have yet.
+#              2 it cannot run here (not root, packages missing, no app to deploy).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,17 +24,14 @@ PORT=${DEMO_PORT:-8080}
 LOAD_SECONDS=${DEMO_LOAD_SECONDS:-120}
 STATE=${TB_STATE:-/var/lib/deliver-testbed}
 ENV_NAME=testbed                     # the environment the demo adds to the app's deliver.toml
-HOSTS=(h1 h2 h3)
 
 step() { printf '\n==> %s\n' "$*"; }
 fail() { echo "demo: $*" >&2; exit 1; }
 cannot() { echo "demo: $*" >&2; exit 2; }
-NOT_YET=3
 
 # deliver, run in the demo's copy of the app. HOME is the demo's own, whose ~/.ssh/config
 # includes the test bed's: the hosts are reached by their aliases, with strict host keys.
 dlv() { (cd "$WORK/app" && HOME=$WORK/home "$DELIVER" "$@"); }
-not_available() { grep -q 'not available yet' "$1"; }
 
 preflight() {
   "$TB" check 2>&1 | sed 's/^/  /' >&2 || cannot "the test bed cannot run here (see above)"
@@ -85,34 +81,20 @@ testbed_up() {
 show_units_and_proxy() {
   local f
   step "deliver export (the units deliver installs on each host)"
-  if dlv export "$ENV_NAME" --format systemd-user -o "$WORK/units" 2>"$WORK/err"; then
-    for f in "$WORK/units"/*; do echo "--- ${f##*/}"; cat "$f"; done
-  else
-    cat "$WORK/err" >&2
-    not_available "$WORK/err" || fail "deliver export failed"
-    echo "(deliver export is not in this build yet: no units to show)"
-  fi
+  dlv export "$ENV_NAME" --format systemd-user -o "$WORK/units" || fail "deliver export failed"
+  for f in "$WORK/units"/*; do echo "--- ${f##*/}"; cat "$f"; done
   step "nginx on 127.0.0.1:$PORT in front of the hosts"
-  if dlv export "$ENV_NAME" --format nginx >"$WORK/upstream.conf" 2>"$WORK/err"; then
-    cat "$WORK/upstream.conf"
-    "$TB" proxy "$PORT" "$WORK/upstream.conf"
-  else
-    cat "$WORK/err" >&2
-    not_available "$WORK/err" || fail "deliver export --format nginx failed"
-    echo "(no nginx export in this build yet: nginx in front of port 5000 on each host)"
-    "$TB" proxy "$PORT" "${HOSTS[@]/%/:5000}"
-  fi
+  dlv export "$ENV_NAME" --format nginx >"$WORK/upstream.conf" ||
+    fail "deliver export --format nginx failed"
+  cat "$WORK/upstream.conf"
+  "$TB" proxy "$PORT" "$WORK/upstream.conf"
 }
 
 # Deploys the app, then a new commit of it under load; prints the release, per-host timings,
-# requests served and failed. Returns 0, 1 (failed, or failed requests) or $NOT_YET.
+# requests served and failed. Returns 0, or 1 (failed, or failed requests).
 deploy_with_traffic() {
   step "deliver deploy $ENV_NAME (the first release; deploy creates the layout on each host)"
-  if ! dlv deploy "$ENV_NAME" 2>"$WORK/err"; then
-    cat "$WORK/err" >&2
-    not_available "$WORK/err" && return $NOT_YET
-    return 1
-  fi
+  dlv deploy "$ENV_NAME" || return 1
 
   step "a new commit, deployed while wrk sends traffic through nginx (cap ${LOAD_SECONDS}s)"
   commit "the demo's second release"
@@ -166,8 +148,6 @@ show_units_and_proxy
 rc=0; deploy_with_traffic || rc=$?
 case $rc in
   0) step "done: deployed with no failed request" ;;
-  "$NOT_YET") step "this build of deliver cannot deploy yet (setup and deploy land in a later" \
-      "issue); the test bed and nginx were up and go down now" ;;
   *) step "the deploy failed, or requests failed during it (see above)" ;;
 esac
 exit $rc

@@ -23,7 +23,7 @@ pub fn run(args: &CheckArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     };
     super::check::run(&offline, config_path, ui)?;
     let project = Project::load(config_path)?;
-    let fleet = Fleet::load(config_path, args.env.as_deref())?;
+    let fleet = Fleet::load(config_path, args.env.as_deref(), ui)?;
     let env = &fleet.env;
     let layout = &fleet.layout;
     if !ui.json {

@@ -3,6 +3,7 @@
 //! rest to `deploy::engine`.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -16,7 +17,7 @@ use crate::outcome::Outcome;
 use crate::plan::{lock, log::Action};
 use crate::procfile;
 use crate::release::ReleaseId;
-use crate::ui::event::Event;
+use crate::ui::event::{Event, Reporter};
 use crate::ui::Ui;
 
 pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
@@ -68,7 +69,7 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         now_unix: now,
         env,
     };
-    let reporter = ui.reporter();
+    let reporter: Arc<dyn Reporter> = Arc::from(ui.reporter());
     let names: Vec<String> = selected.iter().map(ToString::to_string).collect();
     reporter.event(&engine::start_event(&request, &names));
     let remotes = match hosts::connect_all(&request.env, &selected, reporter.as_ref()) {
@@ -82,6 +83,7 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
             return Err(e).context("connecting to the hosts");
         }
     };
+    let remotes = hosts::shown(remotes, &reporter, ui.verbose);
     engine::catch_interrupts();
     Ok(engine::run(&request, remotes, reporter.as_ref()))
 }

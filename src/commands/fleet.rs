@@ -2,23 +2,29 @@
 //! share: the environment's hosts, one session per host opened in parallel, the command's
 //! work for each host in that host's thread, and the per-host results in host order. A host
 //! that cannot be reached, or whose work fails, does not stop the others: the command reports
-//! what it got and then fails naming those hosts (exit 1).
+//! what it got and then fails naming those hosts (exit 1). Under `-v` each host reports its
+//! scripts as it runs them (`hosts::Shown`).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, Result};
 
+use super::hosts::Shown;
 use super::project::load_config;
 use crate::config::{Environment, HostSpec};
 use crate::plan::Layout;
 use crate::remote::{self, ConnectOptions, Remote};
+use crate::ui::event::Reporter;
 use crate::ui::Ui;
 
 /// The environment a host command works on.
 pub struct Fleet {
     pub env: Environment,
     pub layout: Layout,
+    /// `-v`: where the hosts report their scripts.
+    shown: Option<Arc<dyn Reporter>>,
 }
 
 /// How a host was reached: `user@hostname` as resolved, and how long the connect took.
@@ -34,11 +40,12 @@ pub struct HostResult<T> {
 }
 
 impl Fleet {
-    pub fn load(config_path: &Path, env: Option<&str>) -> Result<Fleet> {
+    pub fn load(config_path: &Path, env: Option<&str>, ui: &Ui) -> Result<Fleet> {
         let config = load_config(config_path)?;
         let env = config.environment(env)?.clone();
         let layout = Layout::new(&env.deploy_to);
-        Ok(Fleet { env, layout })
+        let shown = ui.verbose.then(|| Arc::from(ui.reporter()));
+        Ok(Fleet { env, layout, shown })
     }
 
     /// How to reach this environment's hosts: the environment's `user`, the user's ssh files.
@@ -65,12 +72,16 @@ impl Fleet {
                     let (opts, work) = (&opts, &work);
                     scope.spawn(move || {
                         let t = Instant::now();
-                        let mut session = remote::connect(spec, opts)?;
+                        let session = remote::connect(spec, opts)?;
                         let reached = Reached {
                             address: session.address().to_owned(),
                             ms: u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX),
                         };
-                        work(spec, &reached, &mut session)
+                        let mut session: Box<dyn Remote> = Box::new(session);
+                        if let Some(reporter) = &self.shown {
+                            session = Box::new(Shown::new(session, Arc::clone(reporter)));
+                        }
+                        work(spec, &reached, session.as_mut())
                     })
                 })
                 .collect();

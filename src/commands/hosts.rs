@@ -1,15 +1,111 @@
 //! What the remote commands share: choosing the environment's hosts (`--hosts`), connecting
-//! to all of them in parallel (one session each), and the local git repository.
+//! to all of them in parallel (one session each), showing each remote command under `-v`
+//! ([`Shown`]), and the local git repository.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 
 use super::UsageError;
 use crate::config::{Environment, HostSpec};
-use crate::remote::{self, ConnectOptions, Remote};
+use crate::plan::Script;
+use crate::remote::{self, ConnectOptions, Output, PushStats, Remote, RemoteError, Stream};
 use crate::ui::event::{Event, Reporter};
+
+/// `-v`: a host that reports each remote command as a `host.script` event before it runs
+/// it: every script (masked: `Script::render_masked`), and a one-line note for each push
+/// and upload (their bytes travel on stdin and are never shown). Health GETs are not
+/// commands and are not shown.
+pub struct Shown {
+    inner: Box<dyn Remote>,
+    reporter: Arc<dyn Reporter>,
+}
+
+impl Shown {
+    pub fn new(inner: Box<dyn Remote>, reporter: Arc<dyn Reporter>) -> Shown {
+        Shown { inner, reporter }
+    }
+
+    fn show(&self, name: &str, script: String) {
+        self.reporter.event(&Event::HostScript {
+            host: self.inner.host().to_owned(),
+            name: name.to_owned(),
+            script,
+        });
+    }
+}
+
+/// Each of `remotes` wrapped in [`Shown`] when `verbose`.
+pub fn shown(
+    remotes: Vec<Box<dyn Remote>>,
+    reporter: &Arc<dyn Reporter>,
+    verbose: bool,
+) -> Vec<Box<dyn Remote>> {
+    if !verbose {
+        return remotes;
+    }
+    remotes
+        .into_iter()
+        .map(|r| Box::new(Shown::new(r, Arc::clone(reporter))) as Box<dyn Remote>)
+        .collect()
+}
+
+impl Remote for Shown {
+    fn host(&self) -> &str {
+        self.inner.host()
+    }
+
+    fn run(
+        &mut self,
+        script: &Script,
+        on_line: &mut dyn FnMut(Stream, &str),
+    ) -> Result<Output, RemoteError> {
+        self.show(&script.name, script.render_masked());
+        self.inner.run(script, on_line)
+    }
+
+    fn run_until(
+        &mut self,
+        script: &Script,
+        on_line: &mut dyn FnMut(Stream, &str),
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Output, RemoteError> {
+        self.show(&script.name, script.render_masked());
+        self.inner.run_until(script, on_line, stop)
+    }
+
+    fn upload(&mut self, path: &str, contents: &[u8], mode: i32) -> Result<(), RemoteError> {
+        self.show(
+            "upload",
+            format!(
+                "# deliver: upload {path} (mode {mode:o}, {} bytes on stdin)\n",
+                contents.len()
+            ),
+        );
+        self.inner.upload(path, contents, mode)
+    }
+
+    fn push(
+        &mut self,
+        repo: &Path,
+        commit: &str,
+        git_dir: &str,
+        refname: &str,
+        remote_tips: &[String],
+    ) -> Result<PushStats, RemoteError> {
+        self.show(
+            "push",
+            format!("# deliver: push {commit} into {git_dir} as {refname} (pack on stdin)\n"),
+        );
+        self.inner.push(repo, commit, git_dir, refname, remote_tips)
+    }
+
+    fn http_get(&mut self, port: u16, path: &str, timeout: Duration) -> Result<u16, RemoteError> {
+        self.inner.http_get(port, path, timeout)
+    }
+}
 
 /// The environment's hosts, or those of them named by `--hosts` (as written in deliver.toml,
 /// or by their host part).

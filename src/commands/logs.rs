@@ -1,6 +1,8 @@
 //! `deliver logs [ENV] [-p TYPE] [-n N] [-f]`: the supervisor's logs of the app's processes
 //! on every host at once, each line printed as `HOST | line` as it arrives; `-f` follows
-//! (one thread and session per host) until interrupted.
+//! (one thread and session per host) until interrupted. SIGINT or SIGTERM ends it quietly,
+//! with exit 0 (as `journalctl -f` and `kamal app logs -f` end): each host's channel is
+//! closed, which ends the follower there (it loses its output), and the sessions close.
 
 use std::path::Path;
 
@@ -11,10 +13,11 @@ use super::project::Project;
 use super::UsageError;
 use crate::cli::LogsArgs;
 use crate::config::Supervisor;
+use crate::deploy::engine;
 use crate::outcome::Outcome;
 use crate::plan::{facts, inspect};
 use crate::release::Formation;
-use crate::remote::Stream;
+use crate::remote::{RemoteError, Stream};
 use crate::ui::Ui;
 
 /// Lines per host when `-n` is not given.
@@ -33,9 +36,12 @@ pub fn run(args: &LogsArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
             .into());
         }
     }
-    let fleet = Fleet::load(config_path, args.env.as_deref())?;
+    let fleet = Fleet::load(config_path, args.env.as_deref(), ui)?;
     let env = &fleet.env;
     let lines = args.lines.unwrap_or(DEFAULT_LINES);
+    // Ctrl-C ends the run through `engine::interrupted` (checked by every host's channel),
+    // not by killing the process with channels open.
+    engine::catch_interrupts();
     let results = fleet.each(|spec, _, remote| {
         // systemd's journal is asked per type; upstart logs one file per instance job, so
         // there the host's CPU count ("auto") matters.
@@ -59,9 +65,17 @@ pub fn run(args: &LogsArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
             args.follow,
         );
         let host = spec.to_string();
-        let out = remote.run(&script, &mut |stream, line| {
-            ui.host_output(&host, stream == Stream::Stderr, line);
-        })?;
+        let out = remote.run_until(
+            &script,
+            &mut |stream, line| {
+                ui.host_output(&host, stream == Stream::Stderr, line);
+            },
+            &engine::interrupted,
+        );
+        let out = match out {
+            Err(RemoteError::Interrupted { .. }) => return Ok(()),
+            other => other?,
+        };
         if out.status == 0 {
             Ok(())
         } else {

@@ -12,7 +12,7 @@ use crate::plan::inspect::{self, ReleaseRow};
 use crate::ui::Ui;
 
 pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
-    let fleet = Fleet::load(config_path, args.env.as_deref())?;
+    let fleet = Fleet::load(config_path, args.env.as_deref(), ui)?;
     let script = inspect::releases(&fleet.layout);
     let results = fleet.each(|_, _, remote| {
         let out = remote.run(&script, &mut |_, _| {})?;

@@ -15,7 +15,7 @@ use crate::remote::Stream;
 use crate::ui::Ui;
 
 pub fn run(args: &RunArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
-    let fleet = Fleet::load(config_path, args.env.as_deref())?;
+    let fleet = Fleet::load(config_path, args.env.as_deref(), ui)?;
     let script = inspect::run(&fleet.layout, &fleet.env.env, &command_line(&args.cmd));
     let results = fleet.each(|spec, _, remote| {
         let host = spec.to_string();

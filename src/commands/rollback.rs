@@ -3,7 +3,7 @@
 //! naming the host, when that release is missing anywhere.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -23,13 +23,51 @@ use crate::remote::Remote;
 use crate::ui::event::{Event, Reporter};
 use crate::ui::Ui;
 
-/// Holds events until the run's release is known, then hands them on in order.
-#[derive(Default)]
-struct Held(Mutex<Vec<Event>>);
+/// Holds events until the run's release is known ([`Held::open`]), then hands them on in
+/// order after the start event, and every later one as it comes. Dropped unopened (the
+/// rollback was refused), it hands on only the scripts that ran (`-v`).
+struct Held {
+    inner: Arc<dyn Reporter>,
+    /// `None` once open.
+    held: Mutex<Option<Vec<Event>>>,
+}
+
+impl Held {
+    fn new(inner: Arc<dyn Reporter>) -> Held {
+        Held {
+            inner,
+            held: Mutex::new(Some(Vec::new())),
+        }
+    }
+
+    fn open(&self, start: &Event) {
+        let mut held = self.held.lock().expect("reporter lock");
+        self.inner.event(start);
+        for event in held.take().unwrap_or_default() {
+            self.inner.event(&event);
+        }
+    }
+}
 
 impl Reporter for Held {
     fn event(&self, event: &Event) {
-        self.0.lock().expect("reporter lock").push(event.clone());
+        // Forwarded under the lock too: events keep their order.
+        let mut held = self.held.lock().expect("reporter lock");
+        match held.as_mut() {
+            Some(events) => events.push(event.clone()),
+            None => self.inner.event(event),
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let held = self.held.get_mut().map(Option::take).unwrap_or_default();
+        for event in held.unwrap_or_default() {
+            if let Event::HostScript { .. } = event {
+                self.inner.event(&event);
+            }
+        }
     }
 }
 
@@ -44,10 +82,14 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
                 .map_err(|e| UsageError(format!("--to `{id}`: {e}")))
         })
         .transpose()?;
-    let reporter = ui.reporter();
-    let held = Held::default();
-    let mut remotes =
-        hosts::connect_all(&env, &env.hosts, &held).context("connecting to the hosts")?;
+    let held = Arc::new(Held::new(Arc::from(ui.reporter())));
+    let remotes =
+        hosts::connect_all(&env, &env.hosts, held.as_ref()).context("connecting to the hosts")?;
+    let mut remotes = hosts::shown(
+        remotes,
+        &(Arc::clone(&held) as Arc<dyn Reporter>),
+        ui.verbose,
+    );
     let layout = Layout::new(&env.deploy_to);
     let all_facts = gather(&mut remotes, &layout, &env)?;
     let target = choose(&remotes, &all_facts, to.as_ref())?;
@@ -90,12 +132,9 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
         env,
     };
     let names: Vec<String> = remotes.iter().map(|r| r.host().to_string()).collect();
-    reporter.event(&engine::start_event(&request, &names));
-    for event in held.0.into_inner().expect("reporter lock") {
-        reporter.event(&event);
-    }
+    held.open(&engine::start_event(&request, &names));
     engine::catch_interrupts();
-    Ok(engine::run(&request, remotes, reporter.as_ref()))
+    Ok(engine::run(&request, remotes, held.as_ref()))
 }
 
 /// Facts of every host, in parallel.

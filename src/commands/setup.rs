@@ -14,7 +14,7 @@ use crate::plan::{facts, setup};
 use crate::ui::Ui;
 
 pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
-    let fleet = Fleet::load(config_path, args.env.as_deref())?;
+    let fleet = Fleet::load(config_path, args.env.as_deref(), ui)?;
     let env = &fleet.env;
     let layout = &fleet.layout;
     // One round trip per host: the layout, then the facts of the host as set up.

@@ -65,7 +65,7 @@ impl TypeStatus {
 
 pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let project = Project::load(config_path)?;
-    let fleet = Fleet::load(config_path, args.env.as_deref())?;
+    let fleet = Fleet::load(config_path, args.env.as_deref(), ui)?;
     let env = &fleet.env;
     let gather = facts::gather(&fleet.layout, env.supervisor, facts::Depth::Layout);
     let results = fleet.each(|_, _, remote| {

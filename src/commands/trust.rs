@@ -22,7 +22,7 @@ use crate::remote::{expand_path, Tokens};
 use crate::ui::Ui;
 
 pub fn run(args: &TrustArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
-    let fleet = Fleet::load(config_path, args.env.as_deref())?;
+    let fleet = Fleet::load(config_path, args.env.as_deref(), ui)?;
     let opts = fleet.options()?;
     let hosts = &fleet.env.hosts;
     let scans: Vec<Result<ScannedKey, RemoteError>> = std::thread::scope(|scope| {

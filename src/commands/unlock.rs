@@ -21,7 +21,7 @@ enum Found {
 }
 
 pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
-    let fleet = Fleet::load(config_path, args.env.as_deref())?;
+    let fleet = Fleet::load(config_path, args.env.as_deref(), ui)?;
     let script = lock::unlock(&fleet.layout);
     let results = fleet.each(|_, _, remote| {
         let out = remote.run(&script, &mut |_, _| {})?;

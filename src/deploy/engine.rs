@@ -390,7 +390,8 @@ fn is_noop(req: &Request, hosts: &[Host]) -> bool {
         })
 }
 
-/// `--dry-run`: the scripts a run would send to each host, as `host.script` lines.
+/// `--dry-run`: the scripts a run would send to each host, as `host.script` events (shown
+/// as `-v` shows the scripts it runs: exported values masked).
 fn dry_run(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) {
     for h in hosts.iter_mut() {
         let mut scripts = Vec::new();
@@ -415,13 +416,11 @@ fn dry_run(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) {
         scripts.push(supervisor::restart(req.env.supervisor, &units));
         scripts.push(finish_script(req, h, LogResult::Done));
         for script in scripts {
-            for line in script.render().lines() {
-                reporter.event(&Event::HostOutput {
-                    host: h.name(),
-                    stream: StreamName::Stdout,
-                    line: line.to_string(),
-                });
-            }
+            reporter.event(&Event::HostScript {
+                host: h.name(),
+                name: script.name.clone(),
+                script: script.render_masked(),
+            });
         }
         h.result = "dry run";
     }

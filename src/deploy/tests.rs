@@ -480,9 +480,10 @@ fn dry_run_gathers_facts_only_and_takes_no_lock() {
         .unwrap()
         .iter()
         .filter_map(|e| match e {
-            Event::HostOutput { host, line, .. } if host == "h1" => Some(line.clone()),
+            Event::HostScript { host, script, .. } if host == "h1" => Some(script.clone()),
             _ => None,
         })
+        .flat_map(|script| script.lines().map(str::to_owned).collect::<Vec<_>>())
         .collect();
     assert!(
         printed.iter().any(|l| l.contains("git --git-dir=")),

@@ -1,6 +1,7 @@
 //! A remote script as a value: an ordered list of commands, each quoted once, here, when the
 //! script is rendered. Scripts travel on the channel's stdin to `sh -s`, so nothing in them
-//! (paths, values, secrets) appears on a remote command line.
+//! (paths, values, secrets) appears on a remote command line. [`Script::render_masked`] is
+//! the text deliver shows (`-v`, `--dry-run`): every exported value masked.
 
 /// One command: a program and its arguments, each quoted when rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +70,18 @@ impl Script {
 
     /// The script text for `sh -s`: `set -eu`, then every line.
     pub fn render(&self) -> String {
+        self.render_with(false)
+    }
+
+    /// The script as deliver shows it (`-v`, `--dry-run`): as [`render`](Self::render), but
+    /// each `export NAME=VALUE` reads `export NAME=[redacted]`. `[env]` values reach the
+    /// scripts that way (the build, `deliver run`), and a value may be a secret whatever
+    /// SPEC §3 asks, so none is shown. Not meant for `sh`.
+    pub fn render_masked(&self) -> String {
+        self.render_with(true)
+    }
+
+    fn render_with(&self, masked: bool) -> String {
         let mut out = format!("# deliver: {}\nset -eu\n", self.name);
         for line in &self.lines {
             match line {
@@ -76,7 +89,13 @@ impl Script {
                     out.push_str(&quote(&c.program));
                     for a in &c.args {
                         out.push(' ');
-                        out.push_str(&quote(a));
+                        match a.split_once('=') {
+                            Some((name, _)) if masked && c.program == "export" => {
+                                out.push_str(&quote(name));
+                                out.push_str("=[redacted]");
+                            }
+                            _ => out.push_str(&quote(a)),
+                        }
                     }
                     out.push('\n');
                 }
@@ -121,6 +140,8 @@ pub fn quote(word: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -169,6 +190,43 @@ mod tests {
             .collect();
         let want: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn shown_scripts_mask_every_exported_value() {
+        let env = std::collections::BTreeMap::from([
+            ("API_TOKEN".to_owned(), "tok-3f9a'x y".to_owned()),
+            ("NODE_ENV".to_owned(), "production".to_owned()),
+        ]);
+        let layout = crate::plan::Layout::new("~/shop");
+        let id = "20240131235959-0a1b2c3".parse().unwrap();
+        let hooks = ["npm run build".to_owned()];
+        let build =
+            crate::plan::release::build(&layout, &id, &hooks, &env, Duration::from_secs(60));
+        let run = crate::plan::inspect::run(&layout, &env, "true");
+        for script in [build, run] {
+            let shown = script.render_masked();
+            assert!(!shown.contains("tok-3f9a"), "{shown}");
+            assert!(!shown.contains("production"), "{shown}");
+            assert!(shown.contains("\nexport API_TOKEN=[redacted]\n"), "{shown}");
+            assert!(shown.contains("\nexport NODE_ENV=[redacted]\n"), "{shown}");
+            // Everything else as sent; the real script has the values.
+            let sent = script.render();
+            assert!(
+                sent.contains("export 'API_TOKEN=tok-3f9a'\\''x y'"),
+                "{sent}"
+            );
+            let strip = |t: &str| {
+                t.lines()
+                    .filter(|l| !l.starts_with("export "))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            assert_eq!(strip(&shown), strip(&sent));
+        }
+        // Only `export` words are masked.
+        let s = Script::new("t").cmd("git", ["--git-dir=repo.git", "status"]);
+        assert_eq!(s.render_masked(), s.render());
     }
 
     #[test]

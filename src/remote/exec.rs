@@ -13,7 +13,8 @@ use super::{Output, RemoteError, Stream};
 use crate::plan::script::quote;
 use crate::plan::Script;
 
-/// Runs `script` with `sh -s`, calling `on_line` for each line of output as it arrives.
+/// Runs `script` with `sh -s`, calling `on_line` for each line of output as it arrives, until
+/// it ends or `stop` returns true (see [`exec_until`]).
 ///
 /// The script is sent as one `{ ... } </dev/null` group: `sh` parses the whole group before
 /// running any of it, so a command that reads stdin cannot eat the rest of the script, and a
@@ -22,16 +23,18 @@ pub(crate) fn run(
     io: &Io,
     script: &Script,
     deadline: Option<Instant>,
+    stop: &dyn Fn() -> bool,
     on_line: &mut dyn FnMut(Stream, &str),
 ) -> Result<Output, RemoteError> {
     let text = format!("{{\n{}\n}} </dev/null\n", script.render());
     let mut out = Lines::default();
     let mut err = Lines::default();
-    let status = exec(
+    let status = exec_until(
         io,
         "sh -s",
         text.as_bytes(),
         deadline,
+        stop,
         &script.name,
         &mut |s, bytes| match s {
             Stream::Stdout => out.push(bytes, &mut |l| on_line(Stream::Stdout, l)),
@@ -115,6 +118,23 @@ pub(crate) fn exec(
     what: &str,
     sink: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<i32, RemoteError> {
+    exec_until(io, command, stdin, deadline, &|| false, what, sink)
+}
+
+/// As [`exec`], checking `stop` on every turn of the loop (a turn waits at most
+/// `POLL_SLICE`): once it returns true the channel is closed, without waiting for the
+/// command, and this returns `RemoteError::Interrupted`. Closing the channel closes the
+/// command's stdout and stderr on the host: sshd does not kill it, but a follower that
+/// watches its output (`journalctl -f`) or writes to it next gets the hang-up and ends.
+pub(crate) fn exec_until(
+    io: &Io,
+    command: &str,
+    stdin: &[u8],
+    deadline: Option<Instant>,
+    stop: &dyn Fn() -> bool,
+    what: &str,
+    sink: &mut dyn FnMut(Stream, &[u8]),
+) -> Result<i32, RemoteError> {
     let started = Instant::now();
     let failed = |f: Fail| match f {
         Fail::TimedOut => io.timeout(what, started.elapsed()),
@@ -131,6 +151,13 @@ pub(crate) fn exec(
     let mut done = [false, false];
     let mut buf = vec![0u8; 32 * 1024];
     while !(done[0] && done[1]) {
+        if stop() {
+            abandon(io, &mut channel);
+            return Err(RemoteError::Interrupted {
+                host: io.host.clone(),
+                what: what.to_owned(),
+            });
+        }
         let mut progress = false;
         let mut want = Want::default();
         if !eof_sent && written < stdin.len() {

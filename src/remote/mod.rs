@@ -90,6 +90,9 @@ pub enum RemoteError {
         what: String,
         after: Duration,
     },
+    /// `stop` said so (`Remote::run_until`); the channel was closed.
+    #[error("{host}: {what} interrupted")]
+    Interrupted { host: String, what: String },
     #[error("{host}: push failed: {message}")]
     Push { host: String, message: String },
     #[error("{host}: upload to {path} failed: {message}")]
@@ -135,6 +138,25 @@ pub trait Remote: Send {
         script: &Script,
         on_line: &mut dyn FnMut(Stream, &str),
     ) -> Result<Output, RemoteError>;
+
+    /// As [`run`](Self::run), checking `stop` while the script runs (at least every 100 ms
+    /// over SSH): once it returns true the channel is closed and this returns
+    /// `RemoteError::Interrupted`. The remote command loses its stdout, so a follower
+    /// (`journalctl -f`, `tail -F`) ends there too. For commands that end only when stopped.
+    fn run_until(
+        &mut self,
+        script: &Script,
+        on_line: &mut dyn FnMut(Stream, &str),
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Output, RemoteError> {
+        if stop() {
+            return Err(RemoteError::Interrupted {
+                host: self.host().to_owned(),
+                what: script.name.clone(),
+            });
+        }
+        self.run(script, on_line)
+    }
 
     /// Writes `contents` to `path` (relative to the home directory, or absolute) with
     /// `mode`, atomically (a temporary file renamed into place). Never on a command line.

@@ -106,7 +106,17 @@ impl Remote for SshRemote {
         on_line: &mut dyn FnMut(Stream, &str),
     ) -> Result<Output, RemoteError> {
         let deadline = self.run_timeout.map(|t| Instant::now() + t);
-        exec::run(&self.io, script, deadline, on_line)
+        exec::run(&self.io, script, deadline, &|| false, on_line)
+    }
+
+    fn run_until(
+        &mut self,
+        script: &Script,
+        on_line: &mut dyn FnMut(Stream, &str),
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Output, RemoteError> {
+        let deadline = self.run_timeout.map(|t| Instant::now() + t);
+        exec::run(&self.io, script, deadline, stop, on_line)
     }
 
     fn upload(&mut self, path: &str, contents: &[u8], mode: i32) -> Result<(), RemoteError> {

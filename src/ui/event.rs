@@ -35,6 +35,16 @@ pub enum Event {
         bytes: u64,
         ms: u64,
     },
+    /// A remote script about to run on `host` (`-v`), or one a run would send
+    /// (`--dry-run`). `script` is the text as shown, with every exported value masked
+    /// (`Script::render_masked`); `name` is its first line's name (`release.build`). Only
+    /// `-v` and `--dry-run` emit it, with or without `--json`.
+    #[serde(rename = "host.script")]
+    HostScript {
+        host: String,
+        name: String,
+        script: String,
+    },
     /// A line of hook (or remote command) output.
     #[serde(rename = "host.output")]
     HostOutput {
@@ -81,6 +91,7 @@ impl Event {
         match self {
             Event::HostConnected { host, .. }
             | Event::HostPushed { host, .. }
+            | Event::HostScript { host, .. }
             | Event::HostOutput { host, .. }
             | Event::HostBuilt { host, .. }
             | Event::HostSwitched { host }
@@ -103,7 +114,7 @@ pub struct SummaryRow {
     pub result: String,
 }
 
-/// Receives events from every host's thread.
-pub trait Reporter: Sync {
+/// Receives events from every host's thread (and may be shared with them: `Send`).
+pub trait Reporter: Send + Sync {
     fn event(&self, event: &Event);
 }

@@ -1,6 +1,11 @@
 //! Events for people. On a terminal (and not under `CI`): one indicatif spinner per host
 //! with its latest step. Otherwise plain `HOST | message` lines, one per event, which read
 //! well in CI logs. A summary table ends every deploy and rollback.
+//!
+//! Remote scripts (`host.script`, emitted under `-v` and `--dry-run`) print as one
+//! `HOST | $ line` per script line, above the spinners on a terminal. Hook output is printed
+//! in full off a terminal; on one, each host's spinner shows its latest line, and `-v` prints
+//! every line above the spinners too.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -69,6 +74,13 @@ impl HumanReporter {
                     human_ms(*ms)
                 ),
             ),
+            Event::HostScript { host, script, .. } => Some(
+                script
+                    .lines()
+                    .map(|l| format!("{host} | $ {l}").trim_end().to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
             Event::HostOutput { host, line, stream } => {
                 let mark = if *stream == StreamName::Stderr {
                     "! "
@@ -128,6 +140,11 @@ impl Reporter for HumanReporter {
             }
             return;
         };
+        if let Event::HostScript { .. } = event {
+            // Many lines, all wanted: above the spinners, on stdout as off a terminal.
+            bars.multi.suspend(|| println!("{line}"));
+            return;
+        }
         let mut hosts = bars.hosts.lock().expect("reporter lock");
         if let Event::DeployStart { hosts: names, .. } = event {
             let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")
@@ -263,6 +280,46 @@ mod tests {
         web-2  20261123084423-abcdef1     1.2 s  deployed
         done in 2.1 s
         ");
+    }
+
+    #[test]
+    fn scripts_print_one_host_prefixed_line_each() {
+        let r = HumanReporter::new(true, false, false);
+        let e = Event::HostScript {
+            host: "web-1".into(),
+            name: "release.build".into(),
+            script: "# deliver: release.build\nset -eu\nexport API_TOKEN=[redacted]\n\n".into(),
+        };
+        insta::assert_snapshot!(r.line(&e).unwrap(), @r"
+        web-1 | $ # deliver: release.build
+        web-1 | $ set -eu
+        web-1 | $ export API_TOKEN=[redacted]
+        web-1 | $
+        ");
+    }
+
+    #[test]
+    fn every_line_of_hook_output_is_printed_stderr_marked() {
+        for verbose in [false, true] {
+            let r = HumanReporter::new(verbose, false, false);
+            let out = |stream, line: &str| {
+                r.line(&Event::HostOutput {
+                    host: "h1".into(),
+                    stream,
+                    line: line.into(),
+                })
+            };
+            assert_eq!(
+                out(StreamName::Stdout, "added 3 packages").as_deref(),
+                Some("h1 | added 3 packages")
+            );
+            assert_eq!(
+                out(StreamName::Stderr, "npm WARN x").as_deref(),
+                Some("h1 | ! npm WARN x")
+            );
+            let long = "x".repeat(5000);
+            assert_eq!(out(StreamName::Stdout, &long), Some(format!("h1 | {long}")));
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `--json`: every event as one JSON object per line on stdout, with `ts` (RFC 3339, UTC)
-//! and the `release` of the run; nothing else is printed on stdout.
+//! and the `release` of the run; nothing else is printed on stdout. A remote script is one
+//! `host.script` record (`name`, and the whole `script` with exported values masked), only
+//! under `-v` or `--dry-run`: a plain `--json` stream stays as small as before.
 
 #![allow(clippy::print_stdout)]
 
@@ -100,6 +102,12 @@ mod tests {
             ms: 40,
         };
         insta::assert_snapshot!(JsonReporter::line(&pushed, Some("20261123084423-abcdef1"), 0), @r#"{"ts":"1970-01-01T00:00:00.000Z","event":"host.pushed","release":"20261123084423-abcdef1","host":"h1","objects":3,"bytes":512,"ms":40}"#);
+        let script = Event::HostScript {
+            host: "h1".into(),
+            name: "inspect.releases".into(),
+            script: "# deliver: inspect.releases\nset -eu\nexport K=[redacted]\n".into(),
+        };
+        insta::assert_snapshot!(JsonReporter::line(&script, None, 0), @r##"{"ts":"1970-01-01T00:00:00.000Z","event":"host.script","host":"h1","name":"inspect.releases","script":"# deliver: inspect.releases\nset -eu\nexport K=[redacted]\n"}"##);
         let done = Event::DeployDone {
             ms: 900,
             summary: vec![SummaryRow {

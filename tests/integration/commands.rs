@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::testbed::Testbed;
 
@@ -433,4 +434,396 @@ fn trust_adds_new_host_keys_and_refuses_a_changed_one() {
         std::fs::read_to_string(&known).unwrap(),
         format!("h1,{} {}\n", tb.addr("h1"), key.join(" "))
     );
+}
+
+/// `App::new`'s deliver.toml with a secret-looking `[env]` value, committed.
+fn with_secret_env(app: &App, name: &str, value: &str) {
+    let path = app.path().join("deliver.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    let toml = toml.replacen(
+        "NODE_ENV = \"production\"\n",
+        &format!("NODE_ENV = \"production\"\n{name} = \"{value}\"\n"),
+        1,
+    );
+    assert!(toml.contains(value), "{toml}");
+    std::fs::write(&path, toml).unwrap();
+    app.git(&["commit", "-q", "-am", "a secret in [env]"]);
+}
+
+/// stdout then stderr of `deliver args`, after checking its exit status.
+fn all_output(app: &App, args: &[&str], code: i32) -> String {
+    let out = app.deliver(args);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "deliver {args:?}\n{}",
+        shown(&out)
+    );
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+/// Whether `out` shows script `name` on `host` (its `# deliver: NAME` first line).
+fn shows_script(out: &str, host: &str, name: &str) -> bool {
+    has_line(out, &format!("{host} | $ # deliver: {name}"))
+}
+
+#[test]
+fn verbose_shows_every_remote_script_by_host_and_masks_env_values() {
+    const TOKEN: &str = "tok-8Hq2-not-for-logs";
+    let tb = Testbed::up(2);
+    let app = App::new(&tb, &["h1", "h2"], &["h2"]);
+    with_secret_env(&app, "API_TOKEN", TOKEN);
+
+    // deploy -v: each script before it runs, `HOST | $ line`, [env] values masked (the build
+    // exports them in release.prepare's round trip); the hooks' output in full; the token
+    // nowhere.
+    let out = all_output(&app, &["-v", "deploy"], 0);
+    for h in ["h1", "h2"] {
+        for name in [
+            "lock.acquire",
+            "release.prepare",
+            "switch.swap_current",
+            "supervisor.restart",
+            "prune",
+        ] {
+            assert!(shows_script(&out, h, name), "no {h} {name} in\n{out}");
+        }
+        assert!(has_line(&out, &format!("{h} | $ set -eu")), "{out}");
+        assert!(
+            has_line(&out, &format!("{h} | $ export API_TOKEN=[redacted]")),
+            "{out}"
+        );
+        assert!(
+            has_line(&out, &format!("{h} | $ export NODE_ENV=[redacted]")),
+            "{out}"
+        );
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("{h} | $ # deliver: push "))),
+            "{out}"
+        );
+        assert!(
+            has_line(&out, &format!("{h} | deliver: hook 1/1: node build.js")),
+            "{out}"
+        );
+        // The unit uploads are named, their contents (with [env] in them) are not shown.
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("{h} | $ # deliver: upload "))),
+            "{out}"
+        );
+    }
+    assert!(!out.contains(TOKEN), "the token was printed:\n{out}");
+    assert!(
+        !out.contains("production"),
+        "an [env] value was printed:\n{out}"
+    );
+    // The build did get it (its length, not the value).
+    let out = app.ok(&["run", "--", "sh", "-c", "echo len=${#API_TOKEN}"], 0);
+    assert!(
+        has_line(&out, &format!("h1 | len={}", TOKEN.len())),
+        "{out}"
+    );
+
+    // Without -v: no script is shown.
+    let out = all_output(&app, &["deploy", "--force"], 0);
+    assert!(!out.contains(" | $ "), "{out}");
+    let out = all_output(&app, &["status"], 0);
+    assert!(!out.contains(" | $ "), "{out}");
+
+    every_host_command_shows_its_scripts(&app, TOKEN);
+    json_lines_carry_the_scripts_only_under_verbose(&app, TOKEN);
+}
+
+/// Every command that runs scripts shows them under -v, each host's, before its output.
+fn every_host_command_shows_its_scripts(app: &App, token: &str) {
+    for (args, code, names) in [
+        (
+            vec!["-v", "status"],
+            0,
+            vec!["facts", "supervisor.is_active"],
+        ),
+        (vec!["-v", "releases"], 0, vec!["inspect.releases"]),
+        (vec!["-v", "unlock"], 0, vec!["lock.unlock"]),
+        (vec!["-v", "logs", "-n", "2"], 0, vec!["inspect.logs"]),
+        (vec!["-v", "run", "--", "true"], 0, vec!["inspect.run"]),
+        (vec!["-v", "check"], 0, vec!["facts"]),
+        (vec!["-v", "setup"], 0, vec!["setup"]),
+        (
+            vec!["-v", "rollback"],
+            0,
+            vec!["facts", "inspect.procfile", "switch.swap_current"],
+        ),
+    ] {
+        let out = all_output(app, &args, code);
+        for h in ["h1", "h2"] {
+            for name in &names {
+                // The Procfile is read on the first host only.
+                if *name == "inspect.procfile" && h == "h2" {
+                    continue;
+                }
+                assert!(
+                    shows_script(&out, h, name),
+                    "deliver {args:?}: no {h} {name} in\n{out}"
+                );
+            }
+        }
+        assert!(
+            !out.contains(token),
+            "deliver {args:?} printed the token:\n{out}"
+        );
+        assert!(!out.contains("production"), "deliver {args:?}:\n{out}");
+    }
+    // The status lines are still there, after the scripts.
+    let out = all_output(app, &["-v", "status"], 0);
+    let status = out
+        .lines()
+        .position(|l| l.starts_with("h1 | 2") && l.contains("web 2/2 active"))
+        .unwrap_or_else(|| panic!("no h1 status line in\n{out}"));
+    let script = out
+        .lines()
+        .position(|l| l == "h1 | $ # deliver: supervisor.is_active")
+        .unwrap();
+    assert!(script < status, "{out}");
+}
+
+/// --json -v: valid JSON lines only, the scripts as host.script records; --json alone: none.
+fn json_lines_carry_the_scripts_only_under_verbose(app: &App, token: &str) {
+    let out = app.ok(&["--json", "-v", "status"], 0);
+    let records = json_lines(&out);
+    for h in ["h1", "h2"] {
+        let script = records
+            .iter()
+            .find(|r| r["event"] == "host.script" && r["host"] == h && r["name"] == "facts")
+            .unwrap_or_else(|| panic!("no {h} facts script in\n{out}"));
+        assert!(
+            script["script"]
+                .as_str()
+                .unwrap()
+                .starts_with("# deliver: facts\nset -eu\n"),
+            "{script}"
+        );
+        assert!(records
+            .iter()
+            .any(|r| r["event"] == "host.status" && r["host"] == h));
+    }
+    let out = app.ok(&["--json", "-v", "run", "--", "true"], 0);
+    assert!(!out.contains(token), "{out}");
+    assert!(json_lines(&out).iter().any(|r| r["event"] == "host.script"
+        && r["script"]
+            .as_str()
+            .unwrap()
+            .contains("\nexport API_TOKEN=[redacted]\n")));
+    // --json alone: no scripts.
+    let records = json_lines(&app.ok(&["--json", "status"], 0));
+    assert!(records.iter().all(|r| r["event"] != "host.script"));
+}
+
+/// Lines of a running `deliver` child's stdout, read by a thread, with a deadline per wait.
+struct Follow {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Follow {
+    fn start(app: &App, args: &[&str]) -> Follow {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deliver"))
+            .current_dir(app.path())
+            .args(args)
+            .env("HOME", &app.home)
+            .env("CI", "true")
+            .env_remove("DELIVER_SSH_CONFIG")
+            .env_remove("DELIVER_SSH_KEY")
+            .env_remove("DELIVER_KNOWN_HOSTS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Follow {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits up to `within` for a line (after those seen so far) that `want` accepts.
+    fn wait_for(&mut self, within: Duration, what: &str, want: impl Fn(&str) -> bool) {
+        let end = Instant::now() + within;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = want(&line);
+                    self.seen.push(line);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(e) => panic!(
+                    "no {what} within {within:?} ({e}); stdout so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits up to `within` for a line of each of `hosts` (`HOST | ...`, in any order) that
+    /// `want` accepts.
+    fn on_each(&mut self, hosts: &[&str], within: Duration, want: impl Fn(&str) -> bool) {
+        let end = Instant::now() + within;
+        let mut waiting = hosts.to_vec();
+        while !waiting.is_empty() {
+            let of = |l: &str, h: &str| l.starts_with(&format!("{h} | "));
+            self.wait_for(
+                end.saturating_duration_since(Instant::now()),
+                &format!("line of {waiting:?}"),
+                |l| want(l) && waiting.iter().any(|h| of(l, h)),
+            );
+            let line = self.seen.last().unwrap();
+            waiting.retain(|h| !of(line, h));
+        }
+    }
+
+    /// Sends `signal` (`INT`, `TERM`) and waits up to `within` for the exit; its status.
+    fn stop(&mut self, signal: &str, within: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let end = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() >= end {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "deliver did not exit within {within:?} of SIG{signal}; stdout:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stderr(&mut self) -> String {
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        err
+    }
+}
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        // A failed assertion must not leave the child behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `journalctl` processes running on `host` (as any user), one per line.
+fn journalctls(tb: &Testbed, host: &str) -> String {
+    text(&tb.exec(host, "pgrep -a -x journalctl || true").stdout)
+        .trim()
+        .to_owned()
+}
+
+/// Waits up to 5 s for `host` to have no `journalctl` left.
+fn no_journalctl_left(tb: &Testbed, host: &str) {
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = journalctls(tb, host);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{host}: journalctl still running 5 s after deliver exited:\n{left}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn logs_follow_streams_new_lines_by_host_and_stops_cleanly_on_sigint_and_sigterm() {
+    let tb = Testbed::up(2);
+    let app = App::new(&tb, &["h1", "h2"], &["h2"]);
+    app.ok(&[], 0);
+
+    // -n N: the last N lines of each host; -p TYPE: only that type's.
+    let out = app.ok(&["logs", "-n", "3"], 0);
+    for h in ["h1", "h2"] {
+        let n = out
+            .lines()
+            .filter(|l| l.starts_with(&format!("{h} | ")))
+            .count();
+        assert_eq!(n, 3, "{h}: not 3 lines in\n{out}");
+    }
+    let out = app.ok(&["logs", "-p", "web", "-n", "200"], 0);
+    for h in ["h1", "h2"] {
+        assert!(
+            has_line_containing(&out, h, "web listening on 5000"),
+            "{h}: no web line in\n{out}"
+        );
+    }
+    assert!(!out.contains("worker"), "{out}");
+
+    // -f: the last line of each host first, then new lines as they come, prefixed by host.
+    let mut follow = Follow::start(&app, &["logs", "-f", "-n", "1"]);
+    follow.on_each(&["h1", "h2"], Duration::from_secs(20), |_| true);
+    for h in ["h1", "h2"] {
+        assert!(
+            journalctls(&tb, h).contains("journalctl --user"),
+            "{h}: no journalctl follows: {}",
+            journalctls(&tb, h)
+        );
+        tb.ssh(h, &format!("systemctl --user restart {APP}-worker@5100"));
+    }
+    follow.on_each(&["h1", "h2"], Duration::from_secs(15), |l| {
+        l.ends_with(": worker started")
+    });
+    // SIGINT: exit 0 promptly and quietly, no follower left on the hosts.
+    let t = Instant::now();
+    let status = follow.stop("INT", Duration::from_secs(5));
+    let stderr = follow.stderr();
+    assert_eq!(status.code(), Some(0), "{status:?}; stderr:\n{stderr}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(stderr, "", "stderr after SIGINT");
+    for h in ["h1", "h2"] {
+        no_journalctl_left(&tb, h);
+    }
+
+    // SIGTERM ends it the same way.
+    let mut follow = Follow::start(&app, &["logs", "-f", "-n", "1", "-p", "worker"]);
+    follow.on_each(&["h1", "h2"], Duration::from_secs(20), |_| true);
+    let status = follow.stop("TERM", Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0), "{status:?}: {}", follow.stderr());
+    for h in ["h1", "h2"] {
+        no_journalctl_left(&tb, h);
+    }
+}
+
+/// Whether a line of `out` is `host`'s and contains `part`.
+fn has_line_containing(out: &str, host: &str, part: &str) -> bool {
+    out.lines()
+        .any(|l| l.starts_with(&format!("{host} | ")) && l.contains(part))
 }
