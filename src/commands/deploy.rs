@@ -9,13 +9,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 
 use super::hosts;
-use super::project::{beside, load_config};
-use super::UsageError;
+use super::project::load_config;
 use crate::cli::DeployArgs;
 use crate::deploy::engine::{self, Request};
 use crate::outcome::Outcome;
 use crate::plan::{lock, log::Action};
-use crate::procfile;
 use crate::release::ReleaseId;
 use crate::ui::event::{Event, Reporter};
 use crate::ui::Ui;
@@ -35,24 +33,7 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         ui.warn("the working tree has uncommitted changes: they are not deployed (deliver deploys commits)");
     }
     // The Procfile of the commit being deployed, not the one in the working tree.
-    let procfile_path = beside(config_path, "Procfile");
-    let in_repo = hosts::in_repo(&repo, &procfile_path)?;
-    let text = hosts::file_at(&repo, &sha, &in_repo)?.ok_or_else(|| {
-        UsageError(format!(
-            "{} is not in commit {} (commit it first)",
-            in_repo.display(),
-            &sha[..7]
-        ))
-    })?;
-    let types = procfile::parse(&text).map_err(|e| {
-        UsageError(format!(
-            "{}:{}: {} (in commit {})",
-            procfile_path.display(),
-            e.line,
-            e.message,
-            &sha[..7]
-        ))
-    })?;
+    let types = hosts::committed_types(&repo, &sha, config_path)?;
     let now = now_unix();
     let release = ReleaseId::new(now, &sha).map_err(|e| anyhow::anyhow!("{e}"))?;
     let request = Request {
@@ -113,13 +94,18 @@ fn machine() -> String {
 
 /// The lock's `holder.json` for this process.
 pub fn holder(release: &ReleaseId, now: u64) -> String {
+    holder_of(Some(release), now)
+}
+
+/// The lock's `holder.json` for this process, which may deploy no release (`setup`).
+pub fn holder_of(release: Option<&ReleaseId>, now: u64) -> String {
     let command: Vec<String> = std::env::args().collect();
     lock::holder_json(
         &local_user(),
         &machine(),
         std::process::id(),
         &command.join(" "),
-        Some(release),
+        release,
         now,
     )
 }

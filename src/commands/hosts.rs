@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 
+use super::project::beside;
 use super::UsageError;
 use crate::config::{Environment, HostSpec};
 use crate::plan::Script;
+use crate::procfile::{self, ProcessType};
 use crate::remote::{self, ConnectOptions, Output, PushStats, Remote, RemoteError, Stream};
 use crate::ui::event::{Event, Reporter};
 
@@ -214,6 +216,34 @@ pub fn file_at(repo: &git2::Repository, sha: &str, path: &Path) -> Result<Option
     };
     let blob = entry.to_object(repo)?.peel_to_blob()?;
     Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+}
+
+/// The process types of the Procfile beside `config_path` as commit `sha` has it: what a
+/// deploy of that commit renders units from.
+pub fn committed_types(
+    repo: &git2::Repository,
+    sha: &str,
+    config_path: &Path,
+) -> Result<Vec<ProcessType>> {
+    let procfile_path = beside(config_path, "Procfile");
+    let in_repo = in_repo(repo, &procfile_path)?;
+    let text = file_at(repo, sha, &in_repo)?.ok_or_else(|| {
+        UsageError(format!(
+            "{} is not in commit {} (commit it first)",
+            in_repo.display(),
+            &sha[..7]
+        ))
+    })?;
+    let types = procfile::parse(&text).map_err(|e| {
+        UsageError(format!(
+            "{}:{}: {} (in commit {})",
+            procfile_path.display(),
+            e.line,
+            e.message,
+            &sha[..7]
+        ))
+    })?;
+    Ok(types)
 }
 
 /// True when the working tree has changes that a deploy of HEAD would not carry.

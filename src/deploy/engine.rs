@@ -3,8 +3,9 @@
 //! 1. one round trip: take the lock, create the layout, gather facts (`--dry-run`: facts only);
 //! 2. decide locally: formation from the host's CPU count, units rendered for its user and
 //!    home, "nothing to do" when every host runs this commit with these units;
-//! 3. prepare, all hosts in parallel: push the commit, check it out, run the hooks, upload the
-//!    units; any failure removes the new release everywhere and ends with exit 1;
+//! 3. prepare, all hosts in parallel: push the commit, check it out, run the hooks, stage the
+//!    changed units (in the build's round trip); any failure removes the new release
+//!    everywhere and ends with exit 1;
 //! 4. switch batch by batch (`policy::batches`): swap `current`, install changed units,
 //!    restart instances and gate each (`policy::restart_order`); a failure reverts every
 //!    switched host the same way (exit 4, or 5 when a revert fails too);
@@ -339,32 +340,58 @@ fn lock_and_gather(
 /// Step 2: formation and units per host, from its facts.
 fn decide(req: &Request, hosts: &mut [Host]) -> Result<(), String> {
     for h in hosts.iter_mut() {
-        let facts = h.facts().clone();
-        let cpus = facts.cpus.unwrap_or(1);
-        let formation = Formation::resolve(&req.types, &req.env.processes, req.env.port_base, cpus)
+        let units = host_units(&req.env, &req.types, &h.layout, h.facts())
             .map_err(|e| format!("{}: {e}", h.name()))?;
-        let deploy_path = h.layout.absolute(&facts.home);
-        let target = Target {
-            env: &req.env,
-            formation: &formation,
-            user: &facts.user,
-            deploy_path: &deploy_path,
-        };
-        let units = match req.env.supervisor {
-            Supervisor::SystemdUser => render::systemd(&target, true),
-            Supervisor::Systemd => render::systemd(&target, false),
-            Supervisor::Upstart => render::upstart(&target),
-        }
-        .map_err(|e| format!("{}: {e}", h.name()))?;
-        let hashes: BTreeMap<String, String> = units
-            .iter()
-            .map(|u| (u.name.clone(), sha256_hex(u.contents.as_bytes())))
-            .collect();
-        h.units_changed = hashes != facts.units;
-        h.units = units;
-        h.formation = Some(formation);
+        h.units_changed = units.changed;
+        h.units = units.units;
+        h.formation = Some(units.formation);
     }
     Ok(())
+}
+
+/// One host's formation and units, and whether they differ from the installed ones.
+#[derive(Debug, Clone)]
+pub struct HostUnits {
+    pub formation: Formation,
+    pub units: Vec<RenderedFile>,
+    /// The rendered units are not exactly the ones in `.deliver/units/` (the hashes the facts
+    /// report): a deploy stages and installs them, and is not a no-op.
+    pub changed: bool,
+}
+
+/// What a deploy renders for the host that answered `facts`: the formation from its CPU
+/// count (`"auto"`), the units for its user and home. `deliver setup` installs the same.
+pub fn host_units(
+    env: &Environment,
+    types: &[ProcessType],
+    layout: &Layout,
+    facts: &Facts,
+) -> Result<HostUnits, String> {
+    let cpus = facts.cpus.unwrap_or(1);
+    let formation = Formation::resolve(types, &env.processes, env.port_base, cpus)
+        .map_err(|e| e.to_string())?;
+    let deploy_path = layout.absolute(&facts.home);
+    let target = Target {
+        env,
+        formation: &formation,
+        user: &facts.user,
+        deploy_path: &deploy_path,
+    };
+    let units = match env.supervisor {
+        Supervisor::SystemdUser => render::systemd(&target, true),
+        Supervisor::Systemd => render::systemd(&target, false),
+        Supervisor::Upstart => render::upstart(&target),
+    }
+    .map_err(|e| e.to_string())?;
+    let hashes: BTreeMap<String, String> = units
+        .iter()
+        .map(|u| (u.name.clone(), sha256_hex(u.contents.as_bytes())))
+        .collect();
+    Ok(HostUnits {
+        changed: hashes != facts.units,
+        units,
+        formation,
+    })
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -426,7 +453,7 @@ fn dry_run(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) {
     }
 }
 
-/// Step 3: push, check out, build, upload units; all hosts in parallel.
+/// Step 3: push, check out, build, stage changed units; all hosts in parallel.
 fn prepare(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Result<(), String> {
     let env = &req.env;
     let results = parallel(&mut hosts.iter_mut().collect::<Vec<_>>(), |h| {
@@ -475,11 +502,11 @@ fn prepare(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Result
                 &env.env,
                 env.build.timeout,
             ));
-            // The units' staging dir is cleared in the same round trip, first: `build` changes
-            // into the release dir, and these paths are relative to the home directory.
+            // Changed units are staged in the same round trip, first: `build` changes into the
+            // release dir, and the staging paths are relative to the home directory.
             let script = if h.units_changed {
                 Script::new("release.prepare")
-                    .then(supervisor::clear_staging(&h.layout))
+                    .then(supervisor::stage_units(&h.layout, &h.units))
                     .then(script)
             } else {
                 script
@@ -491,21 +518,11 @@ fn prepare(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Result
                 ms: millis(t),
             });
         }
-        if h.units_changed {
-            if req.action == Action::Rollback {
-                h.run(&supervisor::clear_staging(&h.layout), reporter, &[])
-                    .map_err(|e| fail("units", e))?;
-            }
-            let dir = h.layout.units_new();
-            for unit in h.units.clone() {
-                h.remote
-                    .upload(
-                        &format!("{dir}/{}", unit.name),
-                        unit.contents.as_bytes(),
-                        0o644,
-                    )
-                    .map_err(|e| fail("units", e.to_string()))?;
-            }
+        // A rollback has no build round trip: its changed units are staged in one of their own.
+        if h.units_changed && req.action == Action::Rollback {
+            let script = supervisor::stage_units(&h.layout, &h.units);
+            h.run(&script, reporter, &[])
+                .map_err(|e| fail("units", e))?;
         }
         Ok(())
     });
@@ -567,7 +584,7 @@ fn fail_before_switch(
 }
 
 /// The swap of `current` plus, when the units changed, keeping the old ones and installing
-/// the uploaded ones: one round trip.
+/// the staged ones: one round trip.
 fn switch_script(req: &Request, h: &Host) -> Script {
     let mut s = switch::swap_current(&h.layout, &req.release);
     if h.units_changed {

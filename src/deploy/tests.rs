@@ -42,8 +42,8 @@ struct Recorder {
     host: String,
     log: Arc<Mutex<Vec<String>>>,
     behaviour: Behaviour,
-    /// What was uploaded: file name -> sha256.
-    uploaded: Arc<Mutex<Vec<(String, String)>>>,
+    /// Every script it ran, rendered.
+    scripts: Arc<Mutex<Vec<String>>>,
     swaps: usize,
 }
 
@@ -54,7 +54,7 @@ impl Recorder {
             host: host.to_string(),
             log: Arc::clone(&log),
             behaviour,
-            uploaded: Arc::default(),
+            scripts: Arc::default(),
             swaps: 0,
         };
         (r, log)
@@ -91,6 +91,7 @@ impl Remote for Recorder {
         on_line: &mut dyn FnMut(Stream, &str),
     ) -> Result<Output, RemoteError> {
         self.log.lock().unwrap().push(script.name.clone());
+        self.scripts.lock().unwrap().push(script.render());
         if script.name == "switch.swap_current" {
             self.swaps += 1;
         }
@@ -131,10 +132,7 @@ impl Remote for Recorder {
         })
     }
 
-    fn upload(&mut self, path: &str, contents: &[u8], mode: i32) -> Result<(), RemoteError> {
-        let name = path.rsplit('/').next().unwrap().to_string();
-        let hash = super::engine::sha256_hex(contents);
-        self.uploaded.lock().unwrap().push((name, hash));
+    fn upload(&mut self, path: &str, _contents: &[u8], mode: i32) -> Result<(), RemoteError> {
         self.log.lock().unwrap().push(format!(
             "upload {} {mode:o}",
             path.rsplit('/').next().unwrap()
@@ -256,9 +254,6 @@ fn rolling_deploy_runs_each_step_in_order_on_each_host() {
             "lock.acquire",
             "push 0123456 refs/releases/20261123021320-0123456 having fedcba9",
             "release.prepare",
-            "upload shop-web@.service 644",
-            "upload shop-worker@.service 644",
-            "upload shop.target 644",
             "switch.swap_current",
             "supervisor.restart",
             "GET :5000/health",
@@ -283,24 +278,63 @@ fn rolling_deploy_runs_each_step_in_order_on_each_host() {
     assert_eq!(names.last().unwrap(), "deploy.done");
 }
 
-#[test]
-fn same_commit_and_same_units_is_a_noop_that_only_locks_and_unlocks() {
-    // A first deploy tells which units these hosts get...
+/// The units a deploy of `req` renders for a recorded host, and their hashes.
+fn rendered_units(req: &Request) -> (Vec<crate::render::RenderedFile>, Vec<(String, String)>) {
     let (r, _) = Recorder::new("h1", Behaviour::default());
-    let uploaded = Arc::clone(&r.uploaded);
+    let facts = crate::plan::facts::parse(&r.facts()).unwrap();
+    let layout = crate::plan::Layout::new(&req.env.deploy_to);
+    let units = super::engine::host_units(&req.env, &req.types, &layout, &facts)
+        .unwrap()
+        .units;
+    let hashes = units
+        .iter()
+        .map(|u| {
+            (
+                u.name.clone(),
+                super::engine::sha256_hex(u.contents.as_bytes()),
+            )
+        })
+        .collect();
+    (units, hashes)
+}
+
+#[test]
+fn changed_units_are_staged_in_the_build_round_trip_all_at_once() {
+    let (r, log) = Recorder::new("h1", Behaviour::default());
+    let scripts = Arc::clone(&r.scripts);
     let (r2, _) = Recorder::new("h2", Behaviour::default());
+    let req = request("rolling");
     assert_eq!(
-        run(
-            &request("rolling"),
-            vec![Box::new(r), Box::new(r2)],
-            &Events::default()
-        ),
+        run(&req, vec![Box::new(r), Box::new(r2)], &Events::default()),
         Outcome::Done
     );
-    // ...hosts that run this commit with exactly those units have nothing to do.
+    let log = log.lock().unwrap().clone();
+    let scripts = scripts.lock().unwrap().clone();
+    assert!(log.iter().all(|l| !l.starts_with("upload")), "{log:?}");
+    let (units, _) = rendered_units(&req);
+    assert_eq!(units.len(), 3);
+    let staging: Vec<&String> = scripts
+        .iter()
+        .filter(|s| s.contains(" >shop/.deliver/units.new/"))
+        .collect();
+    assert_eq!(staging.len(), 1, "{log:?}");
+    assert!(staging[0].starts_with("# deliver: release.prepare\n"));
+    for u in &units {
+        let line = format!(
+            "printf '%s' {} >{}",
+            crate::plan::script::quote(&u.contents),
+            crate::plan::script::quote(&format!("shop/.deliver/units.new/{}", u.name))
+        );
+        assert!(staging[0].contains(&line), "{}: not staged", u.name);
+    }
+}
+
+#[test]
+fn same_commit_and_same_units_is_a_noop_that_only_locks_and_unlocks() {
+    // Hosts that run this commit with exactly the units a deploy renders have nothing to do.
     let installed = Behaviour {
         current_sha: Some(SHA),
-        units: uploaded.lock().unwrap().clone(),
+        units: rendered_units(&request("rolling")).1,
         ..Behaviour::default()
     };
     let (remotes, logs) = hosts([installed.clone(), installed.clone()]);

@@ -113,7 +113,8 @@ impl Layout {
         self.join(".deliver/units")
     }
 
-    /// Where the caller uploads freshly rendered units before `supervisor::install_units`.
+    /// Where `supervisor::stage_units` writes freshly rendered units for
+    /// `supervisor::install_units`.
     pub fn units_new(&self) -> String {
         self.join(".deliver/units.new")
     }

@@ -37,6 +37,7 @@ pub const EXIT_CODES: &[(&str, i32)] = &[
     ("switch::NO_RELEASE", switch::NO_RELEASE),
     ("inspect::NO_CURRENT", inspect::NO_CURRENT),
     ("supervisor::NO_UNITS", supervisor::NO_UNITS),
+    ("setup::DEPLOYED", setup::DEPLOYED),
 ];
 
 #[cfg(test)]

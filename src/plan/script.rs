@@ -18,6 +18,8 @@ enum Line {
     Raw {
         why: String,
         text: String,
+        /// What [`Script::render_masked`] shows instead of `text` (see [`Script::raw_hidden`]).
+        shown: Option<String>,
     },
 }
 
@@ -57,6 +59,25 @@ impl Script {
         self.lines.push(Line::Raw {
             why: why.to_string(),
             text: text.into(),
+            shown: None,
+        });
+        self
+    }
+
+    /// As [`raw`](Self::raw), but [`render_masked`](Self::render_masked) shows `shown`
+    /// instead of `text`: for text that carries contents (a file's bytes) rather than
+    /// commands.
+    #[must_use]
+    pub fn raw_hidden(
+        mut self,
+        why: &str,
+        text: impl Into<String>,
+        shown: impl Into<String>,
+    ) -> Script {
+        self.lines.push(Line::Raw {
+            why: why.to_string(),
+            text: text.into(),
+            shown: Some(shown.into()),
         });
         self
     }
@@ -99,13 +120,16 @@ impl Script {
                     }
                     out.push('\n');
                 }
-                Line::Raw { why, text } => {
+                Line::Raw { why, text, shown } => {
                     for w in why.lines() {
                         out.push_str("# ");
                         out.push_str(w);
                         out.push('\n');
                     }
-                    out.push_str(text);
+                    out.push_str(match shown {
+                        Some(shown) if masked => shown,
+                        _ => text,
+                    });
                     out.push('\n');
                 }
             }

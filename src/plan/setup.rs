@@ -1,9 +1,17 @@
 //! `deliver setup` on a host: creates the layout of SPEC §5 (base, `releases/`, `shared/`
 //! with the linked dirs and files, `.deliver/`, the bare `repo.git`). Idempotent: running it
-//! again changes nothing that exists. Pure: builds the script; no I/O.
+//! again changes nothing that exists. Then [`install_units`] installs the rendered units on a
+//! host that has no release yet. Pure: builds the scripts; no I/O.
 
 use super::layout::{linked_path, Layout};
 use super::script::{quote, Script};
+use super::{lock, supervisor};
+use crate::config::{AppName, Supervisor};
+use crate::render::RenderedFile;
+
+/// `install_units`: the host has a `current` release (deployed since its facts were read):
+/// nothing was installed.
+pub const DEPLOYED: i32 = 80;
 
 /// The layout script. Directories are 0755 but `.deliver/` (lock, log) is 0700; a linked
 /// file that does not exist is created empty with mode 0600; existing ones are left alone.
@@ -61,6 +69,40 @@ pub fn setup(layout: &Layout, linked_dirs: &[String], linked_files: &[String]) -
     s
 }
 
+/// Installs `units` (rendered as a deploy renders them for this host) on a host that has no
+/// `current` release yet, starting nothing: under the deploy lock (exits `lock::HELD` when
+/// another command holds it), and only while there is still no `current` (else exits
+/// [`DEPLOYED`]: the running release's units are a deploy's to replace, or its no-op check,
+/// which compares the installed units, would miss what runs). Stages and installs in this one
+/// round trip; the lock is released on every exit, failures included.
+pub fn install_units(
+    sup: Supervisor,
+    app: &AppName,
+    layout: &Layout,
+    units: &[RenderedFile],
+    holder_json: &str,
+) -> Script {
+    let release = format!("rm -rf {}", quote(&layout.lock()));
+    Script::new("setup.install_units")
+        .then(lock::acquire(layout, holder_json))
+        .raw(
+            "the lock is ours from here: released however the script ends",
+            format!("trap {} EXIT", quote(&release)),
+        )
+        .raw(
+            "a deploy may have made a release current since the facts were read",
+            format!(
+                "if [ -L {current} ] || [ -e {current} ]; then\n  \
+                 echo \"deliver: \"{current}\" exists: units left to the next deploy\" >&2\n  \
+                 exit {DEPLOYED}\n\
+                 fi",
+                current = quote(&layout.current())
+            ),
+        )
+        .then(supervisor::stage_units(layout, units))
+        .then(supervisor::install_units(sup, app, layout))
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -81,6 +123,94 @@ mod tests {
             .permissions()
             .mode()
             & 0o777
+    }
+
+    fn units() -> Vec<RenderedFile> {
+        ["shop.target", "shop-web@.service"]
+            .iter()
+            .map(|n| RenderedFile {
+                name: (*n).to_owned(),
+                contents: format!("[Unit]\nDescription={n}\n"),
+            })
+            .collect()
+    }
+
+    fn app() -> AppName {
+        crate::render::example::Example::new().env.app
+    }
+
+    #[test]
+    fn the_install_script() {
+        insta::assert_snapshot!(
+            "setup_install_units",
+            install_units(
+                Supervisor::SystemdUser,
+                &app(),
+                &Layout::new("~/shop"),
+                &units(),
+                "{}"
+            )
+            .render()
+        );
+    }
+
+    /// `systemctl` that logs its arguments to `calls`.
+    fn systemctl(sandbox: &Sandbox) -> std::path::PathBuf {
+        sandbox.stub(
+            "systemctl",
+            "printf 'systemctl %s\\n' \"$*\" >>\"$HOME/calls\"",
+        )
+    }
+
+    #[test]
+    fn units_are_installed_before_the_first_release_and_nothing_starts() {
+        let sandbox = Sandbox::new();
+        let bin = systemctl(&sandbox);
+        let layout = Layout::new("~/shop");
+        sandbox.run(&setup(&layout, &[], &[])).ok();
+        let script = install_units(Supervisor::SystemdUser, &app(), &layout, &units(), "{}");
+        sandbox.run_with_path(&script, Some(&bin)).ok();
+        assert_eq!(
+            sandbox.sh("cat .config/systemd/user/shop.target"),
+            "[Unit]\nDescription=shop.target\n"
+        );
+        assert_eq!(
+            sandbox.sh("ls shop/.deliver"),
+            "units\n",
+            "the lock is released"
+        );
+        assert_eq!(
+            std::fs::read_to_string(sandbox.path("calls")).unwrap(),
+            "systemctl --user daemon-reload\nsystemctl --user enable shop.target\n"
+        );
+    }
+
+    #[test]
+    fn a_current_release_or_a_held_lock_installs_nothing() {
+        let sandbox = Sandbox::new();
+        let bin = systemctl(&sandbox);
+        let layout = Layout::new("~/shop");
+        sandbox.run(&setup(&layout, &[], &[])).ok();
+        let script = install_units(Supervisor::SystemdUser, &app(), &layout, &units(), "{}");
+        sandbox.sh("mkdir -p shop/.deliver/lock && echo '{\"user\":\"ann\"}' >shop/.deliver/lock/holder.json");
+        let held = sandbox.run_with_path(&script, Some(&bin));
+        assert_eq!(held.status, lock::HELD);
+        assert_eq!(held.stdout, "{\"user\":\"ann\"}\n");
+        assert!(
+            sandbox.path("shop/.deliver/lock/holder.json").is_file(),
+            "not ours to release"
+        );
+        sandbox.sh("rm -r shop/.deliver/lock && ln -s releases/x shop/current");
+        let deployed = sandbox.run_with_path(&script, Some(&bin));
+        assert_eq!(deployed.status, DEPLOYED, "{}", deployed.stderr);
+        assert!(deployed.stderr.contains("units left to the next deploy"));
+        assert_eq!(
+            sandbox.sh("ls shop/.deliver"),
+            "",
+            "lock released, nothing staged"
+        );
+        assert!(!sandbox.path(".config/systemd/user").exists());
+        assert!(!sandbox.path("calls").exists());
     }
 
     #[test]

@@ -9,11 +9,14 @@
 //! Every sudo command is spelled with an absolute program path and exactly the arguments
 //! [`sudo_rules`] allows, because sudoers matches the command line as typed.
 
+use std::fmt::Write as _;
+
 use super::layout::Layout;
 use super::script::{quote, Script};
 use crate::config::{AppName, Supervisor};
+use crate::render::RenderedFile;
 
-/// `install_units` found no `.deliver/units.new/` to install (nothing was uploaded).
+/// `install_units` found no `.deliver/units.new/` to install (nothing was staged).
 pub const NO_UNITS: i32 = 74;
 
 /// Where `systemctl --user` looks for units, relative to the home directory.
@@ -85,11 +88,11 @@ pub(crate) fn sudo_probe(sup: Supervisor) -> Vec<String> {
     }
 }
 
-/// Installs the units the caller uploaded into `.deliver/units.new/`: removes the files of
+/// Installs the units [`stage_units`] wrote into `.deliver/units.new/`: removes the files of
 /// the previous install (listed in `.deliver/units/`, and only `<app>.*`/`<app>-*` ones)
 /// that are not in the new set, copies the new ones into the supervisor's directory, makes
 /// `.deliver/units.new/` the new `.deliver/units/`, reloads, and enables `<app>.target`
-/// (systemd). Exits [`NO_UNITS`] when nothing was uploaded. For upstart, stop instances that
+/// (systemd). Exits [`NO_UNITS`] when nothing was staged. For upstart, stop instances that
 /// go away (`stop_removed`) before this: their jobs are unknown afterwards.
 pub fn install_units(sup: Supervisor, app: &AppName, layout: &Layout) -> Script {
     let units = quote(&layout.units());
@@ -202,11 +205,38 @@ fn previous_dir(layout: &Layout) -> String {
     format!("{}.prev", layout.units())
 }
 
-/// Clears `.deliver/units.new/` for a fresh upload (leftovers of an interrupted one).
-pub fn clear_staging(layout: &Layout) -> Script {
-    Script::new("supervisor.clear_staging")
-        .cmd("rm", ["-rf", &layout.units_new()])
-        .cmd("mkdir", ["-p", &layout.units_new()])
+/// Writes `units` into `.deliver/units.new/` for [`install_units`], all of them in this one
+/// script (one round trip, however many units): the directory is emptied first (leftovers of
+/// an interrupted run), then each file gets exactly its rendered bytes, mode 0644. Each file's
+/// contents are one shell-quoted argument of the `printf` builtin: no `printf` process, so no
+/// command line holds them and no length limit applies.
+pub fn stage_units(layout: &Layout, units: &[RenderedFile]) -> Script {
+    let dir = layout.units_new();
+    let s = Script::new("supervisor.stage_units")
+        .cmd("rm", ["-rf", &dir])
+        .cmd("mkdir", ["-p", &dir]);
+    if units.is_empty() {
+        return s;
+    }
+    let mut text = String::from("(\numask 022");
+    let mut shown = text.clone();
+    for unit in units {
+        let path = quote(&format!("{dir}/{}", unit.name));
+        let _ = write!(text, "\nprintf '%s' {} >{path}", quote(&unit.contents));
+        let _ = write!(
+            shown,
+            "\nprintf '%s' '<{} bytes: deliver export shows them>' >{path}",
+            unit.contents.len()
+        );
+    }
+    text.push_str("\n)");
+    shown.push_str("\n)");
+    s.raw_hidden(
+        "every unit, byte for byte: printf is a shell builtin; 0644 in a subshell, so the \
+         umask of what follows in the same round trip is unchanged",
+        text,
+        shown,
+    )
 }
 
 /// Starts `units` (already running ones stay as they are).
@@ -465,10 +495,100 @@ mod tests {
         insta::assert_snapshot!("supervisor_upstart", all_scripts(Supervisor::Upstart));
     }
 
+    /// The example's units as a deploy renders them for user `app` in `/home/app/shop`.
+    fn example_units(sup: Supervisor) -> Vec<RenderedFile> {
+        let example = Example::new();
+        let target = crate::render::Target {
+            env: &example.env,
+            formation: &example.formation,
+            user: "app",
+            deploy_path: "/home/app/shop",
+        };
+        match sup {
+            Supervisor::Upstart => crate::render::upstart(&target),
+            _ => crate::render::systemd(&target, sup == Supervisor::SystemdUser),
+        }
+        .unwrap()
+    }
+
     #[test]
-    fn the_staging_script_and_empty_unit_lists() {
-        insta::assert_snapshot!(clear_staging(&Layout::new("~/shop")).render(), @r"
-        # deliver: supervisor.clear_staging
+    fn the_staging_script() {
+        insta::assert_snapshot!(
+            "stage_units",
+            super::stage_units(
+                &Layout::new("~/shop"),
+                &example_units(Supervisor::SystemdUser)
+            )
+            .render()
+        );
+    }
+
+    #[test]
+    fn shown_staging_gives_sizes_not_contents() {
+        let units = example_units(Supervisor::SystemdUser);
+        let script = super::stage_units(&Layout::new("~/shop"), &units);
+        let shown = script.render_masked();
+        for unit in &units {
+            let first = unit.contents.lines().find(|l| l.contains('=')).unwrap();
+            assert!(script.render().contains(first), "{first}");
+            assert!(!shown.contains(first), "{first} in\n{shown}");
+            assert!(
+                shown.contains(&format!(
+                    "printf '%s' '<{} bytes: deliver export shows them>' >shop/.deliver/units.new/{}",
+                    unit.contents.len(),
+                    unit.name
+                )),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn staging_writes_every_unit_byte_for_byte_in_one_script() {
+        let sandbox = Sandbox::new();
+        let layout = Layout::new("~/shop");
+        sandbox.sh("mkdir -p shop/.deliver/units.new && echo old > shop/.deliver/units.new/stale");
+        let hostile = "x'\"; touch pwned #$(touch pwned2)`touch pwned3`\\n %s %% \\ \n\nno newline at the end";
+        let mut units = example_units(Supervisor::Systemd);
+        units.push(RenderedFile {
+            name: "shop-evil@.service".into(),
+            contents: hostile.into(),
+        });
+        sandbox
+            .run(
+                &Script::new("t")
+                    .raw("a umask that would hide the mode", "umask 077")
+                    .then(super::stage_units(&layout, &units)),
+            )
+            .ok();
+        let mut names: Vec<String> = units.iter().map(|u| u.name.clone()).collect();
+        names.sort();
+        assert_eq!(
+            sandbox.sh("ls shop/.deliver/units.new"),
+            format!("{}\n", names.join("\n"))
+        );
+        for unit in &units {
+            let path = sandbox.path(&format!("shop/.deliver/units.new/{}", unit.name));
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                unit.contents,
+                "{}",
+                unit.name
+            );
+            let mode = std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::metadata(&path).unwrap().permissions(),
+            );
+            assert_eq!(mode & 0o777, 0o644, "{}", unit.name);
+        }
+        for f in ["pwned", "pwned2", "pwned3"] {
+            assert!(!sandbox.path(f).exists(), "{f}");
+        }
+    }
+
+    #[test]
+    fn empty_unit_lists() {
+        insta::assert_snapshot!(super::stage_units(&Layout::new("~/shop"), &[]).render(), @r"
+        # deliver: supervisor.stage_units
         set -eu
         rm -rf shop/.deliver/units.new
         mkdir -p shop/.deliver/units.new

@@ -3,128 +3,12 @@
 //! `unlock`, in plain output and `--json`; and `trust` adding new host keys and refusing a
 //! changed one. Needs root (the test bed); fails, never skips, without it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{on, shown, text, App, APP};
 use crate::testbed::Testbed;
-
-const APP: &str = "node-app";
-
-/// A git repository holding a copy of examples/node-app with two environments, `tb` (the
-/// default) and `fresh`, and a HOME whose ~/.ssh/config includes the test bed's.
-struct App {
-    dir: tempfile::TempDir,
-    home: PathBuf,
-}
-
-impl App {
-    fn new(tb: &Testbed, hosts: &[&str], fresh: &[&str]) -> App {
-        let dir = tempfile::tempdir().unwrap();
-        let src = crate::support::repo_root().join("examples/node-app");
-        for f in [
-            "server.js",
-            "worker.js",
-            "build.js",
-            "package.json",
-            "Procfile",
-        ] {
-            std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
-        }
-        let list = |hosts: &[&str]| {
-            hosts
-                .iter()
-                .map(|h| format!("{h:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        std::fs::write(
-            dir.path().join("deliver.toml"),
-            format!(
-                "app = \"{APP}\"\ndefault_environment = \"tb\"\nlinked_dirs = [\"log\"]\n\
-                 linked_files = [\".env\"]\n[env]\nNODE_ENV = \"production\"\n[build]\nhooks = [\"node build.js\"]\n\
-                 [processes]\nweb = 2\nworker = 1\n[health]\ndeadline = \"20s\"\n\
-                 [rollout]\nstop_timeout = \"10s\"\n\
-                 [environments.tb]\nhosts = [{}]\n[environments.fresh]\nhosts = [{}]\n",
-                list(hosts),
-                list(fresh)
-            ),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join(".gitignore"), "/build\n/.home\n").unwrap();
-        let home = dir.path().join(".home");
-        std::fs::create_dir_all(home.join(".ssh")).unwrap();
-        let app = App { dir, home };
-        app.ssh_config("", tb);
-        app.git(&["init", "-q", "-b", "main"]);
-        app.git(&["add", "-A"]);
-        app.git(&["commit", "-q", "-m", "first"]);
-        app
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// `~/.ssh/config`: `first` lines (which win over the test bed's), then the test bed's.
-    fn ssh_config(&self, first: &str, tb: &Testbed) {
-        std::fs::write(
-            self.home.join(".ssh/config"),
-            format!("{first}Include {}\n", tb.ssh_config().display()),
-        )
-        .unwrap();
-    }
-
-    fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .current_dir(self.path())
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-        text(&out.stdout).trim().to_string()
-    }
-
-    fn deliver(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_deliver"))
-            .current_dir(self.path())
-            .args(args)
-            .env("HOME", &self.home)
-            .env("CI", "true")
-            .env_remove("DELIVER_SSH_CONFIG")
-            .env_remove("DELIVER_SSH_KEY")
-            .env_remove("DELIVER_KNOWN_HOSTS")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    /// Runs deliver, checks its exit status, returns its stdout.
-    fn ok(&self, args: &[&str], code: i32) -> String {
-        let out = self.deliver(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "deliver {args:?}\n{}",
-            shown(&out)
-        );
-        text(&out.stdout)
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn shown(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
 
 fn has_line(out: &str, line: &str) -> bool {
     out.lines().any(|l| l == line)
@@ -142,15 +26,10 @@ fn json_lines(out: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// `cmd` as app on `host`; its stdout, trimmed.
-fn on(tb: &Testbed, host: &str, cmd: &str) -> String {
-    text(&tb.ssh(host, cmd).stdout).trim().to_string()
-}
-
 #[test]
 fn host_commands_set_up_check_and_inspect_a_deployed_app() {
     let tb = Testbed::up(3);
-    let app = App::new(&tb, &["h1", "h2"], &["h3"]);
+    let app = App::with_fresh(&tb, &["h1", "h2"], &["h3"]);
     let sha = app.git(&["rev-parse", "HEAD"]);
     setup_and_check_a_fresh_host(&tb, &app);
     app.ok(&[], 0);
@@ -347,7 +226,7 @@ fn unlock_removes_a_stale_lock(tb: &Testbed, app: &App) {
 #[test]
 fn trust_adds_new_host_keys_and_refuses_a_changed_one() {
     let tb = Testbed::up(2);
-    let app = App::new(&tb, &["h1", "h2"], &["h1"]);
+    let app = App::with_fresh(&tb, &["h1", "h2"], &["h1"]);
     // The user's known_hosts for these hosts: a file that does not exist yet, in a
     // directory that does not either.
     let known = app.home.join(".ssh/trusted/known_hosts");
@@ -471,7 +350,7 @@ fn shows_script(out: &str, host: &str, name: &str) -> bool {
 fn verbose_shows_every_remote_script_by_host_and_masks_env_values() {
     const TOKEN: &str = "tok-8Hq2-not-for-logs";
     let tb = Testbed::up(2);
-    let app = App::new(&tb, &["h1", "h2"], &["h2"]);
+    let app = App::with_fresh(&tb, &["h1", "h2"], &["h2"]);
     with_secret_env(&app, "API_TOKEN", TOKEN);
 
     // deploy -v: each script before it runs, `HOST | $ line`, [env] values masked (the build
@@ -766,7 +645,7 @@ fn no_journalctl_left(tb: &Testbed, host: &str) {
 #[test]
 fn logs_follow_streams_new_lines_by_host_and_stops_cleanly_on_sigint_and_sigterm() {
     let tb = Testbed::up(2);
-    let app = App::new(&tb, &["h1", "h2"], &["h2"]);
+    let app = App::with_fresh(&tb, &["h1", "h2"], &["h2"]);
     app.ok(&[], 0);
 
     // -n N: the last N lines of each host; -p TYPE: only that type's.

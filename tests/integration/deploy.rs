@@ -3,123 +3,13 @@
 //! with `--json`, `--dry-run`, a failing hook, a held lock, hostile config values and host
 //! keys that do not match. Needs root (the test bed); fails, never skips, without it.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::support::{on, shown, text, App, APP};
 use crate::testbed::Testbed;
-
-const APP: &str = "node-app";
-
-/// A git repository holding a copy of examples/node-app whose environment `tb` names the
-/// test bed's hosts, and a HOME whose ~/.ssh/config includes the test bed's.
-struct App {
-    dir: tempfile::TempDir,
-    home: PathBuf,
-}
-
-impl App {
-    fn new(tb: &Testbed, hosts: &[&str]) -> App {
-        let dir = tempfile::tempdir().unwrap();
-        let src = crate::support::repo_root().join("examples/node-app");
-        for f in [
-            "server.js",
-            "worker.js",
-            "build.js",
-            "package.json",
-            "Procfile",
-            ".gitignore",
-        ] {
-            std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
-        }
-        let home = dir.path().join(".home");
-        std::fs::create_dir_all(home.join(".ssh")).unwrap();
-        std::fs::write(
-            home.join(".ssh/config"),
-            format!("Include {}\n", tb.ssh_config().display()),
-        )
-        .unwrap();
-        let app = App { dir, home };
-        app.config(hosts, "");
-        std::fs::write(app.path().join(".gitignore"), "/build\n/.home\n").unwrap();
-        app.git(&["init", "-q", "-b", "main"]);
-        app.commit("first");
-        app
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes deliver.toml: the example's settings, `extra` top-level lines, these hosts.
-    fn config(&self, hosts: &[&str], extra: &str) {
-        let hosts: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
-        std::fs::write(
-            self.path().join("deliver.toml"),
-            format!(
-                "app = \"{APP}\"\nkeep_releases = 3\nlinked_dirs = [\"log\"]\nlinked_files = [\".env\"]\n{extra}\n\
-                 [build]\nhooks = [\"node build.js\"]\n[processes]\nweb = 2\nworker = 1\n\
-                 [health]\ndeadline = \"20s\"\n[rollout]\nstop_timeout = \"10s\"\n\
-                 [environments.tb]\nhosts = [{}]\n",
-                hosts.join(", ")
-            ),
-        )
-        .unwrap();
-    }
-
-    fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .current_dir(self.path())
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-        text(&out.stdout).trim().to_string()
-    }
-
-    /// Commits everything; returns the sha.
-    fn commit(&self, message: &str) -> String {
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
-        self.git(&["rev-parse", "HEAD"])
-    }
-
-    fn deliver(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_deliver"))
-            .current_dir(self.path())
-            .args(args)
-            .env("HOME", &self.home)
-            .env("CI", "true")
-            .env_remove("DELIVER_SSH_CONFIG")
-            .env_remove("DELIVER_SSH_KEY")
-            .env_remove("DELIVER_KNOWN_HOSTS")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn shown(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
 
 fn assert_status(out: &Output, code: i32) {
     assert_eq!(out.status.code(), Some(code), "{}", shown(out));
-}
-
-/// `cmd` as app on `host`; its stdout, trimmed.
-fn on(tb: &Testbed, host: &str, cmd: &str) -> String {
-    let out = tb.ssh(host, cmd);
-    text(&out.stdout).trim().to_string()
 }
 
 fn revision(tb: &Testbed, host: &str) -> String {
@@ -392,12 +282,9 @@ fn shell_metacharacters_in_config_values_stay_literal() {
     let tb = Testbed::up(1);
     let app = App::new(&tb, &["h1"]);
     let evil = r#"x"; touch /tmp/pwned #"#;
-    app.config(
-        &["h1"],
-        &format!(
-            "deploy_to = \"~/it's $(touch pwned2) here\"\n[env]\nEVIL = {}",
-            toml::Value::String(evil.into())
-        ),
+    app.config_env(
+        "deploy_to = \"~/it's $(touch pwned2) here\"",
+        &[("EVIL", evil)],
     );
     let sha = app.commit("evil values");
     let out = app.deliver(&[]);

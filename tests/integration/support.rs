@@ -1,10 +1,14 @@
 //! The `Test` builder: a temporary app directory with deliver.toml, Procfile and other files,
-//! then one `deliver` run whose status, stdout and stderr are checked.
+//! then one `deliver` run whose status, stdout and stderr are checked. And [`App`], the
+//! examples/node-app repository that the end-to-end tests deploy to the test bed.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
 
 use assert_cmd::Command;
+
+use crate::testbed::Testbed;
 
 /// Removes the common leading indentation of `text` and a leading newline, so fixtures can
 /// be written indented in the test source.
@@ -142,4 +146,168 @@ impl Test {
 /// The repository root (for examples/).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The app name of [`App`]'s deliver.toml.
+pub const APP: &str = "node-app";
+
+/// A git repository holding a copy of examples/node-app and a HOME whose `~/.ssh/config`
+/// includes the test bed's: what the end-to-end tests deploy. Its deliver.toml has the
+/// environment `tb` (the default) with the hosts given to [`App::new`], and `fresh` with those
+/// given to [`App::with_fresh`] (hosts left undeployed, for `setup` and `check`).
+pub struct App {
+    dir: tempfile::TempDir,
+    pub home: PathBuf,
+    hosts: Vec<String>,
+    fresh: Vec<String>,
+}
+
+impl App {
+    pub fn new(tb: &Testbed, hosts: &[&str]) -> App {
+        App::with_fresh(tb, hosts, &[])
+    }
+
+    pub fn with_fresh(tb: &Testbed, hosts: &[&str], fresh: &[&str]) -> App {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let src = repo_root().join("examples/node-app");
+        for f in [
+            "server.js",
+            "worker.js",
+            "build.js",
+            "package.json",
+            "Procfile",
+        ] {
+            std::fs::copy(src.join(f), dir.path().join(f)).expect("copy examples/node-app");
+        }
+        std::fs::write(dir.path().join(".gitignore"), "/build\n/.home\n").unwrap();
+        let home = dir.path().join(".home");
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        let app = App {
+            dir,
+            home,
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            fresh: fresh.iter().map(|h| (*h).to_owned()).collect(),
+        };
+        app.ssh_config("", tb);
+        app.config("");
+        app.git(&["init", "-q", "-b", "main"]);
+        app.commit("first");
+        app
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes deliver.toml: the example's settings and `extra` top-level lines.
+    pub fn config(&self, extra: &str) {
+        self.config_env(extra, &[]);
+    }
+
+    /// As [`App::config`], with these `[env]` variables besides `NODE_ENV`.
+    pub fn config_env(&self, extra: &str, env: &[(&str, &str)]) {
+        let list = |hosts: &[String]| {
+            hosts
+                .iter()
+                .map(|h| format!("{h:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut toml = format!(
+            "app = \"{APP}\"\ndefault_environment = \"tb\"\nkeep_releases = 3\n\
+             linked_dirs = [\"log\"]\nlinked_files = [\".env\"]\n{extra}\n\
+             [env]\nNODE_ENV = \"production\"\n"
+        );
+        for (k, v) in env {
+            let _ = writeln!(toml, "{k} = {}", toml::Value::String((*v).to_owned()));
+        }
+        let _ = write!(
+            toml,
+            "[build]\nhooks = [\"node build.js\"]\n[processes]\nweb = 2\nworker = 1\n\
+             [health]\ndeadline = \"20s\"\n[rollout]\nstop_timeout = \"10s\"\n\
+             [environments.tb]\nhosts = [{}]\n",
+            list(&self.hosts)
+        );
+        if !self.fresh.is_empty() {
+            let _ = writeln!(
+                toml,
+                "[environments.fresh]\nhosts = [{}]",
+                list(&self.fresh)
+            );
+        }
+        std::fs::write(self.path().join("deliver.toml"), toml).unwrap();
+    }
+
+    /// `~/.ssh/config`: `first` lines (which win over the test bed's), then the test bed's.
+    pub fn ssh_config(&self, first: &str, tb: &Testbed) {
+        std::fs::write(
+            self.home.join(".ssh/config"),
+            format!("{first}Include {}\n", tb.ssh_config().display()),
+        )
+        .unwrap();
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .current_dir(self.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    }
+
+    /// Commits everything; returns the sha.
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// Runs deliver in the app with its HOME (and no `DELIVER_*` overrides).
+    pub fn deliver(&self, args: &[&str]) -> Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_deliver"))
+            .current_dir(self.path())
+            .args(args)
+            .env("HOME", &self.home)
+            .env("CI", "true")
+            .env_remove("DELIVER_SSH_CONFIG")
+            .env_remove("DELIVER_SSH_KEY")
+            .env_remove("DELIVER_KNOWN_HOSTS")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs deliver, checks its exit status, returns its stdout.
+    pub fn ok(&self, args: &[&str], code: i32) -> String {
+        let out = self.deliver(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "deliver {args:?}\n{}",
+            shown(&out)
+        );
+        text(&out.stdout)
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A finished command's status, stdout and stderr, for assertion messages.
+pub fn shown(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+/// `cmd` as app on `host`; its stdout, trimmed.
+pub fn on(tb: &Testbed, host: &str, cmd: &str) -> String {
+    text(&tb.ssh(host, cmd).stdout).trim().to_string()
 }

@@ -31,17 +31,24 @@ impl Testbed {
     /// Starts hosts h1..hN (N = 1..=9) and waits until each one's sshd answers. Ends, first,
     /// whatever an earlier run left (a test process that was killed before its guard dropped).
     pub(crate) fn up(n: usize) -> Testbed {
-        Testbed::start(n, "")
+        Testbed::start(n, "", None)
+    }
+
+    /// As `up`, but in every host `app`'s sudo rights are exactly `rules`, a sudoers file
+    /// (such as the one `deliver setup` prints), instead of the test bed's own rules; an empty
+    /// `rules` grants none (`TB_SUDO_RULES`).
+    pub(crate) fn up_with_sudo_rules(n: usize, rules: &str) -> Testbed {
+        Testbed::start(n, "", Some(rules))
     }
 
     /// As `up`, and `proxy` (one of the hosts, e.g. `h3`) also runs nginx on port 80: there
     /// app may write `/etc/nginx/conf.d/*.conf` and run `sudo -n nginx -t` and
     /// `sudo -n systemctl reload nginx`. The `[proxy] hosts` of a `deliver.toml`.
     pub(crate) fn up_with_proxy_host(n: usize, proxy: &str) -> Testbed {
-        Testbed::start(n, proxy)
+        Testbed::start(n, proxy, None)
     }
 
-    fn start(n: usize, proxy_hosts: &str) -> Testbed {
+    fn start(n: usize, proxy_hosts: &str, sudo_rules: Option<&str>) -> Testbed {
         assert!((1..=9).contains(&n), "a test bed has 1 to 9 hosts, not {n}");
         assert!(
             is_root(),
@@ -73,10 +80,19 @@ impl Testbed {
             _lock: lock,
         };
         bed.run(&["down"]);
+        let rules_file = bed.state.join("sudo_rules.wanted");
+        let rules_env = match sudo_rules {
+            Some(rules) => {
+                std::fs::write(&rules_file, rules).expect("write the sudo rules");
+                rules_file.into_os_string()
+            }
+            None => "".into(),
+        };
         let up = bed
             .script()
             .args(["up", &n.to_string()])
             .env("TB_PROXY_HOSTS", proxy_hosts)
+            .env("TB_SUDO_RULES", rules_env)
             .output()
             .expect("run testbed.sh up");
         check_output(&up, &format!("testbed.sh up {n}"));

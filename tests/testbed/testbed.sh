@@ -14,9 +14,9 @@
 #                                   `upstream NAME {...}` in FILE (`deliver export --format nginx`)
 #
 # Then: ssh -F /var/lib/deliver-testbed/ssh_config h1   (user app, strict host-key checking).
-# Settings (environment): TB_STATE, TB_NET, TB_BOOT_TIMEOUT, TB_SUDO_UNITS, TB_PROXY_HOSTS,
-# TB_MASK, TB_HOST_CPU; see tests/testbed/README.md. Isolation for tests, not a security boundary: root in a
-# host keeps CAP_SYS_ADMIN.
+# Settings (environment): TB_STATE, TB_NET, TB_BOOT_TIMEOUT, TB_SUDO_UNITS, TB_SUDO_RULES,
+# TB_PROXY_HOSTS, TB_MASK, TB_HOST_CPU; see tests/testbed/README.md. Isolation for tests, not a
+# security boundary: root in a host keeps CAP_SYS_ADMIN.
 set -euo pipefail
 
 # ---- settings --------------------------------------------------------------------------------
@@ -24,6 +24,7 @@ STATE=${TB_STATE:-/var/lib/deliver-testbed}  # client key, ssh_config, known_hos
 NET=${TB_NET:-10.79.0}                       # bridge is $NET.1/24, host hI is $NET.(I+1)
 BOOT_TIMEOUT=${TB_BOOT_TIMEOUT:-30}          # seconds for a host's sshd to answer
 SUDO_UNITS=${TB_SUDO_UNITS:-app}             # ERE: app may manage units X, X-*, X@*, X.*
+SUDO_RULES=${TB_SUDO_RULES:-}                # a sudoers file for app instead of those rules
 PROXY_HOSTS=${TB_PROXY_HOSTS:-}              # e.g. "h3": those hosts also run nginx on :80
 HOST_CPU=${TB_HOST_CPU:-}                    # e.g. "0.2": each host gets at most 0.2 of a core
 # Units that fail or mean nothing in a host. The rest of the machine's own unit config
@@ -219,6 +220,12 @@ init_app_user() {  # user app: the client key, and linger (user@.service runs fr
 }
 
 init_sudo() {  # exactly: daemon-reload, and these verbs on the app's own units
+  local rules=$1  # or, when not empty, exactly these rules (TB_SUDO_RULES)
+  if [ -n "$rules" ]; then
+    printf '%s' "$rules" >/etc/sudoers.d/app; chmod 440 /etc/sudoers.d/app
+    visudo -cqf /etc/sudoers.d/app || { echo "bad sudoers file (TB_SUDO_RULES)"; exit 1; }
+    return
+  fi
   # A regex (sudo >= 1.9.10), not a wildcard: sudoers' `*` matches spaces too, so
   # `restart app*` would also allow `restart app-web nginx`.
   { echo "app ALL=(root) NOPASSWD: /usr/bin/systemctl daemon-reload, \\"
@@ -254,16 +261,18 @@ init_systemd_config() {
 }
 
 host_init() {
-  local i=$1 h=h$1 pub
+  local i=$1 h=h$1 pub rules=''
   export PATH=/usr/sbin:/usr/bin:/sbin:/bin
   pub=$(cat "$STATE/id_ed25519.pub")  # before the state dir is hidden
+  # TB_SUDO_RULES, as `up` copied it; the newline keeps an empty file apart from none.
+  if [ -f "$STATE/sudo_rules" ]; then rules="$(cat "$STATE/sudo_rules")"$'\n'; fi
   init_filesystem "$h" "$(host_dir "$i")/rw"
   init_dev
   init_kernel_views
   init_identity "$h"
   init_sshd "$h"
   init_app_user "$pub"
-  init_sudo
+  init_sudo "$rules"
   init_systemd_config
   if [[ " $PROXY_HOSTS " == *" $h "* ]]; then init_proxy; fi
   exec setpriv --bounding-set "$CAPS_DROP" -- env -i container=deliver-testbed /lib/systemd/systemd
@@ -500,6 +509,12 @@ cmd_up() {
   [[ $NET =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "TB_NET=$NET: want 3 octets (10.79.0)"
   cmd_check
   take_lock
+  if [ -n "$SUDO_RULES" ]; then  # where each host's PID 1 reads it (see host_init)
+    visudo -cqf "$SUDO_RULES" || die "TB_SUDO_RULES=$SUDO_RULES: not a valid sudoers file"
+    install -m 600 "$SUDO_RULES" "$STATE/sudo_rules"
+  else
+    rm -f "$STATE/sudo_rules"
+  fi
   [ -f "$STATE/id_ed25519" ] ||
     ssh-keygen -q -t ed25519 -N '' -C deliver-testbed -f "$STATE/id_ed25519"
   bridge_up
