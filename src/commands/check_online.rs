@@ -29,7 +29,7 @@ pub fn run(args: &CheckArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     if !ui.json {
         ui.out("");
     }
-    let script = facts::gather(layout, env.supervisor, facts::Depth::Readiness);
+    let script = facts::gather(layout, &env.app, env.supervisor, facts::Depth::Readiness);
     let results = fleet.each(|_, reached, remote| {
         let facts = fleet::facts(remote, &script)?;
         let mut checks = vec![Check::ok(

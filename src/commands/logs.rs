@@ -48,7 +48,12 @@ pub fn run(args: &LogsArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         let cpus = if env.supervisor == Supervisor::Upstart {
             fleet::facts(
                 remote,
-                &facts::gather(&fleet.layout, env.supervisor, facts::Depth::Layout),
+                &facts::gather(
+                    &fleet.layout,
+                    &env.app,
+                    env.supervisor,
+                    facts::Depth::Layout,
+                ),
             )?
             .cpus
             .unwrap_or(1)

@@ -143,7 +143,7 @@ fn gather(
     layout: &Layout,
     env: &crate::config::Environment,
 ) -> Result<Vec<Facts>> {
-    let script = facts::gather(layout, env.supervisor, facts::Depth::Layout);
+    let script = facts::gather(layout, &env.app, env.supervisor, facts::Depth::Layout);
     std::thread::scope(|scope| {
         let handles: Vec<_> = remotes
             .iter_mut()

@@ -44,6 +44,7 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     // One round trip per host: the layout, then the facts of the host as set up.
     let script = setup::setup(layout, &env.linked_dirs, &env.linked_files).then(facts::gather(
         layout,
+        &env.app,
         env.supervisor,
         facts::Depth::Readiness,
     ));

@@ -67,7 +67,12 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let project = Project::load(config_path)?;
     let fleet = Fleet::load(config_path, args.env.as_deref(), ui)?;
     let env = &fleet.env;
-    let gather = facts::gather(&fleet.layout, env.supervisor, facts::Depth::Layout);
+    let gather = facts::gather(
+        &fleet.layout,
+        &env.app,
+        env.supervisor,
+        facts::Depth::Layout,
+    );
     let results = fleet.each(|_, _, remote| {
         let facts = fleet::facts(remote, &gather)?;
         let cpus = facts.cpus.unwrap_or(1);

@@ -251,7 +251,7 @@ enum Gathered {
 /// Lock + setup + facts in one round trip on `h` (facts only with `--dry-run`).
 fn gather_one(req: &Request, h: &mut Host) -> Result<(), Gathered> {
     let env = &req.env;
-    let gather = facts::gather(&h.layout, env.supervisor, facts::Depth::Layout);
+    let gather = facts::gather(&h.layout, &env.app, env.supervisor, facts::Depth::Layout);
     let script = if req.dry_run {
         gather
     } else {

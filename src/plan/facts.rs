@@ -42,7 +42,7 @@ use std::collections::BTreeMap;
 use super::layout::Layout;
 use super::script::{quote, Script};
 use super::supervisor;
-use crate::config::Supervisor;
+use crate::config::{AppName, Supervisor};
 use crate::release::ReleaseId;
 
 /// The first line of the facts output: the format's version.
@@ -158,9 +158,9 @@ pub enum Depth {
 }
 
 /// The facts script for the layout at `layout`; `supervisor` says which of the systemd
-/// user manager (systemd-user) and sudo rights (systemd, upstart) to probe, `depth` whether
-/// to (see [`Depth`]).
-pub fn gather(layout: &Layout, sup: Supervisor, depth: Depth) -> Script {
+/// user manager (systemd-user) and sudo rights (systemd, upstart, for `app`'s units) to
+/// probe, `depth` whether to (see [`Depth`]).
+pub fn gather(layout: &Layout, app: &AppName, sup: Supervisor, depth: Depth) -> Script {
     let base = |rel: &str| quote(&layout.join(rel));
     let mut s = Script::new("facts")
         .cmd("printf", ["%s\\n", HEADER])
@@ -184,7 +184,7 @@ pub fn gather(layout: &Layout, sup: Supervisor, depth: Depth) -> Script {
             ),
         );
     if depth == Depth::Readiness {
-        s = s.then(readiness(sup));
+        s = s.then(readiness(sup, app));
     }
     s.raw(
         "lingering keeps the user manager (and its units) running without a session",
@@ -271,7 +271,7 @@ pub fn gather(layout: &Layout, sup: Supervisor, depth: Depth) -> Script {
 }
 
 /// The [`Depth::Readiness`] questions: tools, and the user manager or the sudo rights.
-fn readiness(sup: Supervisor) -> Script {
+fn readiness(sup: Supervisor, app: &AppName) -> Script {
     let s = Script::new("facts.readiness").raw(
         "the tools deliver needs there",
         concat!(
@@ -293,16 +293,18 @@ fn readiness(sup: Supervisor) -> Script {
                 )
         }
         Supervisor::Systemd | Supervisor::Upstart => {
-            let probe = supervisor::sudo_probe(sup)
+            let probes = supervisor::sudo_probes(sup, app)
                 .iter()
-                .map(|w| quote(w))
+                .map(|cmd| {
+                    let words: Vec<String> = cmd.iter().map(|w| quote(w)).collect();
+                    format!("sudo -n -l {} >/dev/null 2>&1", words.join(" "))
+                })
                 .collect::<Vec<_>>()
-                .join(" ");
+                .join(" &&\n  ");
             s.raw(
-                "`sudo -l CMD` checks a rule without running it; -n: never ask for a password",
-                format!(
-                    "if sudo -n -l {probe} >/dev/null 2>&1; then echo sudo=yes; else echo sudo=no; fi"
-                ),
+                "`sudo -l CMD` checks a rule without running it; -n: never ask for a password. \
+                 One command of each kind deliver runs as root",
+                format!("if {probes}; then\n  echo sudo=yes\nelse\n  echo sudo=no\nfi"),
             )
         }
     }
@@ -410,24 +412,28 @@ mod tests {
     use super::*;
     use crate::plan::sandbox::Sandbox;
 
+    fn app() -> AppName {
+        AppName("shop".to_owned())
+    }
+
     #[test]
     fn the_script_for_each_supervisor() {
         let layout = Layout::new("~/shop");
         insta::assert_snapshot!(
             "facts_systemd_user",
-            gather(&layout, Supervisor::SystemdUser, Depth::Readiness).render()
+            gather(&layout, &app(), Supervisor::SystemdUser, Depth::Readiness).render()
         );
         insta::assert_snapshot!(
             "facts_systemd",
-            gather(&layout, Supervisor::Systemd, Depth::Readiness).render()
+            gather(&layout, &app(), Supervisor::Systemd, Depth::Readiness).render()
         );
         insta::assert_snapshot!(
             "facts_upstart",
-            gather(&layout, Supervisor::Upstart, Depth::Readiness).render()
+            gather(&layout, &app(), Supervisor::Upstart, Depth::Readiness).render()
         );
         insta::assert_snapshot!(
             "facts_layout",
-            gather(&layout, Supervisor::SystemdUser, Depth::Layout).render()
+            gather(&layout, &app(), Supervisor::SystemdUser, Depth::Layout).render()
         );
     }
 
@@ -438,7 +444,7 @@ mod tests {
             Supervisor::Systemd,
             Supervisor::Upstart,
         ] {
-            let text = gather(&Layout::new("~/shop"), sup, Depth::Layout).render();
+            let text = gather(&Layout::new("~/shop"), &app(), sup, Depth::Layout).render();
             for absent in ["systemctl", "sudo", "--version", "sed ", "tr "] {
                 assert!(!text.contains(absent), "{sup:?}: {absent:?} in\n{text}");
             }
@@ -453,7 +459,7 @@ mod tests {
         for sup in [Supervisor::SystemdUser, Supervisor::Systemd] {
             for depth in [Depth::Layout, Depth::Readiness] {
                 let ran = sandbox
-                    .run(&gather(&Layout::new("~/shop"), sup, depth))
+                    .run(&gather(&Layout::new("~/shop"), &app(), sup, depth))
                     .ok();
                 let facts = parse(&ran.stdout).unwrap();
                 assert_eq!(facts.home, sandbox.home().to_str().unwrap());
@@ -496,15 +502,12 @@ mod tests {
              git push -q ../shop/repo.git HEAD:refs/releases/20240101000000-1111111"
         ));
         let head = sandbox.sh("git -C src rev-parse HEAD");
-        let layout = Layout::new("~/shop");
-        let ran = sandbox
-            .run(&gather(&layout, Supervisor::SystemdUser, Depth::Layout))
-            .ok();
-        let facts = parse(&ran.stdout).unwrap();
-        let full = sandbox
-            .run(&gather(&layout, Supervisor::SystemdUser, Depth::Readiness))
-            .ok();
-        let full = parse(&full.stdout).unwrap();
+        let facts_at = |depth| {
+            let layout = Layout::new("~/shop");
+            let ran = sandbox.run(&gather(&layout, &app(), Supervisor::SystemdUser, depth));
+            parse(&ran.ok().stdout).unwrap()
+        };
+        let (facts, full) = (facts_at(Depth::Layout), facts_at(Depth::Readiness));
         assert_eq!(
             Facts {
                 git: None,
@@ -583,6 +586,7 @@ mod tests {
         let ran = sandbox
             .run(&gather(
                 &Layout::new(&format!("~/{evil}")),
+                &app(),
                 Supervisor::Systemd,
                 Depth::Readiness,
             ))

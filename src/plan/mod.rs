@@ -71,8 +71,18 @@ mod tests {
         let sha = sandbox.commit(&evil, id.as_str(), &[("app.txt", "app")]);
         for script in [
             setup::setup(&layout, &dirs, &files),
-            facts::gather(&layout, Supervisor::SystemdUser, facts::Depth::Readiness),
-            facts::gather(&layout, Supervisor::Systemd, facts::Depth::Layout),
+            facts::gather(
+                &layout,
+                &crate::config::AppName("shop".to_owned()),
+                Supervisor::Systemd,
+                facts::Depth::Readiness,
+            ),
+            facts::gather(
+                &layout,
+                &crate::config::AppName("shop".to_owned()),
+                Supervisor::SystemdUser,
+                facts::Depth::Layout,
+            ),
             lock::acquire(&layout, &evil),
             release::prepare(&layout, &id, &sha, &dirs, &files),
             release::build(
