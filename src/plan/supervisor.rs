@@ -78,12 +78,30 @@ pub fn user_bus() -> Script {
     )
 }
 
-/// The command `facts` asks `sudo -n -l` about: allowed means the rules are in place.
-pub(crate) fn sudo_probe(sup: Supervisor) -> Vec<String> {
+/// The commands `facts` asks `sudo -n -l` about, one of each kind the supervisor runs as root
+/// (reload, a unit verb, writing and removing a unit file): all allowed means the rules are
+/// in place; the rules that allow only some are the wrong ones.
+pub(crate) fn sudo_probes(sup: Supervisor, app: &AppName) -> Vec<Vec<String>> {
+    let cmd = |words: &[&str]| words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
     match sup {
-        Supervisor::Upstart => vec![INITCTL.into(), "reload-configuration".into()],
+        Supervisor::Upstart => {
+            let job = format!("{UPSTART_JOB_DIR}/{app}.conf");
+            vec![
+                cmd(&[INITCTL, "reload-configuration"]),
+                cmd(&[INITCTL, "start", &format!("{app}-web")]),
+                cmd(&[TEE, &job]),
+                cmd(&[RM, "-f", &job]),
+            ]
+        }
         Supervisor::Systemd | Supervisor::SystemdUser => {
-            vec![SYSTEMCTL.into(), "daemon-reload".into()]
+            let target = format!("{app}.target");
+            let file = format!("{SYSTEM_UNIT_DIR}/{target}");
+            vec![
+                cmd(&[SYSTEMCTL, "daemon-reload"]),
+                cmd(&[SYSTEMCTL, "restart", &target]),
+                cmd(&[TEE, &file]),
+                cmd(&[RM, "-f", &file]),
+            ]
         }
     }
 }
@@ -103,7 +121,7 @@ pub fn install_units(sup: Supervisor, app: &AppName, layout: &Layout) -> Script 
         s = s.then(user_bus());
     }
     s = s.raw(
-        "refuse to install an empty set: the caller uploads the rendered units first",
+        "refuse to install an empty set: the caller stages the rendered units first (stage_units)",
         format!(
             "if [ ! -d {units_new} ]; then\n  \
              echo \"deliver: no units in \"{units_new} >&2\n  \
@@ -142,9 +160,9 @@ pub fn install_units(sup: Supervisor, app: &AppName, layout: &Layout) -> Script 
         )
         .raw(
             if sup == Supervisor::SystemdUser {
-                "a glob: every uploaded unit"
+                "a glob: every staged unit"
             } else {
-                "a glob: every uploaded unit; tee writes as root what this user reads, so root \
+                "a glob: every staged unit; tee writes as root what this user reads, so root \
                  never opens a path this user controls"
             },
             format!(
@@ -755,7 +773,7 @@ mod tests {
     }
 
     #[test]
-    fn install_without_uploaded_units_exits_no_units() {
+    fn install_without_staged_units_exits_no_units() {
         let sandbox = Sandbox::new();
         let bin = stubs(&sandbox);
         let ran = sandbox.run_with_path(

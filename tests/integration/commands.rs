@@ -385,10 +385,14 @@ fn verbose_shows_every_remote_script_by_host_and_masks_env_values() {
             has_line(&out, &format!("{h} | deliver: hook 1/1: node build.js")),
             "{out}"
         );
-        // The unit uploads are named, their contents (with [env] in them) are not shown.
+        // The staged units are named with their sizes; their contents (with [env] in them)
+        // are not shown.
         assert!(
             out.lines()
-                .any(|l| l.starts_with(&format!("{h} | $ # deliver: upload "))),
+                .any(|l| l.starts_with(&format!("{h} | $ printf '%s' '<"))
+                    && l.ends_with(&format!(
+                    " bytes: deliver export shows them>' >{APP}/.deliver/units.new/{APP}.target"
+                ))),
             "{out}"
         );
     }

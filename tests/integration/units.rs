@@ -90,6 +90,27 @@ fn setup_installs_the_units_of_a_first_deploy_and_starts_nothing() {
         assert_eq!(on(&tb, h, "pgrep -u app -x node || true"), "", "{h}");
         assert_eq!(on(&tb, h, &format!("ls {APP}/releases")), "", "{h}");
     }
+    // A boot before the first deploy starts the enabled target: with no release yet, its
+    // instances are skipped (their condition fails), not failed in a restart loop.
+    on(&tb, "h1", &format!("systemctl --user start {APP}.target"));
+    for unit in [
+        format!("{APP}-web@5000.service"),
+        format!("{APP}-worker@5100.service"),
+    ] {
+        let show = |p: &str| {
+            on(
+                &tb,
+                "h1",
+                &format!("systemctl --user show -p {p} --value {unit}"),
+            )
+        };
+        assert_eq!(
+            (show("ActiveState"), show("ConditionResult")),
+            ("inactive".to_owned(), "no".to_owned()),
+            "{unit}"
+        );
+    }
+    assert_eq!(on(&tb, "h1", "pgrep -u app -x node || true"), "");
     let target = |h: &str| on(&tb, h, &format!("cat {user_dir}/{APP}.target"));
     assert!(
         target("h2").contains("node-app-web@5002.service"),
@@ -205,7 +226,7 @@ fn printed_rules(stdout: &str, host: &str) -> String {
     format!("{}\n", lines.join("\n"))
 }
 
-/// `deliver setup` on hosts where app has no sudo rights: exit 1, the sudo check missing, no
+/// `deliver setup` on hosts where app lacks sudo rights: exit 1, the sudo check missing, no
 /// units installed, and the sudoers file to install printed; returns that file.
 fn setup_prints_the_missing_sudo_rules(tb: &Testbed, app: &App) -> String {
     let out = app.deliver(&["setup"]);
@@ -252,8 +273,9 @@ fn setup_prints_the_missing_sudo_rules(tb: &Testbed, app: &App) -> String {
 
 #[test]
 fn system_units_deploy_redeploy_and_roll_back_with_the_sudo_rules_setup_prints() {
-    // No sudo rights at all: setup says what is missing and prints the rules.
-    let tb = Testbed::up_with_sudo_rules(2, "");
+    // The test bed's default rights: `systemctl daemon-reload` and unit verbs, but no `tee`
+    // or `rm` of unit files. Not enough: setup says what is missing and prints the rules.
+    let tb = Testbed::up(2);
     let app = App::new(&tb, &["h1", "h2"]);
     app.config("supervisor = \"systemd\"");
     let first = app.commit("system units");
