@@ -72,6 +72,12 @@ testbed() {
   "$TB" down >>"$OUT/testbed.log" 2>&1
   TB_SUDO_UNITS=$APP TB_HOST_CPU=$HOST_CPU "$TB" up "$1" >>"$OUT/testbed.log" 2>&1 ||
     { tail -n 30 "$OUT/testbed.log" >&2; fail "testbed.sh up $1 failed"; }
+  # `up` returns once sshd answers; the hosts' boot goes on (the app's user manager, journald).
+  # Measure settled servers: wait (bounded) until each host's systemd says it is done.
+  local i
+  for ((i = 1; i <= $1; i++)); do
+    "$TB" exec "h$i" timeout 30 systemctl is-system-running --wait >>"$OUT/testbed.log" 2>&1 || true
+  done
 }
 
 # A git repo of examples/node-app, its own deliver.toml (the example's settings) plus an
