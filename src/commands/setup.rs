@@ -37,9 +37,14 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let repo = hosts::open_repo(dir)?;
-    let sha = hosts::resolve_commit(&repo, &env.git_ref)?;
-    let types = hosts::committed_types(&repo, &sha, config_path)?;
+    // The units come from the committed Procfile at `ref`; without it (no repository, no
+    // commit yet, no Procfile in it) setup still makes the layout and checks the hosts.
+    let source = (|| -> Result<(String, Vec<ProcessType>)> {
+        let repo = hosts::open_repo(dir)?;
+        let sha = hosts::resolve_commit(&repo, &env.git_ref)?;
+        let types = hosts::committed_types(&repo, &sha, config_path)?;
+        Ok((sha, types))
+    })();
     let holder = holder_of(None, now_unix());
     // One round trip per host: the layout, then the facts of the host as set up.
     let script = setup::setup(layout, &env.linked_dirs, &env.linked_files).then(facts::gather(
@@ -59,13 +64,21 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         )];
         checks.extend(readiness::assess(env, &facts));
         let ready = readiness::ready(&checks);
-        let units = Units {
-            env,
-            types: &types,
-            layout,
-            holder: &holder,
-        };
-        checks.push(units.install(remote, &facts, ready, &sha)?);
+        checks.push(match &source {
+            Ok((sha, types)) => {
+                let units = Units {
+                    env,
+                    types,
+                    layout,
+                    holder: &holder,
+                };
+                units.install(remote, &facts, ready, sha)?
+            }
+            Err(e) => Check::note(
+                "units",
+                format!("not installed: {e:#}; the next `deliver setup` or deploy installs them"),
+            ),
+        });
         Ok(checks)
     })?;
     readiness::report(ui, "host.setup", &results)?;

@@ -645,8 +645,9 @@ fn disjoint_linked_paths(s: &Settings, env: &str) -> Result<(), Problem> {
                 } else {
                     "lies inside"
                 };
+                // At the one written last in the file: where an override brought the clash.
                 return Err(Problem::new(
-                    later.at,
+                    earlier.at.max(later.at),
                     format!(
                         "{} `{}` {how} {} `{}` (environment `{env}`): a release links each \
                          linked path once; keep the outer one",
@@ -1523,7 +1524,7 @@ processes.clock = 1
             ),
             (
                 "linked_files = [\"tmp/x\"]\n[environments.production]\nlinked_dirs = [\"tmp\"]\n",
-                "3:17: linked_files[0] `tmp/x` lies inside environments.production.linked_dirs[0] \
+                "5:16: linked_files[0] `tmp/x` lies inside environments.production.linked_dirs[0] \
                  `tmp` (environment `production`): a release links each linked path once; keep \
                  the outer one",
             ),

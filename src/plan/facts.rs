@@ -225,39 +225,41 @@ pub fn gather(layout: &Layout, app: &AppName, sup: Supervisor, depth: Depth) -> 
     )
     .raw(
         "hashes of the installed units, to tell whether freshly rendered ones differ (one \
-         sha256sum for all)",
+         sha256sum for all, run in the directory: a name with a backslash in the path would \
+         make it escape the line)",
         format!(
             "set --\n\
              for f in {units}/*; do\n  \
-             if [ -f \"$f\" ]; then set -- \"$@\" \"$f\"; fi\n\
+             if [ -f \"$f\" ]; then set -- \"$@\" \"${{f##*/}}\"; fi\n\
              done\n\
              if [ $# -gt 0 ]; then\n  \
-             sha256sum -- \"$@\" | while read -r h f; do printf 'unit=%s\\t%s\\n' \"$h\" \"${{f##*/}}\"; done\n\
+             deliver_sums=$(cd {units} && sha256sum -- \"$@\")\n  \
+             printf '%s\\n' \"$deliver_sums\" | while read -r h f; do printf 'unit=%s\\t%s\\n' \"$h\" \"$f\"; done\n\
              fi",
             units = base(".deliver/units"),
         ),
     )
     .raw(
         "the instances the installed target wants: the formation that runs now (set -f: a \
-         unit name is no glob)",
+         unit name is no glob; a file a deploy replaces meanwhile is no error)",
         format!(
             "for f in {units}/*.target; do\n  \
              [ -f \"$f\" ] || continue\n  \
-             while IFS= read -r l || [ -n \"$l\" ]; do\n    \
+             {{ while IFS= read -r l || [ -n \"$l\" ]; do\n    \
              case $l in Wants=*) set -f; for u in ${{l#Wants=}}; do printf 'wants=%s\\n' \"$u\"; done; set +f ;; esac\n  \
-             done <\"$f\"\n\
+             done <\"$f\"; }} 2>/dev/null || true\n\
              done",
             units = base(".deliver/units"),
         ),
     )
     .raw(
-        "holder.json on one line (JSON needs no newlines)",
+        "holder.json on one line (JSON needs no newlines); a lock released meanwhile is no error",
         format!(
             "if [ -d {lock} ]; then\n  \
              echo lock=yes\n  \
              if [ -f {holder} ]; then\n    \
              h=\n    \
-             while IFS= read -r l || [ -n \"$l\" ]; do h=$h$l; done <{holder}\n    \
+             {{ while IFS= read -r l || [ -n \"$l\" ]; do h=$h$l; done <{holder}; }} 2>/dev/null || true\n    \
              printf 'holder=%s\\n' \"$h\"\n  \
              fi\n\
              else\n  \
@@ -444,7 +446,13 @@ mod tests {
             Supervisor::Systemd,
             Supervisor::Upstart,
         ] {
-            let text = gather(&Layout::new("~/shop"), &app(), sup, Depth::Layout).render();
+            let script = gather(&Layout::new("~/shop"), &app(), sup, Depth::Layout).render();
+            // The commands, not their comments.
+            let text = script
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n");
             for absent in ["systemctl", "sudo", "--version", "sed ", "tr "] {
                 assert!(!text.contains(absent), "{sup:?}: {absent:?} in\n{text}");
             }
@@ -594,6 +602,33 @@ mod tests {
         let facts = parse(&ran.stdout).unwrap();
         assert_eq!(facts.releases.len(), 1);
         assert!(!sandbox.path("pwned").exists() && !sandbox.path("pwned2").exists());
+    }
+
+    #[test]
+    fn unit_hashes_survive_a_backslash_in_the_deploy_path() {
+        let sandbox = Sandbox::new();
+        let base = "back\\slash";
+        sandbox.sh(&format!(
+            "mkdir -p {units} && printf 'x\\n' > {units}/shop.target",
+            units = quote(&format!("{base}/.deliver/units"))
+        ));
+        let ran = sandbox
+            .run(&gather(
+                &Layout::new(&format!("~/{base}")),
+                &app(),
+                Supervisor::SystemdUser,
+                Depth::Layout,
+            ))
+            .ok();
+        let facts = parse(&ran.stdout).unwrap();
+        // sha256 of "x\n".
+        assert_eq!(
+            facts.units,
+            BTreeMap::from([(
+                "shop.target".to_owned(),
+                "73cb3858a687a8494ca3323053016282f3dad39d42cf62ca4e79dda2aac7d9ac".to_owned()
+            )])
+        );
     }
 
     #[test]

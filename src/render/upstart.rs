@@ -41,6 +41,8 @@ struct InstanceJob<'a> {
     environment_lines: &'a [String],
     user: String,
     working_directory: String,
+    /// The release path for `sh` (the pre-start test).
+    current_shell: String,
     environment_file: &'a str,
     /// The single `/bin/sh -c` argument, quoted.
     command: String,
@@ -126,6 +128,7 @@ pub(super) fn render(tera: &Tera, target: &Target<'_>) -> Result<Vec<RenderedFil
             environment_lines: &environment_lines,
             user: user.clone(),
             working_directory: working_directory.clone(),
+            current_shell: escape::shell_quote(&paths.current),
             environment_file: &paths.env_file,
             command,
         };
@@ -190,6 +193,40 @@ mod tests {
             ),
             "{web}"
         );
+    }
+
+    #[test]
+    fn pre_start_stops_the_job_until_a_release_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut example = Example::new();
+        example.deploy_path = dir.path().join("my 'shop").to_str().unwrap().to_owned();
+        let files = render_upstart(&example.target()).unwrap();
+        let web = &files[4].contents;
+        let mut script = web
+            .lines()
+            .skip_while(|l| *l != "pre-start script")
+            .skip(1)
+            .take_while(|l| *l != "end script")
+            .collect::<Vec<_>>()
+            .join("\n");
+        script.push('\n');
+        assert!(script.contains("stop"), "{web}");
+        // upstart runs the block with sh; `stop` stands in for initctl's.
+        let run = || {
+            let out = std::process::Command::new("sh")
+                .arg("-e")
+                .arg("-c")
+                .arg(format!(
+                    "stop() {{ echo stopped; }}\n{script}echo started\n"
+                ))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(run(), "stopped\n");
+        std::fs::create_dir_all(dir.path().join("my 'shop/current")).unwrap();
+        assert_eq!(run(), "started\n");
     }
 
     #[test]

@@ -401,7 +401,17 @@ fn verbose_shows_every_remote_script_by_host_and_masks_env_values() {
         !out.contains("production"),
         "an [env] value was printed:\n{out}"
     );
-    // The build did get it (its length, not the value).
+    // Masked in the output only: the running web instance has the value in its environment,
+    // and `deliver run` exports it too (it prints the length, not the value).
+    let environ = on(
+        &tb,
+        "h1",
+        &format!(
+            "pid=$(systemctl --user show -p MainPID --value {APP}-web@5000.service) && \
+             tr '\\0' '\\n' </proc/$pid/environ | grep -c '^API_TOKEN={TOKEN}$'"
+        ),
+    );
+    assert_eq!(environ, "1");
     let out = app.ok(&["run", "--", "sh", "-c", "echo len=${#API_TOKEN}"], 0);
     assert!(
         has_line(&out, &format!("h1 | len={}", TOKEN.len())),

@@ -53,6 +53,27 @@ fn setup_installs_the_units_of_a_first_deploy_and_starts_nothing() {
     let first = app.commit("auto");
     let user_dir = ".config/systemd/user";
 
+    // Without the app's repository (a deliver.toml alone), setup still makes the layout and
+    // checks the hosts; it says why it installed no units.
+    let lone = tempfile::tempdir().unwrap();
+    let config = lone.path().join("deliver.toml");
+    std::fs::copy(app.path().join("deliver.toml"), &config).unwrap();
+    let out = app.ok(&["-c", config.to_str().unwrap(), "setup"], 0);
+    for h in ["h1", "h2"] {
+        let want = format!("{h} | note     units: not installed: ");
+        assert!(out.lines().any(|l| l.starts_with(&want)), "{want:?}\n{out}");
+        assert_eq!(
+            on(&tb, h, &format!("ls {APP}")),
+            "releases\nrepo.git\nshared",
+            "{h}"
+        );
+        assert_eq!(
+            on(&tb, h, &format!("ls {user_dir} | grep {APP} || true")),
+            "",
+            "{h}"
+        );
+    }
+
     let out = app.ok(&["setup"], 0);
     for h in ["h1", "h2"] {
         let want = format!(

@@ -71,22 +71,30 @@ cpu_cap_root() {  # the cgroup dir that holds the hosts' cpu caps; empty when no
 }
 cpu_quota_us() {  # TB_HOST_CPU (cores, e.g. 0.2) as microseconds per CPU_PERIOD_US
   awk -v c="$HOST_CPU" -v p="$CPU_PERIOD_US" 'BEGIN {
-    if (c !~ /^[0-9]*\.?[0-9]+$/ || c <= 0) exit 1
-    q = int(c * p + 0.5); if (q < 1000) q = 1000; print q }' ||
-    die "TB_HOST_CPU must be a positive number of cores (e.g. 0.2), got '$HOST_CPU'"
+    if (c !~ /^[0-9]*\.?[0-9]+$/ || c * p < 1000) exit 1
+    print int(c * p + 0.5) }' ||
+    die "TB_HOST_CPU must be a number of cores of at least 0.1 (e.g. 0.2), got '$HOST_CPU'"
+}
+cpu_cap_check() {  # before any host starts: a bad TB_HOST_CPU stops `up` here (not in a $(...))
+  [ -n "$HOST_CPU" ] || return 0
+  cpu_quota_us >/dev/null
+  [ -n "$(cpu_cap_root)" ] || die "TB_HOST_CPU: no cpu cgroup controller on this machine"
 }
 cpu_cap() {  # cpu_cap I: make host I's cpu cgroup, capped at TB_HOST_CPU; prints its dir
+  # Runs in $(...), where `set -e` is off: every step returns its failure (cpu_cap_check
+  # has vetted the setting and the controller already).
   local i=$1 root q
   [ -n "$HOST_CPU" ] || return 0
-  q=$(cpu_quota_us); root=$(cpu_cap_root)
-  [ -n "$root" ] || die "TB_HOST_CPU: no cpu cgroup controller on this machine"
+  q=$(cpu_quota_us) || return 1
+  root=$(cpu_cap_root); [ -n "$root" ] || return 1
   if [ "$root" = "$(cgroup_root)" ]; then  # cgroup2: enable cpu down to the hosts
-    echo +cpu >"${root%/*}/cgroup.subtree_control"; echo +cpu >"$root/cgroup.subtree_control"
-    echo "$q $CPU_PERIOD_US" >"$root/h$i/cpu.max"
+    echo +cpu >"${root%/*}/cgroup.subtree_control" || return 1
+    echo +cpu >"$root/cgroup.subtree_control" || return 1
+    echo "$q $CPU_PERIOD_US" >"$root/h$i/cpu.max" || return 1
   else
-    mkdir -p "$root/h$i"
-    echo "$CPU_PERIOD_US" >"$root/h$i/cpu.cfs_period_us"
-    echo "$q" >"$root/h$i/cpu.cfs_quota_us"
+    mkdir -p "$root/h$i" || return 1
+    echo "$CPU_PERIOD_US" >"$root/h$i/cpu.cfs_period_us" || return 1
+    echo "$q" >"$root/h$i/cpu.cfs_quota_us" || return 1
     echo "$root/h$i"
   fi
 }
@@ -304,7 +312,7 @@ host_start() {  # network, cgroup, namespaces; records PID 1 (as this machine se
   host_net_add "$i"
   mkdir -p "$cg"
   ! populated "$cg" || die "h$i: processes left in $cg from an earlier run; run: testbed.sh down"
-  cpu=$(cpu_cap "$i")
+  cpu=$(cpu_cap "$i") || die "h$i: could not cap its CPU (TB_HOST_CPU=$HOST_CPU)"
   # The subshell moves itself into the host's cgroup (and its cgroup v1 cpu cap), then becomes
   # `unshare`, whose forked child is the host's PID 1: this script's host_init, then systemd.
   ( echo $BASHPID >"$cg/cgroup.procs"
@@ -508,6 +516,7 @@ cmd_up() {
   [[ $n =~ ^[1-9]$ ]] || die "usage: testbed.sh up N   (N = 1..9)"
   [[ $NET =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "TB_NET=$NET: want 3 octets (10.79.0)"
   cmd_check
+  cpu_cap_check
   take_lock
   if [ -n "$SUDO_RULES" ]; then  # where each host's PID 1 reads it (see host_init)
     visudo -cqf "$SUDO_RULES" || die "TB_SUDO_RULES=$SUDO_RULES: not a valid sudoers file"
