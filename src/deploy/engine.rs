@@ -422,21 +422,12 @@ fn is_noop(req: &Request, hosts: &[Host]) -> bool {
 fn dry_run(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) {
     for h in hosts.iter_mut() {
         let mut scripts = Vec::new();
-        if req.action == Action::Deploy {
-            scripts.push(release::prepare(
-                &h.layout,
-                &req.release,
-                &req.sha,
-                &req.env.linked_dirs,
-                &req.env.linked_files,
-            ));
-            scripts.push(release::build(
-                &h.layout,
-                &req.release,
-                &req.env.build.hooks,
-                &req.env.env,
-                req.env.build.timeout,
-            ));
+        match req.action {
+            Action::Deploy => scripts.push(build_script(req, h)),
+            Action::Rollback if h.units_changed => {
+                scripts.push(supervisor::stage_units(&h.layout, &h.units));
+            }
+            Action::Rollback => {}
         }
         scripts.push(switch_script(req, h));
         let units = instance_units(req, h.formation.as_ref().expect("decided"));
@@ -453,9 +444,34 @@ fn dry_run(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) {
     }
 }
 
+/// The deploy's build round trip on `h`: changed units staged, the release checked out and
+/// linked, the hooks run. The units first: `build` changes into the release dir, and the
+/// staging paths are relative to the home directory.
+fn build_script(req: &Request, h: &Host) -> Script {
+    let env = &req.env;
+    let mut script = Script::new("release.prepare");
+    if h.units_changed {
+        script = script.then(supervisor::stage_units(&h.layout, &h.units));
+    }
+    script
+        .then(release::prepare(
+            &h.layout,
+            &req.release,
+            &req.sha,
+            &env.linked_dirs,
+            &env.linked_files,
+        ))
+        .then(release::build(
+            &h.layout,
+            &req.release,
+            &env.build.hooks,
+            &env.env,
+            env.build.timeout,
+        ))
+}
+
 /// Step 3: push, check out, build, stage changed units; all hosts in parallel.
 fn prepare(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Result<(), String> {
-    let env = &req.env;
     let results = parallel(&mut hosts.iter_mut().collect::<Vec<_>>(), |h| {
         let host = h.name();
         let fail = |step: &str, e: String| {
@@ -488,29 +504,7 @@ fn prepare(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Result
             });
             h.prepared = true;
             let t = Instant::now();
-            let script = release::prepare(
-                &h.layout,
-                &req.release,
-                &req.sha,
-                &env.linked_dirs,
-                &env.linked_files,
-            )
-            .then(release::build(
-                &h.layout,
-                &req.release,
-                &env.build.hooks,
-                &env.env,
-                env.build.timeout,
-            ));
-            // Changed units are staged in the same round trip, first: `build` changes into the
-            // release dir, and the staging paths are relative to the home directory.
-            let script = if h.units_changed {
-                Script::new("release.prepare")
-                    .then(supervisor::stage_units(&h.layout, &h.units))
-                    .then(script)
-            } else {
-                script
-            };
+            let script = build_script(req, h);
             h.run(&script, reporter, &[])
                 .map_err(|e| fail("build", e))?;
             reporter.event(&Event::HostBuilt {

@@ -526,4 +526,11 @@ fn dry_run_gathers_facts_only_and_takes_no_lock() {
     assert!(printed
         .iter()
         .any(|l| l.starts_with("# deliver: switch.swap_current")));
+    // As a run sends it: the units (new on these hosts) are staged in the build's round trip,
+    // shown by size.
+    assert!(
+        printed.iter().any(|l| l
+            .ends_with("bytes: deliver export shows them>' >shop/.deliver/units.new/shop.target")),
+        "{printed:?}"
+    );
 }
