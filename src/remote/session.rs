@@ -105,8 +105,7 @@ impl Remote for SshRemote {
         script: &Script,
         on_line: &mut dyn FnMut(Stream, &str),
     ) -> Result<Output, RemoteError> {
-        let deadline = self.run_timeout.map(|t| Instant::now() + t);
-        exec::run(&self.io, script, deadline, &|| false, on_line)
+        self.run_until(script, on_line, &|| false)
     }
 
     fn run_until(
