@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod deploy;
 pub mod outcome;
+pub mod parallel;
 pub mod plan;
 pub mod procfile;
 pub mod release;

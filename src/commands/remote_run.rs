@@ -16,7 +16,7 @@ use crate::ui::Ui;
 
 pub fn run(args: &RunArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let fleet = Fleet::load(config_path, args.env.as_deref(), ui)?;
-    let script = inspect::run(&fleet.layout, &fleet.env.env, &command_line(&args.cmd));
+    let script = inspect::run_in_current(&fleet.layout, &fleet.env.vars, &command_line(&args.cmd));
     let results = fleet.each(|spec, _, remote| {
         let host = spec.to_string();
         let out = remote.run(&script, &mut |stream, line| {

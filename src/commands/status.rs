@@ -12,12 +12,12 @@ use serde_json::json;
 use super::fleet::{self, Fleet};
 use super::project::Project;
 use crate::cli::EnvArg;
-use crate::config::{AppName, Environment, Supervisor};
+use crate::config::Environment;
 use crate::outcome::Outcome;
 use crate::plan::facts;
 use crate::plan::lock::Holder;
 use crate::plan::supervisor::{self, UnitState};
-use crate::release::{Formation, Instance, ReleaseId};
+use crate::release::{Formation, ReleaseId};
 use crate::remote::Remote;
 use crate::render;
 use crate::ui::Ui;
@@ -115,7 +115,7 @@ fn states(
     let instances = formation.instances();
     let units: Vec<String> = instances
         .iter()
-        .map(|i| unit_name(env.supervisor, &env.app, i))
+        .map(|i| render::unit_name(env.supervisor, &env.app, i))
         .collect();
     let out = remote.run(
         &supervisor::is_active(env.supervisor, &units),
@@ -166,13 +166,6 @@ fn states(
         });
     }
     Ok(types)
-}
-
-fn unit_name(sup: Supervisor, app: &AppName, instance: &Instance) -> String {
-    match sup {
-        Supervisor::Upstart => render::upstart_job(app, instance),
-        Supervisor::Systemd | Supervisor::SystemdUser => render::instance_unit(app, instance),
-    }
 }
 
 fn state_name(state: &UnitState) -> &str {

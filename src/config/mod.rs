@@ -97,8 +97,8 @@ pub struct Environment {
     pub linked_files: Vec<String>,
     pub supervisor: Supervisor,
     pub port_base: u16,
-    /// `[env]`, sorted by key.
-    pub env: BTreeMap<String, String>,
+    /// `[env]`, sorted by key: exported to hooks, processes and `deliver run`.
+    pub vars: BTreeMap<String, String>,
     pub build: Build,
     /// `[processes]` entries in file order; where each was written, for formation errors.
     pub processes: Vec<ProcessSetting>,

@@ -356,7 +356,7 @@ fn finish(
         linked_files: values(s.linked_files),
         supervisor: s.supervisor.unwrap_or(Supervisor::SystemdUser),
         port_base: s.port_base.unwrap_or(5000),
-        env: s.env,
+        vars: s.env,
         build: Build {
             hooks: s.build_hooks.unwrap_or_default(),
             timeout: s.build_timeout.unwrap_or(Duration::from_secs(600)),
@@ -1011,7 +1011,7 @@ processes = { web = 1 }
         assert_eq!(production.supervisor, Supervisor::SystemdUser);
         assert_eq!(production.port_base, 5000);
         assert_eq!(
-            production.env,
+            production.vars,
             BTreeMap::from([("NODE_ENV".to_owned(), "production".to_owned())])
         );
         assert_eq!(
@@ -1089,7 +1089,7 @@ processes = { web = 1 }
         assert!(env.linked_dirs.is_empty() && env.linked_files.is_empty());
         assert_eq!(env.supervisor, Supervisor::SystemdUser);
         assert_eq!(env.port_base, 5000);
-        assert!(env.env.is_empty());
+        assert!(env.vars.is_empty());
         assert_eq!(
             env.build,
             Build {
@@ -1170,7 +1170,7 @@ hosts = ["staging1", "staging2"]
         assert_eq!(production.user.as_deref(), Some("deploy"));
         assert_eq!(production.hosts, [host("web1")]);
         let env: Vec<(&str, &str)> = production
-            .env
+            .vars
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
@@ -1228,7 +1228,7 @@ processes.clock = 1
             "{BASE}deploy_to = \"x\\\"; touch /tmp/pwned #\"\n[env]\nGREETING = \"$(id) `x` 'y'\"\n"
         ));
         assert_eq!(env.deploy_to, "x\"; touch /tmp/pwned #");
-        assert_eq!(env.env["GREETING"], "$(id) `x` 'y'");
+        assert_eq!(env.vars["GREETING"], "$(id) `x` 'y'");
     }
 
     #[test]
@@ -1290,7 +1290,7 @@ processes.clock = 1
         let env = only_env(&format!(
             "{BASE}[env]\nANYTHING_GOES = \"1\"\n[processes]\nwhatever-type = 3\n"
         ));
-        assert_eq!(env.env["ANYTHING_GOES"], "1");
+        assert_eq!(env.vars["ANYTHING_GOES"], "1");
         assert_eq!(env.processes[0].name, "whatever-type");
         assert_eq!(env.processes[0].instances, Instances::Count(3));
     }

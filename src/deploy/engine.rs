@@ -27,7 +27,7 @@ use crate::plan::facts::{self, Facts};
 use crate::plan::log::{Action, LogResult};
 use crate::plan::supervisor::UnitState;
 use crate::plan::Script;
-use crate::plan::{layout::Layout, lock, log, prune, release, setup, supervisor, switch};
+use crate::plan::{layout::Layout, lock, log, prune, release_dir, setup, supervisor, switch};
 use crate::procfile::ProcessType;
 use crate::release::{Formation, Instance, ReleaseId};
 use crate::remote::{Output, Remote, Stream};
@@ -454,18 +454,18 @@ fn build_script(req: &Request, h: &Host) -> Script {
         script = script.then(supervisor::stage_units(&h.layout, &h.units));
     }
     script
-        .then(release::prepare(
+        .then(release_dir::prepare(
             &h.layout,
             &req.release,
             &req.sha,
             &env.linked_dirs,
             &env.linked_files,
         ))
-        .then(release::build(
+        .then(release_dir::build(
             &h.layout,
             &req.release,
             &env.build.hooks,
-            &env.env,
+            &env.vars,
             env.build.timeout,
         ))
 }
@@ -538,7 +538,7 @@ fn fail_before_switch(
     let results = parallel(&mut hosts.iter_mut().collect::<Vec<_>>(), |h| {
         let mut script = Script::new("deploy.abort");
         if h.prepared && req.action == Action::Deploy {
-            script = script.then(release::remove(&h.layout, &req.release));
+            script = script.then(release_dir::remove(&h.layout, &req.release));
         }
         if h.locked {
             let line = log::entry(
@@ -628,12 +628,7 @@ fn instance_units(req: &Request, formation: &Formation) -> Vec<String> {
 }
 
 fn unit_name(req: &Request, instance: &Instance) -> String {
-    match req.env.supervisor {
-        Supervisor::Upstart => render::upstart_job(&req.env.app, instance),
-        Supervisor::Systemd | Supervisor::SystemdUser => {
-            render::instance_unit(&req.env.app, instance)
-        }
-    }
+    render::unit_name(req.env.supervisor, &req.env.app, instance)
 }
 
 /// Step 4: switch batch by batch; on failure revert the switched hosts.

@@ -10,7 +10,7 @@ use super::engine::{run, Request};
 use crate::config::{Config, RolloutMode};
 use crate::outcome::Outcome;
 use crate::plan::log::Action;
-use crate::plan::{lock, release, Script};
+use crate::plan::{lock, release_dir, Script};
 use crate::procfile;
 use crate::release::ReleaseId;
 use crate::remote::{Output, PushStats, Remote, RemoteError, Stream};
@@ -429,7 +429,7 @@ fn a_lock_held_on_the_first_host_leaves_the_others_untouched() {
 #[test]
 fn a_failing_hook_exits_1_removes_the_release_everywhere_and_switches_nothing() {
     let broken = Behaviour {
-        fail: vec![("release.prepare", release::HOOK_FAILED)],
+        fail: vec![("release.prepare", release_dir::HOOK_FAILED)],
         ..Behaviour::default()
     };
     let (remotes, logs) = hosts([Behaviour::default(), broken]);

@@ -1,11 +1,11 @@
 //! Read-mostly commands: `deliver releases` ([`releases`] + [`parse_releases`]), `deliver
-//! logs` ([`logs`]) and `deliver run` ([`run`]). Pure: builds scripts and parses their
+//! logs` ([`logs`]) and `deliver run` ([`run_in_current`]). Pure: builds scripts and parses their
 //! output; no I/O.
 
 use std::collections::BTreeMap;
 
 use super::layout::Layout;
-use super::release::app_environment;
+use super::release_dir::app_environment;
 use super::script::{quote, Script};
 use super::supervisor::{TAIL, UPSTART_LOG_DIR};
 use crate::config::{AppName, Supervisor};
@@ -151,7 +151,7 @@ pub fn logs(
 /// Runs `command` (with `sh -c`, as ssh would) in `current` with `env` and `shared/.env`;
 /// stdin is /dev/null and the script's status is the command's. Exits [`NO_CURRENT`] when
 /// nothing is deployed.
-pub fn run(layout: &Layout, env: &BTreeMap<String, String>, command: &str) -> Script {
+pub fn run_in_current(layout: &Layout, env: &BTreeMap<String, String>, command: &str) -> Script {
     let s = Script::new("inspect.run").raw(
         "nothing deployed: a named exit",
         format!(
@@ -182,7 +182,7 @@ mod tests {
         insta::assert_snapshot!("inspect_releases", releases(&layout).render());
         insta::assert_snapshot!(
             "inspect_run",
-            run(&layout, &example.env.env, "bin/console $X").render()
+            run_in_current(&layout, &example.env.vars, "bin/console $X").render()
         );
         insta::assert_snapshot!(
             "inspect_logs",
@@ -236,13 +236,13 @@ mod tests {
         let sandbox = Sandbox::new();
         let layout = Layout::new("~/shop");
         let env = BTreeMap::from([("X".to_owned(), "$(touch pwned) \"q\" 'y'".to_owned())]);
-        let ran = sandbox.run(&run(&layout, &env, "true"));
+        let ran = sandbox.run(&run_in_current(&layout, &env, "true"));
         assert_eq!(ran.status, NO_CURRENT);
         sandbox.sh("mkdir -p shop/releases/20240101000000-1111111 shop/shared \
              && ln -s releases/20240101000000-1111111 shop/current \
              && printf 'SECRET=s3cret\\n' > shop/shared/.env");
         let ran = sandbox
-            .run(&run(
+            .run(&run_in_current(
                 &layout,
                 &env,
                 "printf '%s|%s|%s' \"$X\" \"$SECRET\" \"$(basename \"$(pwd -P)\")\"",
@@ -253,6 +253,9 @@ mod tests {
             "$(touch pwned) \"q\" 'y'|s3cret|20240101000000-1111111"
         );
         assert!(!sandbox.path("pwned").exists());
-        assert_eq!(sandbox.run(&run(&layout, &env, "exit 3")).status, 3);
+        assert_eq!(
+            sandbox.run(&run_in_current(&layout, &env, "exit 3")).status,
+            3
+        );
     }
 }

@@ -14,7 +14,7 @@ pub mod layout;
 pub mod lock;
 pub mod log;
 pub mod prune;
-pub mod release;
+pub mod release_dir;
 #[cfg(test)]
 mod sandbox;
 pub mod script;
@@ -30,10 +30,10 @@ pub use script::{Cmd, Script};
 pub const EXIT_CODES: &[(&str, i32)] = &[
     ("lock::HELD", lock::HELD),
     ("lock::NOT_LOCKED", lock::NOT_LOCKED),
-    ("release::EXISTS", release::EXISTS),
-    ("release::HOOK_FAILED", release::HOOK_FAILED),
-    ("release::HOOK_TIMEOUT", release::HOOK_TIMEOUT),
-    ("release::IS_CURRENT", release::IS_CURRENT),
+    ("release_dir::EXISTS", release_dir::EXISTS),
+    ("release_dir::HOOK_FAILED", release_dir::HOOK_FAILED),
+    ("release_dir::HOOK_TIMEOUT", release_dir::HOOK_TIMEOUT),
+    ("release_dir::IS_CURRENT", release_dir::IS_CURRENT),
     ("switch::NO_RELEASE", switch::NO_RELEASE),
     ("inspect::NO_CURRENT", inspect::NO_CURRENT),
     ("supervisor::NO_UNITS", supervisor::NO_UNITS),
@@ -84,8 +84,8 @@ mod tests {
                 facts::Depth::Layout,
             ),
             lock::acquire(&layout, &evil),
-            release::prepare(&layout, &id, &sha, &dirs, &files),
-            release::build(
+            release_dir::prepare(&layout, &id, &sha, &dirs, &files),
+            release_dir::build(
                 &layout,
                 &id,
                 &["printf '%s' \"$EVIL\" > evil".to_owned()],
@@ -99,7 +99,11 @@ mod tests {
             sandbox.run(&script).ok();
         }
         let ran = sandbox
-            .run(&inspect::run(&layout, &env, "printf '%s' \"$EVIL\""))
+            .run(&inspect::run_in_current(
+                &layout,
+                &env,
+                "printf '%s' \"$EVIL\"",
+            ))
             .ok();
         assert_eq!(ran.stdout, evil);
         let base = sandbox.path(&evil);

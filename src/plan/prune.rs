@@ -2,7 +2,7 @@
 //! deletes them with their refs ([`prune`]). No I/O here.
 
 use super::layout::Layout;
-use super::release;
+use super::release_dir;
 use super::script::Script;
 use crate::release::ReleaseId;
 
@@ -23,10 +23,10 @@ pub fn to_prune(releases: &[ReleaseId], current: Option<&ReleaseId>, keep: u32) 
         .collect()
 }
 
-/// Deletes each release and its ref, as `release::remove` does (which refuses `current`).
+/// Deletes each release and its ref, as `release_dir::remove` does (which refuses `current`).
 pub fn prune(layout: &Layout, ids: &[ReleaseId]) -> Script {
     ids.iter().fold(Script::new("prune"), |s, id| {
-        s.then(release::remove(layout, id))
+        s.then(release_dir::remove(layout, id))
     })
 }
 

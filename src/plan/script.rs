@@ -226,8 +226,8 @@ mod tests {
         let id = "20240131235959-0a1b2c3".parse().unwrap();
         let hooks = ["npm run build".to_owned()];
         let build =
-            crate::plan::release::build(&layout, &id, &hooks, &env, Duration::from_secs(60));
-        let run = crate::plan::inspect::run(&layout, &env, "true");
+            crate::plan::release_dir::build(&layout, &id, &hooks, &env, Duration::from_secs(60));
+        let run = crate::plan::inspect::run_in_current(&layout, &env, "true");
         for script in [build, run] {
             let shown = script.render_masked();
             assert!(!shown.contains("tok-3f9a"), "{shown}");

@@ -473,10 +473,7 @@ mod tests {
             .formation
             .instances_of("web")
             .iter()
-            .map(|i| match sup {
-                Supervisor::Upstart => crate::render::upstart_job(&example.env.app, i),
-                _ => crate::render::instance_unit(&example.env.app, i),
-            })
+            .map(|i| crate::render::unit_name(sup, &example.env.app, i))
             .collect()
     }
 

@@ -40,7 +40,7 @@ pub fn swap_current(layout: &Layout, id: &ReleaseId) -> Script {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::release;
+    use crate::plan::release_dir;
     use crate::plan::sandbox::Sandbox;
     use crate::plan::setup::setup;
 
@@ -65,7 +65,7 @@ mod tests {
         for (id, text) in [(&first, "one"), (&second, "two")] {
             let sha = sandbox.commit("shop", id.as_str(), &[("app.txt", text)]);
             sandbox
-                .run(&release::prepare(&layout, id, &sha, &dirs, &files))
+                .run(&release_dir::prepare(&layout, id, &sha, &dirs, &files))
                 .ok();
             sandbox.run(&swap_current(&layout, id)).ok();
             assert_eq!(

@@ -103,7 +103,7 @@ fn environment() -> Environment {
         linked_files: vec![".env".to_owned()],
         supervisor: Supervisor::SystemdUser,
         port_base: 5000,
-        env: BTreeMap::from([
+        vars: BTreeMap::from([
             ("NODE_ENV".to_owned(), "production".to_owned()),
             ("GREETING".to_owned(), GREETING.to_owned()),
         ]),

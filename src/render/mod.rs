@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tera::Tera;
 
-use crate::config::{AppName, Environment};
+use crate::config::{AppName, Environment, Supervisor};
 use crate::release::{Formation, Instance};
 
 /// One rendered file: its name (no directory) and contents.
@@ -67,6 +67,15 @@ pub fn upstart(target: &Target<'_>) -> Result<Vec<RenderedFile>, RenderError> {
 /// `http {}` (nginx conf.d).
 pub fn nginx(env: &Environment, backends: &[Backend]) -> Result<Vec<RenderedFile>, RenderError> {
     nginx::render(&engine()?, env, backends)
+}
+
+/// What the supervisor calls one instance: its systemd unit (`<app>-<type>@<port>.service`)
+/// or its upstart job (`<app>-<type>-<N>`). Every command that names an instance uses this.
+pub fn unit_name(supervisor: Supervisor, app: &AppName, instance: &Instance) -> String {
+    match supervisor {
+        Supervisor::Upstart => upstart_job(app, instance),
+        Supervisor::Systemd | Supervisor::SystemdUser => instance_unit(app, instance),
+    }
 }
 
 /// The systemd unit of one instance: `<app>-<type>@<port>.service`.

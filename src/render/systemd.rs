@@ -60,7 +60,7 @@ pub(super) fn render(
             Some(escape::systemd_value("the user", target.user).map_err(&quoting)?)
         };
         let environment_lines = env
-            .env
+            .vars
             .iter()
             .map(|(key, value)| escape::systemd_env(key, value))
             .collect::<Result<_, _>>()
@@ -202,7 +202,7 @@ mod tests {
         let mut example = Example::new();
         example
             .env
-            .env
+            .vars
             .insert("BAD-NAME".to_owned(), "x".to_owned());
         let err = render_systemd(&example.target(), false).unwrap_err();
         assert_eq!(

@@ -55,7 +55,7 @@ pub(super) fn render(tera: &Tera, target: &Target<'_>) -> Result<Vec<RenderedFil
     let paths = Paths::new(&app_file, target.deploy_path)?;
     let quoting = quoting_error(&app_file);
     let environment_lines: Vec<String> = env
-        .env
+        .vars
         .iter()
         .map(|(name, value)| {
             escape::check_env_name(name)?;
