@@ -156,6 +156,14 @@ pub fn auto_instances(cpus: u32) -> u32 {
     cpus.saturating_sub(1).clamp(1, MAX_INSTANCES)
 }
 
+/// The inverse of the port arithmetic: which instance number (1-based) of the type at
+/// Procfile `index` listens on `port`; `None` when the port lies outside that type's range.
+pub fn instance_number(port_base: u16, index: usize, port: u16) -> Option<u32> {
+    let first = port_of(port_base, index, 1);
+    let n = u64::from(port).checked_sub(first)?;
+    (n < u64::from(PORT_STRIDE)).then(|| u32::try_from(n + 1).expect("below the stride"))
+}
+
 fn port_of(port_base: u16, index: usize, number: u32) -> u64 {
     let index = u64::try_from(index).unwrap_or(u64::MAX / 2);
     u64::from(port_base)
@@ -459,6 +467,14 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![5000, 5001, 5002]
         );
+    }
+
+    #[test]
+    fn instance_numbers_invert_the_port_arithmetic() {
+        assert_eq!(instance_number(5000, 0, 5000), Some(1));
+        assert_eq!(instance_number(5000, 1, 5101), Some(2));
+        assert_eq!(instance_number(5000, 1, 5099), None);
+        assert_eq!(instance_number(5000, 1, 5200), None);
     }
 
     #[test]

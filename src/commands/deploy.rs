@@ -1,6 +1,6 @@
 //! `deliver [deploy] [ENV] [--ref REF] [--hosts H,..] [--batch N] [--force] [--dry-run]`:
 //! resolves the commit locally, connects to every host (one session each) and hands the
-//! rest to `deploy::engine`.
+//! rest to `deploy`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use super::hosts;
 use super::project::load_config;
 use crate::cli::DeployArgs;
-use crate::deploy::engine::{self, Request};
+use crate::deploy::{self, interrupt, Request};
 use crate::outcome::Outcome;
 use crate::plan::{lock, log::Action};
 use crate::release::ReleaseId;
@@ -52,7 +52,7 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     };
     let reporter: Arc<dyn Reporter> = Arc::from(ui.reporter());
     let names: Vec<String> = selected.iter().map(ToString::to_string).collect();
-    reporter.event(&engine::start_event(&request, &names));
+    reporter.event(&deploy::start_event(&request, &names));
     let remotes = match hosts::connect_all(&request.env, &selected, reporter.as_ref()) {
         Ok(r) => r,
         Err(e) => {
@@ -65,8 +65,8 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         }
     };
     let remotes = hosts::shown(remotes, &reporter, ui.verbose);
-    engine::catch_interrupts();
-    Ok(engine::run(&request, remotes, reporter.as_ref()))
+    interrupt::catch_interrupts();
+    Ok(deploy::run(&request, remotes, reporter.as_ref()))
 }
 
 pub fn now_unix() -> u64 {

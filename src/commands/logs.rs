@@ -13,7 +13,7 @@ use super::project::Project;
 use super::UsageError;
 use crate::cli::LogsArgs;
 use crate::config::Supervisor;
-use crate::deploy::engine;
+use crate::deploy::interrupt;
 use crate::outcome::Outcome;
 use crate::plan::{facts, inspect};
 use crate::release::Formation;
@@ -39,9 +39,9 @@ pub fn run(args: &LogsArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let fleet = Fleet::load(config_path, args.env.as_deref(), ui)?;
     let env = &fleet.env;
     let lines = args.lines.unwrap_or(DEFAULT_LINES);
-    // Ctrl-C ends the run through `engine::interrupted` (checked by every host's channel),
+    // Ctrl-C ends the run through `interrupt::interrupted` (checked by every host's channel),
     // not by killing the process with channels open.
-    engine::catch_interrupts();
+    interrupt::catch_interrupts();
     let results = fleet.each(|spec, _, remote| {
         // systemd's journal is asked per type; upstart logs one file per instance job, so
         // there the host's CPU count ("auto") matters.
@@ -75,7 +75,7 @@ pub fn run(args: &LogsArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
             &mut |stream, line| {
                 ui.host_output(&host, stream == Stream::Stderr, line);
             },
-            &engine::interrupted,
+            &interrupt::interrupted,
         );
         let out = match out {
             Err(RemoteError::Interrupted { .. }) => return Ok(()),

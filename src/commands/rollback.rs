@@ -12,7 +12,7 @@ use super::hosts;
 use super::project::{beside, load_config};
 use super::UsageError;
 use crate::cli::RollbackArgs;
-use crate::deploy::engine::{self, Request};
+use crate::deploy::{self, interrupt, Request};
 use crate::outcome::Outcome;
 use crate::plan::facts::{self, Facts};
 use crate::plan::layout::Layout;
@@ -132,9 +132,9 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
         env,
     };
     let names: Vec<String> = remotes.iter().map(|r| r.host().to_string()).collect();
-    held.open(&engine::start_event(&request, &names));
-    engine::catch_interrupts();
-    Ok(engine::run(&request, remotes, held.as_ref()))
+    held.open(&deploy::start_event(&request, &names));
+    interrupt::catch_interrupts();
+    Ok(deploy::run(&request, remotes, held.as_ref()))
 }
 
 /// Facts of every host, in parallel.
@@ -144,23 +144,13 @@ fn gather(
     env: &crate::config::Environment,
 ) -> Result<Vec<Facts>> {
     let script = facts::gather(layout, &env.app, env.supervisor, facts::Depth::Layout);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = remotes
-            .iter_mut()
-            .map(|r| {
-                let script = &script;
-                scope.spawn(move || {
-                    let host = r.host().to_string();
-                    let out = r.run(script, &mut |_, _| {}).map_err(|e| anyhow!("{e}"))?;
-                    facts::parse(&out.stdout).map_err(|e| anyhow!("{host}: {e}"))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a host thread panicked"))
-            .collect()
+    crate::parallel::each(remotes.iter_mut(), |r| {
+        let host = r.host().to_string();
+        let out = r.run(&script, &mut |_, _| {}).map_err(|e| anyhow!("{e}"))?;
+        facts::parse(&out.stdout).map_err(|e| anyhow!("{host}: {e}"))
     })
+    .into_iter()
+    .collect()
 }
 
 /// `--to`, else the release before the first host's `current`; it must be complete on every

@@ -4,7 +4,7 @@
 //! when every host is ready.
 //!
 //! The units are the ones a deploy of the environment's `git_ref` renders for each host
-//! (`engine::host_units`: formation from the host's CPUs, its user and home). They are
+//! (`deploy::target::host_target`: formation from the host's CPUs, its user and home). They are
 //! installed, and nothing started, only on a ready host with no `current` release. Where a
 //! release runs, setup leaves its units alone and says whether they differ: a deploy's no-op
 //! check compares the installed units, so units replaced under running processes would hide
@@ -20,7 +20,7 @@ use super::hosts;
 use super::readiness::{self, Check};
 use crate::cli::EnvArg;
 use crate::config::Environment;
-use crate::deploy::engine;
+use crate::deploy::target;
 use crate::outcome::Outcome;
 use crate::plan::facts::{self, Facts};
 use crate::plan::lock::{self, Holder};
@@ -103,7 +103,7 @@ impl Units<'_> {
         ready: bool,
         sha: &str,
     ) -> Result<Check> {
-        let rendered = engine::host_units(self.env, self.types, self.layout, facts)
+        let rendered = target::host_target(self.env, self.types, self.layout, facts)
             .map_err(|e| anyhow!("units: {e}"))?;
         let names = rendered
             .units

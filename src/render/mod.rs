@@ -83,6 +83,16 @@ pub fn instance_unit(app: &AppName, instance: &Instance) -> String {
     format!("{app}-{}@{}.service", instance.type_name, instance.port)
 }
 
+/// The type and port of an [`instance_unit`] name of `app`; `None` for any other name.
+pub fn parse_instance_unit<'a>(app: &AppName, unit: &'a str) -> Option<(&'a str, u16)> {
+    let (type_name, port) = unit
+        .strip_prefix(app.as_str())?
+        .strip_prefix('-')?
+        .strip_suffix(".service")?
+        .rsplit_once('@')?;
+    Some((type_name, port.parse().ok()?))
+}
+
 /// The systemd template unit of a process type: `<app>-<type>@.service`.
 pub fn template_unit(app: &AppName, type_name: &str) -> String {
     format!("{app}-{type_name}@.service")
@@ -281,6 +291,12 @@ mod tests {
         let app = &example.env.app;
         let web1 = &example.formation.instances()[1];
         assert_eq!(instance_unit(app, web1), "shop-web@5001.service");
+        assert_eq!(
+            parse_instance_unit(app, "shop-web@5001.service"),
+            Some(("web", 5001))
+        );
+        assert_eq!(parse_instance_unit(app, "shop.target"), None);
+        assert_eq!(parse_instance_unit(app, "other-web@5001.service"), None);
         assert_eq!(template_unit(app, "web"), "shop-web@.service");
         assert_eq!(target_unit(app), "shop.target");
         assert_eq!(upstart_job(app, web1), "shop-web-2");

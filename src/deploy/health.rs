@@ -1,0 +1,113 @@
+//! Whether an instance is up: one probe of the health process's `GET` ([`probe`], which
+//! `deliver status` shows too) and the gate a rollout waits on after each start ([`gate`]:
+//! the probe until it answers `expect` or `health.deadline` passes; other process types stay
+//! `active` for a second).
+
+use std::time::{Duration, Instant};
+
+use super::policy::Gate;
+use super::state::{millis, Session, StepError};
+use crate::config::{duration, Health, Supervisor};
+use crate::plan::supervisor::{self, UnitState};
+use crate::release::Instance;
+use crate::remote::{Remote, RemoteError};
+use crate::ui::event::{Event, Reporter};
+
+/// What one health probe saw.
+#[derive(Debug)]
+pub enum Probe {
+    /// The expected status.
+    Healthy,
+    /// Another status.
+    Answered(u16),
+    /// No HTTP answer (refused, timed out, ...).
+    Unreachable(RemoteError),
+}
+
+/// One `GET http://127.0.0.1:<port><health.path>` on the host, bounded by `health.timeout`.
+pub fn probe(remote: &mut dyn Remote, port: u16, health: &Health) -> Probe {
+    match remote.http_get(port, &health.path, health.timeout) {
+        Ok(status) if status == health.expect => Probe::Healthy,
+        Ok(status) => Probe::Answered(status),
+        Err(e) => Probe::Unreachable(e),
+    }
+}
+
+/// An instance that did not pass its gate.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("{unit}: GET {path} did not answer {expect} within {} ({})", duration::format(*deadline), seen(last))]
+    NotHealthy {
+        unit: String,
+        path: String,
+        expect: u16,
+        deadline: Duration,
+        last: Probe,
+    },
+    #[error("{unit} did not stay active: {state:?}")]
+    NotActive {
+        unit: String,
+        state: Option<UnitState>,
+    },
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+fn seen(last: &Probe) -> String {
+    match last {
+        Probe::Healthy => "healthy".to_string(),
+        Probe::Answered(status) => format!("last answer {status}"),
+        Probe::Unreachable(e) => format!("last attempt: {e}"),
+    }
+}
+
+/// Waits until `instance` (started as `unit`) passes `gate`, then reports it healthy.
+pub fn gate(
+    session: &mut Session,
+    supervisor_kind: Supervisor,
+    health: &Health,
+    instance: &Instance,
+    unit: &str,
+    gate: &Gate,
+    reporter: &dyn Reporter,
+) -> Result<(), StepError> {
+    let t = Instant::now();
+    match gate {
+        Gate::Health => loop {
+            let last = probe(session.remote.as_mut(), instance.port, health);
+            if matches!(last, Probe::Healthy) {
+                break;
+            }
+            if t.elapsed() >= health.deadline {
+                return Err(GateError::NotHealthy {
+                    unit: unit.to_string(),
+                    path: health.path.clone(),
+                    expect: health.expect,
+                    deadline: health.deadline,
+                    last,
+                }
+                .into());
+            }
+            std::thread::sleep(health.interval);
+        },
+        Gate::StaysActive => {
+            std::thread::sleep(Duration::from_secs(1));
+            let out =
+                session.query(&supervisor::is_active(supervisor_kind, &[unit.to_string()]))?;
+            let states = supervisor::parse_states(&out.stdout).map_err(GateError::Unreadable)?;
+            if !matches!(states.first(), Some((_, UnitState::Active))) {
+                return Err(GateError::NotActive {
+                    unit: unit.to_string(),
+                    state: states.into_iter().next().map(|(_, s)| s),
+                }
+                .into());
+            }
+        }
+    }
+    reporter.event(&Event::InstanceHealthy {
+        host: session.name(),
+        unit: unit.to_string(),
+        ms: millis(t),
+    });
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! The operations that ship a release to every host, composed of the phases of `deploy::`:
+//! [`deploy`] (a new commit) and [`rollback`] (a release already on the hosts). Both run
+//! [`ship`]: open every session (lock, facts), decide each host's target, stop at a no-op
+//! or a dry run, prepare all hosts in parallel, switch batch by batch through the rollout
+//! core, then finish (prune, log, unlock) or revert. Local before/after hooks wrap [`ship`].
+
+mod deploy;
+mod rollback;
+
+pub use deploy::deploy;
+pub use rollback::rollback;
+
+use std::time::Instant;
+
+use super::interrupt::interrupted;
+use super::prepare;
+use super::revert::revert;
+use super::rollout::{InstanceHooks, NoHooks};
+use super::session;
+use super::state::{millis, summary, End, Host, Session};
+use super::switch;
+use super::target;
+use super::Request;
+use crate::outcome::Outcome;
+use crate::plan::layout::Layout;
+use crate::plan::log::{Action, LogResult};
+use crate::plan::{supervisor, Script};
+use crate::remote::Remote;
+use crate::render;
+use crate::ui::event::{Event, Reporter};
+
+/// The shared pipeline of [`deploy`] and [`rollback`].
+fn ship(req: &Request, remotes: Vec<Box<dyn Remote>>, reporter: &dyn Reporter) -> Outcome {
+    let started = Instant::now();
+    let layout = Layout::new(&req.env.deploy_to);
+    let mut sessions: Vec<Session> = remotes
+        .into_iter()
+        .map(|remote| Session::new(remote, layout.clone(), started))
+        .collect();
+    let facts = match session::open(req, &mut sessions, reporter) {
+        Ok(facts) => facts,
+        Err(outcome) => return outcome,
+    };
+    let mut hosts = match target::decide(req, sessions, facts) {
+        Ok(hosts) => hosts,
+        Err((mut sessions, e)) => {
+            return prepare::abort(req, sessions.iter_mut().collect(), reporter, &e);
+        }
+    };
+    if target::is_noop(req, &hosts) {
+        session::release_locks(hosts.iter_mut().map(|h| &mut h.session), reporter);
+        for h in &mut hosts {
+            h.session.end(End::Unchanged);
+        }
+        reporter.event(&Event::DeployNoop {
+            reason: "every host runs this commit with these units (--force deploys anyway)"
+                .to_string(),
+        });
+        return Outcome::Done;
+    }
+    if req.dry_run {
+        dry_run(req, &mut hosts, reporter);
+        return Outcome::Done;
+    }
+    let failed = |hosts: &mut [Host], e: &str| {
+        prepare::abort(
+            req,
+            hosts.iter_mut().map(|h| &mut h.session).collect(),
+            reporter,
+            e,
+        )
+    };
+    if let Err(e) = prepare::prepare(req, &mut hosts, reporter) {
+        return failed(&mut hosts, &e);
+    }
+    if interrupted() {
+        return failed(&mut hosts, "interrupted before switching");
+    }
+    let hooks: &dyn InstanceHooks = &NoHooks;
+    match switch::all(req, &mut hosts, hooks, reporter) {
+        Ok(()) => {
+            session::finish(req, &mut hosts, reporter, |_| {
+                (LogResult::Done, End::Deployed)
+            });
+            reporter.event(&Event::DeployDone {
+                ms: millis(started),
+                summary: summary(req, hosts.iter().map(|h| &h.session)),
+            });
+            Outcome::Done
+        }
+        Err(error) => revert(req, &mut hosts, hooks, reporter, &error),
+    }
+}
+
+/// `--dry-run`: the scripts a run would send to each host, as `host.script` events (shown
+/// as `-v` shows the scripts it runs: exported values masked).
+fn dry_run(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) {
+    for h in hosts.iter_mut() {
+        let mut scripts: Vec<Script> = Vec::new();
+        match req.action {
+            Action::Deploy => scripts.push(prepare::build_script(req, h)),
+            Action::Rollback => scripts.extend(prepare::stage_script(h)),
+        }
+        scripts.push(switch::forward_script(req, h));
+        let units: Vec<String> =
+            super::policy::restart_order(&h.target.formation, &req.env.health.process)
+                .iter()
+                .map(|s| render::unit_name(req.env.supervisor, &req.env.app, &s.instance))
+                .collect();
+        scripts.push(supervisor::restart(req.env.supervisor, &units));
+        scripts.push(session::finish_script(req, h, LogResult::Done));
+        for script in scripts {
+            reporter.event(&Event::HostScript {
+                host: h.session.name(),
+                name: script.name.clone(),
+                script: script.render_masked(),
+            });
+        }
+        h.session.end(End::DryRun);
+    }
+}

@@ -1,0 +1,70 @@
+//! After a rollout failure: every switched host goes back to the release and formation it
+//! ran before (last switched first, through the same rollout core), then every host logs
+//! and unlocks. Exit 4, or 5 when a host could not be reverted.
+
+use super::policy;
+use super::rollout::InstanceHooks;
+use super::session;
+use super::state::{summary, End, Host, Phase};
+use super::switch::{self, Direction};
+use super::Request;
+use crate::outcome::Outcome;
+use crate::plan::log::LogResult;
+use crate::ui::event::{Event, Reporter};
+
+pub fn revert(
+    req: &Request,
+    hosts: &mut [Host],
+    hooks: &dyn InstanceHooks,
+    reporter: &dyn Reporter,
+    error: &str,
+) -> Outcome {
+    let switched: Vec<usize> = (0..hosts.len())
+        .filter(|&i| hosts[i].session.phase == Phase::Switched)
+        .collect();
+    let mut reverted = Vec::new();
+    for i in policy::revert_order(&switched) {
+        let h = &mut hosts[i];
+        match switch::host(req, h, Direction::Back, hooks, reporter) {
+            Ok(()) => {
+                h.session.phase = Phase::Reverted;
+                reverted.push(h.session.name());
+                reporter.event(&Event::HostReverted {
+                    host: h.session.name(),
+                });
+            }
+            Err(e) => {
+                h.session
+                    .report_failure(reporter, super::state::Step::Revert, &e);
+                h.session.phase = Phase::RevertFailed {
+                    reason: e.to_string(),
+                };
+            }
+        }
+    }
+    session::finish(req, hosts, reporter, |phase| match phase {
+        Phase::Reverted => (LogResult::Reverted, End::Reverted),
+        Phase::RevertFailed { reason } => (
+            LogResult::RevertFailed,
+            End::NotReverted {
+                reason: reason.clone(),
+            },
+        ),
+        _ => (LogResult::Failed, End::NotSwitched),
+    });
+    reporter.event(&Event::DeployReverted { hosts: reverted });
+    let outcome = if hosts
+        .iter()
+        .any(|h| matches!(h.session.phase, Phase::Ended(End::NotReverted { .. })))
+    {
+        Outcome::RevertFailed
+    } else {
+        Outcome::Reverted
+    };
+    reporter.event(&Event::DeployFailed {
+        error: error.to_string(),
+        code: outcome.code(),
+        summary: summary(req, hosts.iter().map(|h| &h.session)),
+    });
+    outcome
+}

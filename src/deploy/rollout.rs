@@ -1,0 +1,147 @@
+//! The one rollout core: replace a host's running formation with a target formation. Deploy,
+//! rollback and revert all come here (after `switch` pointed `current` at the release to
+//! run); a restart without a new release (env, scale) will too. Which instances restart, in
+//! which order and behind which gate is `policy`'s; the per-instance hooks
+//! ([`InstanceHooks`]) are where a proxy drain hangs: before an instance stops, after it is
+//! healthy again.
+
+use super::health;
+use super::policy;
+use super::state::{Session, StepError};
+use crate::config::{Environment, RolloutMode};
+use crate::plan::facts::Facts;
+use crate::plan::supervisor;
+use crate::procfile::ProcessType;
+use crate::release::{self, Instance};
+use crate::render;
+use crate::ui::event::{Event, Reporter};
+
+/// A host's move from what it runs to what it should run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The target formation's instances: each is (re)started and gated.
+    pub run: Vec<Instance>,
+    /// Instances that leave the formation: stopped once the others are up.
+    pub stop: Vec<Instance>,
+}
+
+impl Change {
+    /// Forward to `new`, from `old` when known (else nothing is stopped).
+    pub fn forward(new: Vec<Instance>, old: Option<Vec<Instance>>) -> Change {
+        let stop = old.map(|o| policy::removed(&o, &new)).unwrap_or_default();
+        Change { run: new, stop }
+    }
+
+    /// Back to `old` from `new`; when nothing was recorded (an older layout), the same
+    /// instances under the old release.
+    pub fn back(new: &[Instance], old: Option<Vec<Instance>>) -> Change {
+        let keep = old.unwrap_or_else(|| new.to_vec());
+        let stop = policy::removed(new, &keep);
+        Change { run: keep, stop }
+    }
+}
+
+/// What happens around each instance's restart. Both default to nothing.
+pub trait InstanceHooks: Sync {
+    /// Before `unit` stops (e.g. take it out of the proxy and let it drain).
+    fn before_stop(
+        &self,
+        _session: &mut Session,
+        _instance: &Instance,
+        _unit: &str,
+    ) -> Result<(), StepError> {
+        Ok(())
+    }
+
+    /// After `unit` passed its gate (e.g. put it back in the proxy).
+    fn after_healthy(
+        &self,
+        _session: &mut Session,
+        _instance: &Instance,
+        _unit: &str,
+    ) -> Result<(), StepError> {
+        Ok(())
+    }
+}
+
+/// No hooks: nothing coordinates with a proxy.
+pub struct NoHooks;
+
+impl InstanceHooks for NoHooks {}
+
+/// Restarts `change.run` on the host in `policy` order, gating each (`rolling`: one at a
+/// time; `all-at-once`: all restarted together, then gated), then stops `change.stop`.
+pub fn replace(
+    env: &Environment,
+    session: &mut Session,
+    change: &Change,
+    hooks: &dyn InstanceHooks,
+    reporter: &dyn Reporter,
+) -> Result<(), StepError> {
+    let host = session.name();
+    let unit = |i: &Instance| render::unit_name(env.supervisor, &env.app, i);
+    let steps = policy::order(change.run.clone(), &env.health.process);
+    let batches: Vec<&[policy::Step]> = match env.rollout.mode {
+        RolloutMode::Rolling => steps.chunks(1).collect(),
+        RolloutMode::AllAtOnce => vec![&steps[..]],
+    };
+    for batch in batches {
+        let units: Vec<String> = batch.iter().map(|s| unit(&s.instance)).collect();
+        for (step, unit) in batch.iter().zip(&units) {
+            hooks.before_stop(session, &step.instance, unit)?;
+        }
+        session.run(&supervisor::restart(env.supervisor, &units), reporter)?;
+        for (step, unit) in batch.iter().zip(&units) {
+            reporter.event(&Event::InstanceRestarted {
+                host: host.clone(),
+                unit: unit.clone(),
+            });
+            health::gate(
+                session,
+                env.supervisor,
+                &env.health,
+                &step.instance,
+                unit,
+                &step.gate,
+                reporter,
+            )?;
+            hooks.after_healthy(session, &step.instance, unit)?;
+        }
+    }
+    if !change.stop.is_empty() {
+        let stop: Vec<String> = change.stop.iter().map(unit).collect();
+        session.run(&supervisor::stop_removed(env.supervisor, &stop), reporter)?;
+    }
+    Ok(())
+}
+
+/// The instances the host ran before this run, from the installed target's `Wants=`
+/// (systemd); `None` when nothing was installed or the supervisor has no target (upstart).
+pub fn running_before(
+    env: &Environment,
+    types: &[ProcessType],
+    facts: &Facts,
+) -> Option<Vec<Instance>> {
+    if facts.wants.is_empty() {
+        return None;
+    }
+    let instances = facts
+        .wants
+        .iter()
+        .filter_map(|unit| {
+            let (type_name, port) = render::parse_instance_unit(&env.app, unit)?;
+            // Instance numbers only name upstart jobs; from the port where the type is known.
+            let number = types
+                .iter()
+                .find(|t| t.name == type_name)
+                .and_then(|t| release::instance_number(env.port_base, t.index, port))
+                .unwrap_or(1);
+            Some(Instance {
+                type_name: type_name.to_string(),
+                number,
+                port,
+            })
+        })
+        .collect();
+    Some(instances)
+}

@@ -1,0 +1,182 @@
+//! The run's hold on each host: the first round trip (take the lock, create the layout,
+//! gather facts; facts only with `--dry-run`), and the last (prune, log line, unlock). Every
+//! path out of a run passes through here, so no run leaves a lock it took on a host it can
+//! still reach, and never releases one it did not take.
+
+use super::state::{summary, End, Host, Phase, Session, Step, StepError};
+use super::Request;
+use crate::outcome::Outcome;
+use crate::parallel;
+use crate::plan::facts::{self, Facts};
+use crate::plan::log::{self, Action, LogResult};
+use crate::plan::{lock, prune, setup, Script};
+use crate::ui::event::{Event, Reporter};
+
+/// Why a host's first round trip failed.
+enum Refused {
+    /// Another run holds this host's lock (its holder, as text).
+    Held(String),
+    Failed(StepError),
+}
+
+/// Lock + layout + facts in one round trip (facts only with `--dry-run`).
+fn open_one(req: &Request, s: &mut Session) -> Result<Facts, Refused> {
+    let env = &req.env;
+    let gather = facts::gather(&s.layout, &env.app, env.supervisor, facts::Depth::Layout);
+    let script = if req.dry_run {
+        gather
+    } else {
+        lock::acquire(&s.layout, &req.holder_json)
+            .then(setup::setup(&s.layout, &env.linked_dirs, &env.linked_files))
+            .then(gather)
+    };
+    let out = s.query(&script).map_err(Refused::Failed)?;
+    if out.status == lock::HELD {
+        let holder = lock::Holder::parse(out.stdout.trim()).map_or_else(
+            || out.stdout.trim().to_string(),
+            |hd| match hd.age(req.now_unix) {
+                Some(age) => format!("{hd}, taken {age} ago"),
+                None => hd.to_string(),
+            },
+        );
+        return Err(Refused::Held(holder));
+    }
+    if !req.dry_run {
+        s.phase = Phase::Locked;
+    }
+    if out.status != 0 {
+        return Err(Refused::Failed(StepError::Gather {
+            status: out.status,
+            stderr: out.stderr.trim().to_string(),
+        }));
+    }
+    facts::parse(&out.stdout).map_err(|e| Refused::Failed(StepError::Facts(e.clone())))
+}
+
+/// The first host alone, then the others in parallel. Two runs that start at once meet at the
+/// first host's lock: one wins, and the other touches no other host (lock ordering; in
+/// parallel, each could win some hosts and both would fail). On any failure every lock taken
+/// is released, `deploy.failed` reported, and the outcome returned: exit 3 when a lock is
+/// held by another run, else 1.
+pub fn open(
+    req: &Request,
+    sessions: &mut [Session],
+    reporter: &dyn Reporter,
+) -> Result<Vec<Facts>, Outcome> {
+    let Some((first, rest)) = sessions.split_first_mut() else {
+        return Ok(Vec::new());
+    };
+    let mut results = vec![open_one(req, first)];
+    if results[0].is_ok() {
+        results.extend(parallel::each(rest.iter_mut(), |s| open_one(req, s)));
+    }
+    if results.iter().all(Result::is_ok) {
+        return Ok(results
+            .into_iter()
+            .map(|r| r.ok().expect("all ok"))
+            .collect());
+    }
+    let mut failed = Vec::new();
+    let mut ends = Vec::new();
+    for (s, r) in sessions.iter().zip(results) {
+        let end = match r {
+            Ok(_) => End::Skipped,
+            Err(Refused::Held(holder)) => End::LockHeld { holder },
+            Err(Refused::Failed(e)) => End::Failed {
+                step: Step::Lock,
+                reason: e.to_string(),
+            },
+        };
+        let error = match &end {
+            End::LockHeld { holder } => format!("locked by another deploy: {holder}"),
+            End::Failed { reason, .. } => reason.clone(),
+            _ => {
+                ends.push(end);
+                continue;
+            }
+        };
+        s.report_failure(reporter, Step::Lock, &error);
+        failed.push(format!("{}: {error}", s.name()));
+        ends.push(end);
+    }
+    release_locks(sessions.iter_mut(), reporter);
+    for (s, end) in sessions.iter_mut().zip(ends) {
+        s.end(end);
+    }
+    let outcome = if sessions
+        .iter()
+        .any(|s| matches!(s.phase, Phase::Ended(End::LockHeld { .. })))
+    {
+        Outcome::Locked
+    } else {
+        Outcome::FailedBeforeSwitch
+    };
+    reporter.event(&Event::DeployFailed {
+        error: failed.join("; "),
+        code: outcome.code(),
+        summary: summary(req, sessions.iter()),
+    });
+    Err(outcome)
+}
+
+/// Releases every lock this run holds, one host after another (best effort: a failure is
+/// reported). Each released host ends as `skipped` unless the caller says otherwise.
+pub fn release_locks<'a>(sessions: impl Iterator<Item = &'a mut Session>, reporter: &dyn Reporter) {
+    for s in sessions.filter(|s| s.locked()) {
+        if let Err(e) = s.query(&lock::release(&s.layout)) {
+            s.report_failure(reporter, Step::Unlock, &e);
+        }
+        s.end(End::Skipped);
+    }
+}
+
+/// The log line of this run on a host.
+pub fn log_line(req: &Request, result: LogResult) -> String {
+    log::entry(
+        &req.release,
+        &req.sha,
+        &req.who,
+        req.now_unix,
+        req.action,
+        result,
+    )
+}
+
+/// Prune, log line, unlock: one round trip at the end of a run that got past preparing.
+pub fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
+    let mut releases = h.facts.complete_releases();
+    if req.action == Action::Deploy && result == LogResult::Done {
+        releases.push(req.release.clone());
+    }
+    let current = if result == LogResult::Done {
+        Some(req.release.clone())
+    } else {
+        h.facts.current.clone()
+    };
+    let old = prune::to_prune(&releases, current.as_ref(), req.env.keep_releases);
+    prune::prune(&h.session.layout, &old)
+        .then(log::append(&h.session.layout, &log_line(req, result)))
+        .then(lock::release(&h.session.layout))
+}
+
+/// Runs [`finish_script`] on every host in parallel, with the log result and end that each
+/// host's phase gives; a failure is reported as `host.failed` at `finish`.
+pub fn finish(
+    req: &Request,
+    hosts: &mut [Host],
+    reporter: &dyn Reporter,
+    outcome_of: impl Fn(&Phase) -> (LogResult, End) + Sync,
+) {
+    let results = parallel::each(hosts.iter_mut(), |h| {
+        let (result, end) = outcome_of(&h.session.phase);
+        let script = finish_script(req, h, result);
+        let r = h.session.query(&script);
+        h.session.end(end);
+        r
+    });
+    for (h, r) in hosts.iter().zip(results) {
+        if let Err(e) = r {
+            h.session.report_failure(reporter, Step::Finish, &e);
+        }
+    }
+}

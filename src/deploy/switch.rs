@@ -1,0 +1,115 @@
+//! Switching: per host, point `current` at the release to run (installing changed units in
+//! the same round trip) and hand the instances to the rollout core; across hosts, batch by
+//! batch (`policy::batches`), stopping at the first batch with a failure or at an interrupt.
+
+use super::interrupt::interrupted;
+use super::policy;
+use super::rollout::{self, Change, InstanceHooks};
+use super::state::{Host, Phase, StepError};
+use super::Request;
+use crate::parallel;
+use crate::plan::{supervisor, switch, Script};
+use crate::ui::event::{Event, Reporter};
+
+/// Which way a host switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// To the run's release and formation.
+    Forward,
+    /// Back to the release and formation it ran before the run (a revert).
+    Back,
+}
+
+/// The swap of `current` to the run's release plus, when the units changed, keeping the old
+/// ones and installing the staged ones: one round trip.
+pub fn forward_script(req: &Request, h: &Host) -> Script {
+    let layout = &h.session.layout;
+    let mut s = switch::swap_current(layout, &req.release);
+    if h.target.changed {
+        s = s
+            .then(supervisor::keep_previous(layout))
+            .then(supervisor::install_units(
+                req.env.supervisor,
+                &req.env.app,
+                layout,
+            ));
+    }
+    s
+}
+
+/// The swap back to the release the host ran before, with its units when they changed.
+fn back_script(req: &Request, h: &Host) -> Result<Script, StepError> {
+    let layout = &h.session.layout;
+    let previous = h.facts.current.clone().ok_or(StepError::NoPrevious)?;
+    let mut s = switch::swap_current(layout, &previous);
+    if h.target.changed {
+        s = s
+            .then(supervisor::restore_previous(layout))
+            .then(supervisor::install_units(
+                req.env.supervisor,
+                &req.env.app,
+                layout,
+            ));
+    }
+    Ok(s)
+}
+
+/// Switches one host `direction`: swaps `current`, then replaces its running formation
+/// through the rollout core.
+pub fn host(
+    req: &Request,
+    h: &mut Host,
+    direction: Direction,
+    hooks: &dyn InstanceHooks,
+    reporter: &dyn Reporter,
+) -> Result<(), StepError> {
+    let script = match direction {
+        Direction::Forward => forward_script(req, h),
+        Direction::Back => back_script(req, h)?,
+    };
+    h.session.run(&script, reporter)?;
+    if direction == Direction::Forward {
+        h.session.phase = Phase::Switched;
+        reporter.event(&Event::HostSwitched {
+            host: h.session.name(),
+        });
+    }
+    let new = h.target.formation.instances();
+    let old = rollout::running_before(&req.env, &req.types, &h.facts);
+    let change = match direction {
+        Direction::Forward => Change::forward(new, old),
+        Direction::Back => Change::back(&new, old),
+    };
+    rollout::replace(&req.env, &mut h.session, &change, hooks, reporter)
+}
+
+/// Switches every host forward, batch by batch. Stops after the first batch where a host
+/// failed (every host of that batch finishes its own switch), or before the next batch once
+/// interrupted; the error names each failed host.
+pub fn all(
+    req: &Request,
+    hosts: &mut [Host],
+    hooks: &dyn InstanceHooks,
+    reporter: &dyn Reporter,
+) -> Result<(), String> {
+    for batch in policy::batches(hosts.len(), req.env.rollout.mode, req.batch) {
+        if interrupted() {
+            return Err("interrupted".to_string());
+        }
+        let in_batch = hosts
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| batch.contains(i))
+            .map(|(_, h)| h);
+        let results = parallel::each(in_batch, |h| {
+            let r = host(req, h, Direction::Forward, hooks, reporter);
+            h.session.mark_finished();
+            r.map_err(|e| format!("{}: {e}", h.session.name()))
+        });
+        let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+        if !errors.is_empty() {
+            return Err(errors.join("; "));
+        }
+    }
+    Ok(())
+}

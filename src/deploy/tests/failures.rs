@@ -1,0 +1,149 @@
+//! Failures injected into recorded hosts: held locks (exit 3), a failing hook (exit 1), a
+//! health failure (exit 4), a failed revert (exit 5), and the dry run.
+
+use super::*;
+#[test]
+fn a_held_lock_exits_3_and_releases_only_the_locks_this_run_took() {
+    let held = Behaviour {
+        holder: Some(
+            r#"{"user":"ann","machine":"ci","pid":7,"command":"deliver deploy","release":null,"started":"2026-11-23T08:00:00Z"}"#,
+        ),
+        ..Behaviour::default()
+    };
+    let (remotes, logs) = hosts([Behaviour::default(), held]);
+    let events = Events::default();
+    assert_eq!(run(&request("rolling"), remotes, &events), Outcome::Locked);
+    assert_eq!(log_of(&logs, 0), ["lock.acquire", "lock.release"]);
+    assert_eq!(log_of(&logs, 1), ["lock.acquire"]);
+    let failed = events.0.lock().unwrap().iter().find_map(|e| match e {
+        Event::DeployFailed { error, code, .. } => Some((error.clone(), *code)),
+        _ => None,
+    });
+    let (error, code) = failed.unwrap();
+    assert_eq!(code, 3);
+    assert!(error.contains("h2") && error.contains("ann"), "{error}");
+}
+
+#[test]
+fn a_lock_held_on_the_first_host_leaves_the_others_untouched() {
+    let held = Behaviour {
+        holder: Some("{}"),
+        ..Behaviour::default()
+    };
+    let (remotes, logs) = hosts([held, Behaviour::default()]);
+    assert_eq!(
+        run(&request("rolling"), remotes, &Events::default()),
+        Outcome::Locked
+    );
+    assert_eq!(log_of(&logs, 0), ["lock.acquire"]);
+    assert!(log_of(&logs, 1).is_empty(), "{:?}", log_of(&logs, 1));
+}
+
+#[test]
+fn a_failing_hook_exits_1_removes_the_release_everywhere_and_switches_nothing() {
+    let broken = Behaviour {
+        fail: vec![("release.prepare", release_dir::HOOK_FAILED)],
+        ..Behaviour::default()
+    };
+    let (remotes, logs) = hosts([Behaviour::default(), broken]);
+    let events = Events::default();
+    assert_eq!(
+        run(&request("rolling"), remotes, &events),
+        Outcome::FailedBeforeSwitch
+    );
+    for i in 0..2 {
+        let log = log_of(&logs, i);
+        assert!(!log.iter().any(|s| s.starts_with("switch")), "{log:?}");
+        assert_eq!(log.last().unwrap(), "deploy.abort", "{log:?}");
+    }
+    assert!(events.names().contains(&"host.failed h2".to_string()));
+}
+
+#[test]
+fn a_health_failure_reverts_the_switched_hosts_and_exits_4() {
+    let sick = Behaviour {
+        unhealthy: true,
+        ..Behaviour::default()
+    };
+    let (remotes, logs) = hosts([Behaviour::default(), sick]);
+    let events = Events::default();
+    assert_eq!(
+        run(&request("rolling"), remotes, &events),
+        Outcome::Reverted
+    );
+    // Both switched (h2 failed its gate after switching); both go back, h2 first.
+    let names = events.names();
+    let pos = |n: &str| {
+        names
+            .iter()
+            .position(|e| e == n)
+            .unwrap_or_else(|| panic!("{n}: {names:?}"))
+    };
+    assert!(pos("host.reverted h2") < pos("host.reverted h1"));
+    for i in 0..2 {
+        let swaps = log_of(&logs, i)
+            .iter()
+            .filter(|s| *s == "switch.swap_current")
+            .count();
+        assert_eq!(swaps, 2, "host {i} swapped to the new release and back");
+    }
+}
+
+#[test]
+fn a_failed_revert_exits_5() {
+    let (remotes, _logs) = hosts([
+        Behaviour::default(),
+        Behaviour {
+            always_unhealthy: true,
+            ..Behaviour::default()
+        },
+    ]);
+    // All at once: both switch together; h2's gate fails, and on the way back to its previous
+    // release it is unhealthy again, so its revert fails too. h1 goes back fine.
+    let mut req = request("rolling");
+    req.env.rollout.mode = RolloutMode::AllAtOnce;
+    let events = Events::default();
+    let outcome = run(&req, remotes, &events);
+    assert_eq!(outcome, Outcome::RevertFailed);
+    let names = events.names();
+    assert!(names.contains(&"host.reverted h1".to_string()), "{names:?}");
+    assert!(
+        !names.contains(&"host.reverted h2".to_string()),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn dry_run_gathers_facts_only_and_takes_no_lock() {
+    let (remotes, logs) = hosts(Default::default());
+    let mut req = request("rolling");
+    req.dry_run = true;
+    let events = Events::default();
+    assert_eq!(run(&req, remotes, &events), Outcome::Done);
+    assert_eq!(log_of(&logs, 0), ["facts"]);
+    let printed: Vec<String> = events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::HostScript { host, script, .. } if host == "h1" => Some(script.clone()),
+            _ => None,
+        })
+        .flat_map(|script| script.lines().map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    assert!(
+        printed.iter().any(|l| l.contains("git --git-dir=")),
+        "{printed:?}"
+    );
+    assert!(printed
+        .iter()
+        .any(|l| l.starts_with("# deliver: switch.swap_current")));
+    // As a run sends it: the units (new on these hosts) are staged in the build's round trip,
+    // shown by size.
+    assert!(
+        printed.iter().any(|l| l
+            .ends_with("bytes: deliver export shows them>' >shop/.deliver/units.new/shop.target")),
+        "{printed:?}"
+    );
+}
