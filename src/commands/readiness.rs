@@ -10,8 +10,8 @@ use super::fleet::{self, HostResult};
 
 use crate::config::{Environment, Supervisor};
 use crate::plan::facts::Facts;
-use crate::plan::script::quote;
 use crate::plan::supervisor::sudo_rules;
+use crate::shell::quote;
 use crate::ui::Ui;
 
 /// One finding about a host.

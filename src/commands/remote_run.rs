@@ -10,8 +10,8 @@ use super::fleet::{self, Fleet};
 use crate::cli::RunArgs;
 use crate::outcome::Outcome;
 use crate::plan::inspect;
-use crate::plan::script::quote;
 use crate::remote::Stream;
+use crate::shell::quote;
 use crate::ui::Ui;
 
 pub fn run(args: &RunArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {

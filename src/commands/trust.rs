@@ -16,9 +16,9 @@ use super::fleet::Fleet;
 use crate::cli::TrustArgs;
 use crate::config::HostSpec;
 use crate::outcome::Outcome;
-use crate::plan::script::quote;
 use crate::remote::{self, ConnectOptions, HostKeyProblem, RemoteError, ScannedKey};
 use crate::remote::{expand_path, Tokens};
+use crate::shell::quote;
 use crate::ui::Ui;
 
 pub fn run(args: &TrustArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
