@@ -16,7 +16,7 @@ use super::project::load_config;
 use crate::config::{Environment, HostSpec};
 use crate::plan::Layout;
 use crate::remote::{self, ConnectOptions, Remote};
-use crate::ui::event::Reporter;
+use crate::ui::event::{Event, Reporter};
 use crate::ui::Ui;
 
 /// The environment a host command works on.
@@ -111,12 +111,11 @@ pub fn failures<T>(ui: &Ui, step: &str, results: &[HostResult<T>]) -> Result<()>
         .filter_map(|r| r.result.as_ref().err().map(|e| (&r.host, e)))
         .map(|(host, e)| {
             let message = host_message(host, e);
-            if ui.json {
-                ui.json_event(
-                    "host.failed",
-                    serde_json::json!({"host": host, "step": step, "error": format!("{e:#}")}),
-                );
-            }
+            ui.event(&Event::HostFailed {
+                host: host.clone(),
+                step: step.to_owned(),
+                error: format!("{e:#}"),
+            });
             message
         })
         .collect();

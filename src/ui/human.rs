@@ -111,6 +111,17 @@ impl HumanReporter {
                 summary,
             } => Some(format!("{}failed (exit {code}): {error}", table(summary))),
             Event::DeployReverted { hosts } => Some(format!("reverted {}", hosts.join(", "))),
+            // The host commands print their own tables and lines for these.
+            Event::CheckEnvironment { .. }
+            | Event::HostCheck(_)
+            | Event::HostSetup(_)
+            | Event::HostStatus { .. }
+            | Event::HostReleases { .. }
+            | Event::HostExited { .. }
+            | Event::HostUnlock { .. }
+            | Event::HostKey { .. }
+            | Event::TrustAdded { .. }
+            | Event::Error { .. } => None,
         }
     }
 
