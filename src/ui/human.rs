@@ -3,9 +3,9 @@
 //! well in CI logs. A summary table ends every deploy and rollback.
 //!
 //! Remote scripts (`host.script`, emitted under `-v` and `--dry-run`) print as one
-//! `HOST | $ line` per script line, above the spinners on a terminal. Hook output is printed
-//! in full off a terminal; on one, each host's spinner shows its latest line, and `-v` prints
-//! every line above the spinners too.
+//! `HOST | $ line` per script line, above the spinners on a terminal. Hook output (stdout and
+//! stderr alike: stderr is output, not a warning) is printed in full off a terminal; on one,
+//! each host's spinner shows its latest line, and `-v` prints every line above the spinners.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use super::event::{Event, Reporter, StreamName, SummaryRow};
+use super::event::{Event, Reporter, SummaryRow};
 
 pub struct HumanReporter {
     verbose: bool,
@@ -81,14 +81,9 @@ impl HumanReporter {
                     .collect::<Vec<_>>()
                     .join("\n"),
             ),
-            Event::HostOutput { host, line, stream } => {
-                let mark = if *stream == StreamName::Stderr {
-                    "! "
-                } else {
-                    ""
-                };
-                host_line(host, format!("{mark}{line}"))
-            }
+            // Output, whichever stream it came on: tools write progress and notices on
+            // stderr (systemctl's "Created symlink ..."); a failing step is `host.failed`.
+            Event::HostOutput { host, line, .. } => host_line(host, line.clone()),
             Event::HostBuilt { host, ms } => host_line(host, format!("built ({})", human_ms(*ms))),
             Event::HostSwitched { host } => host_line(host, "switched `current`".to_string()),
             Event::InstanceRestarted { host, unit } => host_line(host, format!("restarted {unit}")),
@@ -254,6 +249,7 @@ pub fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ui::event::StreamName;
 
     #[test]
     fn plain_lines_are_host_prefixed_and_end_with_a_summary_table() {
@@ -310,7 +306,7 @@ mod tests {
     }
 
     #[test]
-    fn every_line_of_hook_output_is_printed_stderr_marked() {
+    fn every_line_of_remote_output_is_printed_as_output_whatever_its_stream() {
         for verbose in [false, true] {
             let r = HumanReporter::new(verbose, false, false);
             let out = |stream, line: &str| {
@@ -325,8 +321,15 @@ mod tests {
                 Some("h1 | added 3 packages")
             );
             assert_eq!(
-                out(StreamName::Stderr, "npm WARN x").as_deref(),
-                Some("h1 | ! npm WARN x")
+                out(
+                    StreamName::Stderr,
+                    "Created symlink /home/app/.config/systemd/user/default.target.wants/shop.target"
+                )
+                .as_deref(),
+                Some(
+                    "h1 | Created symlink \
+                     /home/app/.config/systemd/user/default.target.wants/shop.target"
+                )
             );
             let long = "x".repeat(5000);
             assert_eq!(out(StreamName::Stdout, &long), Some(format!("h1 | {long}")));
