@@ -1,6 +1,8 @@
 //! Events for people. On a terminal (and not under `CI`): one indicatif spinner per host
-//! with its latest step. Otherwise plain `HOST | message` lines, one per event, which read
-//! well in CI logs. A summary table ends every deploy and rollback.
+//! with its latest step, until the host is finished: then its line stops and ends with its
+//! result (failed, reverted, or the summary's deployed, unchanged, ...; see `ui::progress`).
+//! Otherwise plain `HOST | message` lines, one per event, which read well in CI logs. A
+//! summary table ends every deploy and rollback.
 //!
 //! Remote scripts (`host.script`, emitted under `-v` and `--dry-run`) print as one
 //! `HOST | $ line` per script line, above the spinners on a terminal. Hook output (stdout and
@@ -9,14 +11,10 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::time::Duration;
-
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::event::{Event, Reporter, SummaryRow};
+use super::progress::Bars;
 
 pub struct HumanReporter {
     verbose: bool,
@@ -25,17 +23,9 @@ pub struct HumanReporter {
     bars: Option<Bars>,
 }
 
-struct Bars {
-    multi: MultiProgress,
-    hosts: Mutex<HashMap<String, ProgressBar>>,
-}
-
 impl HumanReporter {
     pub fn new(verbose: bool, quiet: bool, terminal: bool) -> HumanReporter {
-        let bars = (terminal && !quiet).then(|| Bars {
-            multi: MultiProgress::new(),
-            hosts: Mutex::new(HashMap::new()),
-        });
+        let bars = (terminal && !quiet).then(Bars::default);
         HumanReporter {
             verbose,
             quiet,
@@ -146,59 +136,7 @@ impl Reporter for HumanReporter {
             }
             return;
         };
-        if let Event::HostScript { .. } = event {
-            // Many lines, all wanted: above the spinners, on stdout as off a terminal.
-            bars.multi.suspend(|| println!("{line}"));
-            return;
-        }
-        let mut hosts = bars.hosts.lock().expect("reporter lock");
-        if let Event::DeployStart { hosts: names, .. } = event {
-            let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")
-                .expect("valid template");
-            let width = names.iter().map(String::len).max().unwrap_or(0);
-            for name in names {
-                let bar = bars.multi.add(ProgressBar::new_spinner());
-                bar.set_style(style.clone());
-                bar.set_prefix(format!("{name:width$}"));
-                bar.enable_steady_tick(Duration::from_millis(120));
-                hosts.insert(name.clone(), bar);
-            }
-            let _ = bars.multi.println(line);
-            return;
-        }
-        let bar = event.host().and_then(|h| hosts.get(h));
-        match (bar, event) {
-            // Hook output: the latest line on the spinner; every line above it with -v.
-            (Some(bar), Event::HostOutput { line: text, .. }) => {
-                bar.set_message(text.clone());
-                if self.verbose {
-                    let _ = bars.multi.println(line);
-                }
-            }
-            (Some(bar), Event::HostFailed { .. }) => {
-                bar.abandon_with_message(
-                    line.split_once(" | ")
-                        .map_or(line.clone(), |(_, m)| m.to_string()),
-                );
-            }
-            (Some(bar), _) => bar.set_message(
-                line.split_once(" | ")
-                    .map_or(line.clone(), |(_, m)| m.to_string()),
-            ),
-            (
-                None,
-                Event::DeployDone { .. } | Event::DeployFailed { .. } | Event::DeployNoop { .. },
-            ) => {
-                for bar in hosts.values() {
-                    bar.finish_and_clear();
-                }
-                let _ = bars.multi.clear();
-                println!("{line}");
-            }
-            (None, _) => {
-                let _ = bars.multi.println(line);
-            }
-        }
+        bars.event(event, line, self.verbose);
     }
 }
 

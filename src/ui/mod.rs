@@ -6,6 +6,7 @@
 pub mod event;
 pub mod human;
 pub mod json;
+mod progress;
 pub mod record;
 
 use std::io::{BufRead, IsTerminal, Write};
