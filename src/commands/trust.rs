@@ -13,10 +13,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context, Result};
 
 use super::fleet::Fleet;
+use super::hosts::Connector;
 use crate::cli::TrustArgs;
 use crate::config::HostSpec;
 use crate::outcome::Outcome;
-use crate::remote::{self, ConnectOptions, HostKeyProblem, RemoteError, ScannedKey};
+use crate::parallel;
+use crate::remote::{self, ConnectOptions, HostKeyProblem, ScannedKey};
 use crate::remote::{expand_path, Tokens};
 use crate::shell::quote;
 use crate::ui::event::Event;
@@ -24,21 +26,9 @@ use crate::ui::Ui;
 
 pub fn run(args: &TrustArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let fleet = Fleet::load(config_path, args.env.as_deref(), ui)?;
-    let opts = fleet.options()?;
+    let opts = Connector::new(&fleet.env)?.opts;
     let hosts = &fleet.env.hosts;
-    let scans: Vec<Result<ScannedKey, RemoteError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = hosts
-            .iter()
-            .map(|spec| {
-                let opts = &opts;
-                scope.spawn(move || remote::scan(spec, opts))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a scan thread panicked"))
-            .collect()
-    });
+    let scans = parallel::each(hosts, |spec| remote::scan(spec, &opts));
     let mut errors = Vec::new();
     // File -> (host, line) of the keys to add, in host order.
     let mut new: BTreeMap<PathBuf, Vec<(String, String)>> = BTreeMap::new();
