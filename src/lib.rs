@@ -15,6 +15,7 @@ pub mod procfile;
 pub mod release;
 pub mod remote;
 pub mod render;
+pub mod shell;
 pub mod ui;
 
 use std::ffi::OsString;

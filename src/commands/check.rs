@@ -9,6 +9,8 @@ use crate::cli::CheckArgs;
 use crate::config::Environment;
 use crate::outcome::Outcome;
 use crate::release::Formation;
+use crate::ui::event::Event;
+use crate::ui::record::FormationType;
 use crate::ui::Ui;
 
 pub fn run(args: &CheckArgs, config_path: &std::path::Path, ui: &Ui) -> Result<Outcome> {
@@ -46,29 +48,29 @@ pub fn run(args: &CheckArgs, config_path: &std::path::Path, ui: &Ui) -> Result<O
 
 fn report(ui: &Ui, env: &Environment, formation: &Formation, cpus_given: bool) {
     if ui.json {
-        let types: Vec<_> = formation
+        let types = formation
             .types
             .iter()
-            .map(|t| {
-                let ports: Vec<u16> = formation
+            .map(|t| FormationType {
+                name: t.name.clone(),
+                instances: t.instances,
+                auto: t.auto,
+                ports: formation
                     .instances()
                     .into_iter()
                     .filter(|i| i.type_name == t.name)
                     .map(|i| i.port)
-                    .collect();
-                serde_json::json!({"type": t.name, "instances": t.instances, "auto": t.auto, "ports": ports})
+                    .collect(),
             })
             .collect();
-        let hosts: Vec<String> = env.hosts.iter().map(ToString::to_string).collect();
-        ui.json_line(&serde_json::json!({
-            "event": "check.environment",
-            "environment": env.name,
-            "hosts": hosts,
-            "supervisor": env.supervisor.as_str(),
-            "deploy_to": env.deploy_to,
-            "auto_cpus": formation.auto_cpus,
-            "formation": types,
-        }));
+        ui.event(&Event::CheckEnvironment {
+            environment: env.name.clone(),
+            hosts: env.hosts.iter().map(ToString::to_string).collect(),
+            supervisor: env.supervisor.as_str().to_owned(),
+            deploy_to: env.deploy_to.clone(),
+            auto_cpus: formation.auto_cpus,
+            formation: types,
+        });
         return;
     }
     let hosts: Vec<String> = env.hosts.iter().map(ToString::to_string).collect();

@@ -8,12 +8,14 @@ use anyhow::Result;
 
 use super::fleet::{self, Fleet};
 use super::project::Project;
-use super::readiness::{self, Check};
+use super::readiness;
 use crate::cli::CheckArgs;
 use crate::outcome::Outcome;
 use crate::plan::facts;
 use crate::plan::lock::Holder;
 use crate::release::Formation;
+use crate::ui::event::Event;
+use crate::ui::record::Check;
 use crate::ui::Ui;
 
 pub fn run(args: &CheckArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
@@ -71,7 +73,7 @@ pub fn run(args: &CheckArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         }
         Ok(checks)
     })?;
-    readiness::report(ui, "host.check", &results)?;
+    readiness::report(ui, "host.check", Event::HostCheck, &results)?;
     Ok(Outcome::Done)
 }
 

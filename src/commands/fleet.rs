@@ -7,16 +7,16 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{anyhow, Result};
 
-use super::hosts::Shown;
+use super::hosts::{Connector, Shown};
 use super::project::load_config;
 use crate::config::{Environment, HostSpec};
+use crate::parallel;
 use crate::plan::Layout;
-use crate::remote::{self, ConnectOptions, Remote};
-use crate::ui::event::Reporter;
+use crate::remote::Remote;
+use crate::ui::event::{Event, Reporter};
 use crate::ui::Ui;
 
 /// The environment a host command works on.
@@ -48,13 +48,6 @@ impl Fleet {
         Ok(Fleet { env, layout, shown })
     }
 
-    /// How to reach this environment's hosts: the environment's `user`, the user's ssh files.
-    pub fn options(&self) -> Result<ConnectOptions> {
-        let mut opts = ConnectOptions::from_env()?;
-        opts.default_user.clone_from(&self.env.user);
-        Ok(opts)
-    }
-
     /// Connects to every host in parallel (one session each) and runs `work` with it in that
     /// host's thread. Results come back in the order of the environment's hosts.
     pub fn each<T, F>(&self, work: F) -> Result<Vec<HostResult<T>>>
@@ -62,33 +55,18 @@ impl Fleet {
         T: Send,
         F: Fn(&HostSpec, &Reached, &mut dyn Remote) -> Result<T> + Sync,
     {
-        let opts = self.options()?;
-        let results = std::thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .env
-                .hosts
-                .iter()
-                .map(|spec| {
-                    let (opts, work) = (&opts, &work);
-                    scope.spawn(move || {
-                        let t = Instant::now();
-                        let session = remote::connect(spec, opts)?;
-                        let reached = Reached {
-                            address: session.address().to_owned(),
-                            ms: u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX),
-                        };
-                        let mut session: Box<dyn Remote> = Box::new(session);
-                        if let Some(reporter) = &self.shown {
-                            session = Box::new(Shown::new(session, Arc::clone(reporter)));
-                        }
-                        work(spec, &reached, session.as_mut())
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a host thread panicked"))
-                .collect::<Vec<_>>()
+        let connector = Connector::new(&self.env)?;
+        let results = parallel::each(&self.env.hosts, |spec| {
+            let connected = connector.connect(spec)?;
+            let reached = Reached {
+                address: connected.session.address().to_owned(),
+                ms: connected.ms,
+            };
+            let mut session: Box<dyn Remote> = Box::new(connected.session);
+            if let Some(reporter) = &self.shown {
+                session = Box::new(Shown::new(session, Arc::clone(reporter)));
+            }
+            work(spec, &reached, session.as_mut())
         });
         Ok(self
             .env
@@ -111,12 +89,11 @@ pub fn failures<T>(ui: &Ui, step: &str, results: &[HostResult<T>]) -> Result<()>
         .filter_map(|r| r.result.as_ref().err().map(|e| (&r.host, e)))
         .map(|(host, e)| {
             let message = host_message(host, e);
-            if ui.json {
-                ui.json_event(
-                    "host.failed",
-                    serde_json::json!({"host": host, "step": step, "error": format!("{e:#}")}),
-                );
-            }
+            ui.event(&Event::HostFailed {
+                host: host.clone(),
+                step: step.to_owned(),
+                error: format!("{e:#}"),
+            });
             message
         })
         .collect();

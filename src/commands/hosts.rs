@@ -1,5 +1,5 @@
 //! What the remote commands share: choosing the environment's hosts (`--hosts`), connecting
-//! to all of them in parallel (one session each), showing each remote command under `-v`
+//! to them ([`Connector`]; all of them in parallel: [`connect_all`]), showing each remote command under `-v`
 //! ([`Shown`]), and the local git repository.
 
 use std::path::{Path, PathBuf};
@@ -11,9 +11,12 @@ use anyhow::{anyhow, Context, Result};
 use super::project::beside;
 use super::UsageError;
 use crate::config::{Environment, HostSpec};
+use crate::parallel;
 use crate::plan::Script;
 use crate::procfile::{self, ProcessType};
-use crate::remote::{self, ConnectOptions, Output, PushStats, Remote, RemoteError, Stream};
+use crate::remote::{
+    self, ConnectOptions, Output, PushStats, Remote, RemoteError, SshRemote, Stream,
+};
 use crate::ui::event::{Event, Reporter};
 
 /// `-v`: a host that reports each remote command as a `host.script` event before it runs
@@ -136,6 +139,37 @@ pub fn select(env: &Environment, only: &[String]) -> Result<Vec<HostSpec>> {
     Ok(out)
 }
 
+/// How the commands reach an environment's hosts: the environment's `user` and the user's
+/// ssh files, read once. `deploy`, `rollback` ([`connect_all`]) and the host commands
+/// (`fleet::Fleet::each`) all connect through it.
+pub struct Connector {
+    pub opts: ConnectOptions,
+}
+
+/// A host reached: its session, and how long connecting took.
+pub struct Connected {
+    pub session: SshRemote,
+    pub ms: u64,
+}
+
+impl Connector {
+    pub fn new(env: &Environment) -> Result<Connector> {
+        let mut opts = ConnectOptions::from_env()?;
+        opts.default_user.clone_from(&env.user);
+        Ok(Connector { opts })
+    }
+
+    /// One authenticated session to `spec` (strict host keys).
+    pub fn connect(&self, spec: &HostSpec) -> Result<Connected, RemoteError> {
+        let t = Instant::now();
+        let session = remote::connect(spec, &self.opts)?;
+        Ok(Connected {
+            session,
+            ms: u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+}
+
 /// One authenticated session per host, opened in parallel. Each success is reported as
 /// `host.connected`; any failure is an error naming every host that failed.
 pub fn connect_all(
@@ -143,35 +177,18 @@ pub fn connect_all(
     hosts: &[HostSpec],
     reporter: &dyn Reporter,
 ) -> Result<Vec<Box<dyn Remote>>> {
-    let mut opts = ConnectOptions::from_env()?;
-    opts.default_user.clone_from(&env.user);
-    let results: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = hosts
-            .iter()
-            .map(|spec| {
-                let opts = &opts;
-                scope.spawn(move || {
-                    let t = Instant::now();
-                    let r = remote::connect(spec, opts);
-                    (r, t.elapsed())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a connect thread panicked"))
-            .collect()
-    });
+    let connector = Connector::new(env)?;
+    let results = parallel::each(hosts, |spec| connector.connect(spec));
     let mut remotes: Vec<Box<dyn Remote>> = Vec::new();
     let mut errors = Vec::new();
-    for (spec, (result, took)) in hosts.iter().zip(results) {
+    for (spec, result) in hosts.iter().zip(results) {
         match result {
-            Ok(remote) => {
+            Ok(connected) => {
                 reporter.event(&Event::HostConnected {
                     host: spec.to_string(),
-                    ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                    ms: connected.ms,
                 });
-                remotes.push(Box::new(remote));
+                remotes.push(Box::new(connected.session));
             }
             Err(e) => errors.push(e.to_string()),
         }

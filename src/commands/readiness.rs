@@ -3,65 +3,16 @@
 //! sudo rights (systemd, upstart). Each missing piece comes with exactly what an admin runs
 //! on that host to fix it. Pure: facts in, checks out; printing is in [`print`].
 
-use anyhow::{anyhow, Result};
-use serde::Serialize;
-
 use super::fleet::{self, HostResult};
+use anyhow::{anyhow, Result};
 
 use crate::config::{Environment, Supervisor};
 use crate::plan::facts::Facts;
-use crate::plan::script::quote;
 use crate::plan::supervisor::sudo_rules;
+use crate::shell::quote;
+use crate::ui::event::Event;
+use crate::ui::record::{Check, CheckState, HostReadiness};
 use crate::ui::Ui;
-
-/// One finding about a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    /// What was checked (`git`, `linger`, ...).
-    pub name: String,
-    pub state: State,
-    /// What the host answered, or what is wrong.
-    pub detail: String,
-    /// The commands an admin runs on the host to fix it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    Ok,
-    /// Worth knowing, not a problem (not set up yet, a lock is held).
-    Note,
-    /// Deploys cannot work until it is fixed.
-    Missing,
-}
-
-impl Check {
-    pub fn ok(name: &str, detail: impl Into<String>) -> Check {
-        Check {
-            name: name.to_owned(),
-            state: State::Ok,
-            detail: detail.into(),
-            fix: None,
-        }
-    }
-
-    pub fn note(name: &str, detail: impl Into<String>) -> Check {
-        Check {
-            state: State::Note,
-            ..Check::ok(name, detail)
-        }
-    }
-
-    pub fn missing(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check {
-            state: State::Missing,
-            fix: Some(fix.into()),
-            ..Check::ok(name, detail)
-        }
-    }
-}
 
 /// The checks of the host that answered `facts`, for deploying `env` there.
 pub fn assess(env: &Environment, facts: &Facts) -> Vec<Check> {
@@ -154,16 +105,16 @@ fn install_sudo_rules(rules: &str, app: &str) -> String {
 
 /// True when nothing is missing.
 pub fn ready(checks: &[Check]) -> bool {
-    checks.iter().all(|c| c.state != State::Missing)
+    checks.iter().all(|c| c.state != CheckState::Missing)
 }
 
 /// `HOST | ok       name: detail` per check, then the fixes (each once) an admin runs.
 pub fn print(ui: &Ui, host: &str, checks: &[Check]) {
     for c in checks {
         let mark = match c.state {
-            State::Ok => "ok     ",
-            State::Note => "note   ",
-            State::Missing => "MISSING",
+            CheckState::Ok => "ok     ",
+            CheckState::Note => "note   ",
+            CheckState::Missing => "MISSING",
         };
         ui.result(&format!("{host} | {mark}  {}: {}", c.name, c.detail));
     }
@@ -182,24 +133,30 @@ pub fn print(ui: &Ui, host: &str, checks: &[Check]) {
     }
 }
 
-/// Prints every host's checks (`event` per host under --json), then which hosts are not
-/// ready; fails naming them, and the hosts that could not be checked.
-pub fn report(ui: &Ui, event: &str, results: &[HostResult<Vec<Check>>]) -> Result<()> {
+/// Prints every host's checks (an `event` per host under --json), then which hosts are not
+/// ready; fails naming them, and the hosts that could not be checked (as `step`).
+pub fn report(
+    ui: &Ui,
+    step: &str,
+    event: fn(HostReadiness) -> Event,
+    results: &[HostResult<Vec<Check>>],
+) -> Result<()> {
     let mut not_ready = Vec::new();
     for r in results {
         let Ok(checks) = &r.result else { continue };
         if ui.json {
-            ui.json_event(
-                event,
-                serde_json::json!({"host": r.host, "ready": ready(checks), "checks": checks}),
-            );
+            ui.event(&event(HostReadiness {
+                host: r.host.clone(),
+                ready: ready(checks),
+                checks: checks.clone(),
+            }));
         } else {
             print(ui, &r.host, checks);
         }
         if !ready(checks) {
             let missing: Vec<&str> = checks
                 .iter()
-                .filter(|c| c.state == State::Missing)
+                .filter(|c| c.state == CheckState::Missing)
                 .map(|c| c.name.as_str())
                 .collect();
             not_ready.push(format!("{} ({})", r.host, missing.join(", ")));
@@ -209,7 +166,7 @@ pub fn report(ui: &Ui, event: &str, results: &[HostResult<Vec<Check>>]) -> Resul
     if not_ready.is_empty() && reached == results.len() {
         ui.out(&format!("{reached} of {reached} hosts ready"));
     }
-    let unreachable = fleet::failures(ui, event, results);
+    let unreachable = fleet::failures(ui, step, results);
     if not_ready.is_empty() {
         return unreachable;
     }

@@ -9,6 +9,8 @@ use super::fleet::{self, Fleet};
 use crate::cli::EnvArg;
 use crate::outcome::Outcome;
 use crate::plan::inspect::{self, ReleaseRow};
+use crate::ui::event::Event;
+use crate::ui::record::ReleaseEntry;
 use crate::ui::Ui;
 
 pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
@@ -28,21 +30,19 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     for r in &results {
         let Ok(rows) = &r.result else { continue };
         if ui.json {
-            let releases: Vec<_> = rows
+            let releases = rows
                 .iter()
-                .map(|row| {
-                    serde_json::json!({
-                        "id": row.id.as_str(),
-                        "sha": row.revision,
-                        "date": utc_date(row.id.unix_seconds()),
-                        "current": row.current,
-                    })
+                .map(|row| ReleaseEntry {
+                    id: row.id.as_str().to_owned(),
+                    sha: row.revision.clone(),
+                    date: utc_date(row.id.unix_seconds()),
+                    current: row.current,
                 })
                 .collect();
-            ui.json_event(
-                "host.releases",
-                serde_json::json!({"host": r.host, "releases": releases}),
-            );
+            ui.event(&Event::HostReleases {
+                host: r.host.clone(),
+                releases,
+            });
         } else {
             for line in table(rows) {
                 ui.result(&format!("{} | {line}", r.host));

@@ -10,8 +10,9 @@ use super::fleet::{self, Fleet};
 use crate::cli::RunArgs;
 use crate::outcome::Outcome;
 use crate::plan::inspect;
-use crate::plan::script::quote;
 use crate::remote::Stream;
+use crate::shell::quote;
+use crate::ui::event::Event;
 use crate::ui::Ui;
 
 pub fn run(args: &RunArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
@@ -27,12 +28,10 @@ pub fn run(args: &RunArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let mut failed = Vec::new();
     for r in &results {
         let Ok(status) = r.result else { continue };
-        if ui.json {
-            ui.json_event(
-                "host.exited",
-                serde_json::json!({"host": r.host, "status": status}),
-            );
-        }
+        ui.event(&Event::HostExited {
+            host: r.host.clone(),
+            status,
+        });
         match status {
             0 => {}
             inspect::NO_CURRENT => failed.push(format!("nothing deployed on {}", r.host)),

@@ -17,7 +17,7 @@ use anyhow::{anyhow, Result};
 use super::deploy::{holder_of, now_unix};
 use super::fleet::{self, Fleet};
 use super::hosts;
-use super::readiness::{self, Check};
+use super::readiness;
 use crate::cli::EnvArg;
 use crate::config::Environment;
 use crate::deploy::target;
@@ -27,6 +27,8 @@ use crate::plan::lock::{self, Holder};
 use crate::plan::{setup, Layout};
 use crate::procfile::ProcessType;
 use crate::remote::Remote;
+use crate::ui::event::Event;
+use crate::ui::record::Check;
 use crate::ui::Ui;
 
 pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
@@ -81,7 +83,7 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         });
         Ok(checks)
     })?;
-    readiness::report(ui, "host.setup", &results)?;
+    readiness::report(ui, "host.setup", Event::HostSetup, &results)?;
     Ok(Outcome::Done)
 }
 

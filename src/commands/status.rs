@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
-use serde_json::json;
 
 use super::fleet::{self, Fleet};
 use super::project::Project;
@@ -20,6 +19,8 @@ use crate::plan::supervisor::{self, UnitState};
 use crate::release::{Formation, ReleaseId};
 use crate::remote::Remote;
 use crate::render;
+use crate::ui::event::Event;
+use crate::ui::record::{self, ProcessStatus};
 use crate::ui::Ui;
 
 /// What one host runs.
@@ -94,7 +95,7 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     for r in &results {
         let Ok(status) = &r.result else { continue };
         if ui.json {
-            ui.json_event("host.status", to_json(&r.host, status));
+            ui.event(&event(&r.host, status));
         } else {
             for line in lines(status) {
                 ui.result(&format!("{} | {line}", r.host));
@@ -217,46 +218,37 @@ fn lines(status: &HostStatus) -> Vec<String> {
     out
 }
 
-fn to_json(host: &str, status: &HostStatus) -> serde_json::Value {
-    let processes: Vec<_> = status
+/// The `host.status` event of `host`.
+fn event(host: &str, status: &HostStatus) -> Event {
+    let processes = status
         .types
         .iter()
-        .map(|t| {
-            let units: Vec<_> = t
+        .map(|t| ProcessStatus {
+            name: t.name.clone(),
+            instances: t.units.len(),
+            active: t.active(),
+            healthy: t.checked.then(|| t.healthy()),
+            units: t
                 .units
                 .iter()
-                .map(|u| {
-                    let mut unit =
-                        json!({"unit": u.unit, "port": u.port, "state": state_name(&u.state)});
-                    if let Some(health) = &u.health {
-                        unit["healthy"] = health.is_ok().into();
-                        if let Err(e) = health {
-                            unit["health_error"] = e.as_str().into();
-                        }
-                    }
-                    unit
+                .map(|u| record::UnitStatus {
+                    unit: u.unit.clone(),
+                    port: u.port,
+                    state: state_name(&u.state).to_owned(),
+                    healthy: u.health.as_ref().map(Result::is_ok),
+                    health_error: u.health.as_ref().and_then(|h| h.clone().err()),
                 })
-                .collect();
-            let mut value = json!({
-                "type": t.name,
-                "instances": t.units.len(),
-                "active": t.active(),
-            });
-            if t.checked {
-                value["healthy"] = t.healthy().into();
-            }
-            value["units"] = units.into();
-            value
+                .collect(),
         })
         .collect();
-    json!({
-        "host": host,
-        "current": status.current.as_ref().map(ReleaseId::as_str),
-        "sha": status.sha,
-        "cpus": status.cpus,
-        "lock": status.lock,
-        "processes": processes,
-    })
+    Event::HostStatus {
+        host: host.to_owned(),
+        current: status.current.as_ref().map(|id| id.as_str().to_owned()),
+        sha: status.sha.clone(),
+        cpus: status.cpus,
+        lock: status.lock.clone(),
+        processes,
+    }
 }
 
 #[cfg(test)]
@@ -318,7 +310,7 @@ mod tests {
           a-worker@5100.service failed
           locked by bob@laptop (pid 1)
         ");
-        let json = to_json("h1", &status);
+        let json = serde_json::to_value(event("h1", &status)).unwrap();
         assert_eq!(json["processes"][0]["healthy"], 1);
         assert_eq!(json["processes"][1]["units"][0]["state"], "failed");
         assert!(json["processes"][1].get("healthy").is_none());

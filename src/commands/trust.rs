@@ -13,31 +13,22 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context, Result};
 
 use super::fleet::Fleet;
+use super::hosts::Connector;
 use crate::cli::TrustArgs;
 use crate::config::HostSpec;
 use crate::outcome::Outcome;
-use crate::plan::script::quote;
-use crate::remote::{self, ConnectOptions, HostKeyProblem, RemoteError, ScannedKey};
+use crate::parallel;
+use crate::remote::{self, ConnectOptions, HostKeyProblem, ScannedKey};
 use crate::remote::{expand_path, Tokens};
+use crate::shell::quote;
+use crate::ui::event::Event;
 use crate::ui::Ui;
 
 pub fn run(args: &TrustArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let fleet = Fleet::load(config_path, args.env.as_deref(), ui)?;
-    let opts = fleet.options()?;
+    let opts = Connector::new(&fleet.env)?.opts;
     let hosts = &fleet.env.hosts;
-    let scans: Vec<Result<ScannedKey, RemoteError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = hosts
-            .iter()
-            .map(|spec| {
-                let opts = &opts;
-                scope.spawn(move || remote::scan(spec, opts))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a scan thread panicked"))
-            .collect()
-    });
+    let scans = parallel::each(hosts, |spec| remote::scan(spec, &opts));
     let mut errors = Vec::new();
     // File -> (host, line) of the keys to add, in host order.
     let mut new: BTreeMap<PathBuf, Vec<(String, String)>> = BTreeMap::new();
@@ -46,12 +37,11 @@ pub fn run(args: &TrustArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         let key = match scan {
             Ok(key) => key,
             Err(e) => {
-                if ui.json {
-                    ui.json_event(
-                        "host.failed",
-                        serde_json::json!({"host": host, "step": "trust", "error": e.to_string()}),
-                    );
-                }
+                ui.event(&Event::HostFailed {
+                    host: host.clone(),
+                    step: "trust".to_owned(),
+                    error: e.to_string(),
+                });
                 errors.push(e.to_string());
                 continue;
             }
@@ -96,16 +86,13 @@ fn report(ui: &Ui, host: &str, key: &ScannedKey, file: &Path) {
         Some(HostKeyProblem::Revoked) => "REVOKED",
     };
     if ui.json {
-        ui.json_event(
-            "host.key",
-            serde_json::json!({
-                "host": host,
-                "key_type": key.key_type,
-                "fingerprint": key.fingerprint,
-                "state": state,
-                "known_hosts": file,
-            }),
-        );
+        ui.event(&Event::HostKey {
+            host: host.to_owned(),
+            key_type: key.key_type.clone(),
+            fingerprint: key.fingerprint.clone(),
+            state: state.to_owned(),
+            known_hosts: file.to_owned(),
+        });
         return;
     }
     ui.result(&format!(
@@ -140,11 +127,10 @@ fn add(ui: &Ui, yes: bool, file: &Path, keys: &[(String, String)]) -> Result<()>
     let lines: Vec<&str> = keys.iter().map(|(_, line)| line.as_str()).collect();
     append(file, &lines)?;
     if ui.json {
-        let added: Vec<&str> = keys.iter().map(|(host, _)| host.as_str()).collect();
-        ui.json_event(
-            "trust.added",
-            serde_json::json!({"known_hosts": file, "hosts": added}),
-        );
+        ui.event(&Event::TrustAdded {
+            known_hosts: file.to_owned(),
+            hosts: keys.iter().map(|(host, _)| host.clone()).collect(),
+        });
     } else {
         ui.out(&format!("added {count} to {}", file.display()));
     }

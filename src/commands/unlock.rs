@@ -11,6 +11,8 @@ use super::fleet::{self, Fleet};
 use crate::cli::EnvArg;
 use crate::outcome::Outcome;
 use crate::plan::lock::{self, Holder};
+use crate::ui::event::Event;
+use crate::ui::record::LockHolder;
 use crate::ui::Ui;
 
 /// What a host's lock was.
@@ -39,12 +41,14 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
             Found::Removed(text) => (true, Some(text.as_str())),
         };
         if ui.json {
-            let holder =
-                holder.map(|t| Holder::parse(t).map_or_else(|| t.into(), |h| serde_json::json!(h)));
-            ui.json_event(
-                "host.unlock",
-                serde_json::json!({"host": r.host, "locked": locked, "holder": holder}),
-            );
+            let holder = holder.map(|t| {
+                Holder::parse(t).map_or_else(|| LockHolder::Text(t.to_owned()), LockHolder::Holder)
+            });
+            ui.event(&Event::HostUnlock {
+                host: r.host.clone(),
+                locked,
+                holder,
+            });
         } else {
             ui.result(&format!("{} | {}", r.host, describe(holder, now)));
         }

@@ -40,10 +40,11 @@
 use std::collections::BTreeMap;
 
 use super::layout::Layout;
-use super::script::{quote, Script};
+use super::script::Script;
 use super::supervisor;
 use crate::config::{AppName, Supervisor};
 use crate::release::ReleaseId;
+use crate::shell::quote;
 
 /// The first line of the facts output: the format's version.
 pub const HEADER: &str = "deliver-facts=1";

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 
 use super::layout::Layout;
 use super::release_dir::app_environment;
-use super::script::{quote, Script};
+use super::script::Script;
 use super::supervisor::{TAIL, UPSTART_LOG_DIR};
 use crate::config::{AppName, Supervisor};
 use crate::release::{Formation, ReleaseId};
 use crate::render;
+use crate::shell::quote;
 
 /// `run`: there is no `current` release to run in (nothing deployed yet).
 pub const NO_CURRENT: i32 = 72;

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::layout::Layout;
 use super::log::utc_timestamp;
-use super::script::{quote, Script};
+use super::script::Script;
 use crate::release::ReleaseId;
+use crate::shell::quote;
 
 /// `acquire`: the lock is held by someone else; their `holder.json` is on stdout (empty when
 /// they have not written it yet).

@@ -5,8 +5,9 @@
 use serde::Serialize;
 
 use super::layout::Layout;
-use super::script::{quote, Script};
+use super::script::Script;
 use crate::release::ReleaseId;
+use crate::shell::quote;
 
 /// What a log line records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

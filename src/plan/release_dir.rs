@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::layout::{linked_path, Layout};
-use super::script::{quote, Script};
+use super::script::Script;
 use crate::release::ReleaseId;
+use crate::shell::quote;
 
 /// `prepare`: `releases/<ID>` already exists; deliver never writes into an existing release.
 pub const EXISTS: i32 = 66;

@@ -107,7 +107,7 @@ impl Sandbox {
             std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
             std::fs::write(file, contents).expect("write");
         }
-        let repo = super::script::quote(&format!("{base}/repo.git"));
+        let repo = crate::shell::quote(&format!("{base}/repo.git"));
         self.sh(&format!(
             "set -e; [ -f {repo}/HEAD ] || git init -q --bare {repo}\n\
              cd src; [ -d .git ] || git init -q; git add -A; git commit -q -m commit\n\

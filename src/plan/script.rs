@@ -3,6 +3,9 @@
 //! (paths, values, secrets) appears on a remote command line. [`Script::render_masked`] is
 //! the text deliver shows (`-v`, `--dry-run`): every exported value masked.
 
+// Re-exported for callers that still import it from here (`deploy::tests`).
+pub use crate::shell::quote;
+
 /// One command: a program and its arguments, each quoted when rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cmd {
@@ -136,30 +139,6 @@ impl Script {
         }
         out
     }
-}
-
-/// One shell word, quoted for POSIX `sh`: bare when it holds only safe characters, else in
-/// single quotes with each `'` written as `'\''`. NUL cannot be represented and is replaced
-/// by nothing (config validation rejects it before this point).
-pub fn quote(word: &str) -> String {
-    let safe = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b));
-    if safe {
-        return word.to_string();
-    }
-    let mut out = String::with_capacity(word.len() + 2);
-    out.push('\'');
-    for c in word.chars().filter(|&c| c != '\0') {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('\'');
-    out
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //! host that has no release yet. Pure: builds the scripts; no I/O.
 
 use super::layout::{linked_path, Layout};
-use super::script::{quote, Script};
+use super::script::Script;
 use super::{lock, supervisor};
 use crate::config::{AppName, Supervisor};
 use crate::render::RenderedFile;
+use crate::shell::quote;
 
 /// `install_units`: the host has a `current` release (deployed since its facts were read):
 /// nothing was installed.

@@ -12,9 +12,10 @@
 use std::fmt::Write as _;
 
 use super::layout::Layout;
-use super::script::{quote, Script};
+use super::script::Script;
 use crate::config::{AppName, Supervisor};
 use crate::render::RenderedFile;
+use crate::shell::quote;
 
 /// `install_units` found no `.deliver/units.new/` to install (nothing was staged).
 pub const NO_UNITS: i32 = 74;

@@ -2,8 +2,9 @@
 //! deploy, revert and rollback alike. Pure: builds the script; no I/O.
 
 use super::layout::Layout;
-use super::script::{quote, Script};
+use super::script::Script;
 use crate::release::ReleaseId;
+use crate::shell::quote;
 
 /// `swap_current`: `releases/<ID>/REVISION` is missing (no such release, or an incomplete
 /// one); `current` was left as it was.

@@ -10,8 +10,8 @@ use ssh2::Channel;
 
 use super::session::{would_block, Fail, Io, Want};
 use super::{Output, RemoteError, Stream};
-use crate::plan::script::quote;
 use crate::plan::Script;
+use crate::shell::quote;
 
 /// Runs `script` with `sh -s`, calling `on_line` for each line of output as it arrives, until
 /// it ends or `stop` returns true (see [`exec_until`]).

@@ -17,7 +17,7 @@ use git2::{Oid, Repository};
 use super::exec::{exec, home_relative};
 use super::session::Io;
 use super::{PushStats, RemoteError, Stream};
-use crate::plan::script::quote;
+use crate::shell::quote;
 
 /// Objects at and above this count travel as a kept pack (git's `transfer.unpackLimit`).
 const UNPACK_LIMIT: usize = 100;

@@ -164,17 +164,6 @@ pub fn check_user(user: &str) -> Result<(), EscapeError> {
     }
 }
 
-/// A POSIX shell word that stands for `s`: `'...'` with each `'` written `'\''`.
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:@+,=".contains(c))
-    {
-        return s.to_owned();
-    }
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// A shell word for the end of an upstart `exec` line: `'...'` where `'` is written
 /// `'\''` and `\` is written `'\\'` (outside the quotes). A backslash therefore never
 /// stands inside quotes, so libnih's quote tracking agrees with the shell's and every `#`
@@ -495,14 +484,6 @@ mod tests {
                 .to_string(),
             "deploy path cannot contain control characters"
         );
-    }
-
-    #[test]
-    fn shell_quote_examples() {
-        assert_eq!(shell_quote("/home/app/shop"), "/home/app/shop");
-        assert_eq!(shell_quote("/srv/a b"), "'/srv/a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
     }
 
     #[test]

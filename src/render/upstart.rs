@@ -72,7 +72,7 @@ pub(super) fn render(tera: &Tera, target: &Target<'_>) -> Result<Vec<RenderedFil
     let stop = env.rollout.stop_timeout;
     let kill_timeout = (stop.as_secs() + u64::from(stop.subsec_nanos() > 0)).max(1);
     // The shell prelude that stands in for systemd's EnvironmentFile=-<path>.
-    let env_file = escape::shell_quote(&paths.env_file);
+    let env_file = crate::shell::quote(&paths.env_file);
     let prelude = format!("if [ -r {env_file} ]; then set -a; . {env_file}; set +a; fi; ");
 
     let mut files = vec![RenderedFile {
@@ -128,7 +128,7 @@ pub(super) fn render(tera: &Tera, target: &Target<'_>) -> Result<Vec<RenderedFil
             environment_lines: &environment_lines,
             user: user.clone(),
             working_directory: working_directory.clone(),
-            current_shell: escape::shell_quote(&paths.current),
+            current_shell: crate::shell::quote(&paths.current),
             environment_file: &paths.env_file,
             command,
         };

@@ -1,8 +1,14 @@
-//! What deploys and rollbacks report, as values (SPEC §8). `deploy::` emits [`Event`]s to a
+//! What deliver reports, as values (SPEC §8). `deploy::` emits [`Event`]s to a
 //! [`Reporter`]; `ui::json` prints each as one JSON line, `ui::human` as progress or
-//! `host | message` lines. No printing here.
+//! `host | message` lines. The host commands (`status`, `releases`, `trust`, ...) report
+//! their per-host results as events too (payloads in `ui::record`), printed through
+//! [`Ui::event`](super::Ui::event). No printing here.
+
+use std::path::PathBuf;
 
 use serde::Serialize;
+
+use super::record::{FormationType, HostReadiness, LockHolder, ProcessStatus, ReleaseEntry};
 
 /// Which stream a line of remote output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,6 +89,69 @@ pub enum Event {
     },
     #[serde(rename = "deploy.reverted")]
     DeployReverted { hosts: Vec<String> },
+    /// `check`: an environment as resolved offline. Not stamped ([`Event::stamped`]).
+    #[serde(rename = "check.environment")]
+    CheckEnvironment {
+        environment: String,
+        hosts: Vec<String>,
+        supervisor: String,
+        deploy_to: String,
+        /// The CPU count `"auto"` counts were resolved with, when one is `"auto"`.
+        auto_cpus: Option<u32>,
+        formation: Vec<FormationType>,
+    },
+    /// `check` (online): whether a host is ready for deploys.
+    #[serde(rename = "host.check")]
+    HostCheck(HostReadiness),
+    /// `setup`: whether a host is ready for deploys once set up.
+    #[serde(rename = "host.setup")]
+    HostSetup(HostReadiness),
+    #[serde(rename = "host.status")]
+    HostStatus {
+        host: String,
+        current: Option<String>,
+        sha: Option<String>,
+        cpus: u32,
+        /// The deploy lock's holder, when it is taken.
+        lock: Option<String>,
+        processes: Vec<ProcessStatus>,
+    },
+    #[serde(rename = "host.releases")]
+    HostReleases {
+        host: String,
+        releases: Vec<ReleaseEntry>,
+    },
+    /// `run`: the command's exit status on a host.
+    #[serde(rename = "host.exited")]
+    HostExited { host: String, status: i32 },
+    /// `unlock`: whether a host was locked, and by whom.
+    #[serde(rename = "host.unlock")]
+    HostUnlock {
+        host: String,
+        locked: bool,
+        holder: Option<LockHolder>,
+    },
+    /// `trust`: the key a host offered; `state` is `known`, `new`, `CHANGED` or `REVOKED`.
+    #[serde(rename = "host.key")]
+    HostKey {
+        host: String,
+        key_type: String,
+        fingerprint: String,
+        state: String,
+        known_hosts: PathBuf,
+    },
+    /// `trust`: the hosts whose keys were appended to `known_hosts`.
+    #[serde(rename = "trust.added")]
+    TrustAdded {
+        known_hosts: PathBuf,
+        hosts: Vec<String>,
+    },
+    /// The error a command ends with, and its causes. Not stamped ([`Event::stamped`]).
+    #[serde(rename = "error")]
+    Error {
+        message: String,
+        causes: Vec<String>,
+    },
 }
 
 impl Event {
@@ -98,9 +167,21 @@ impl Event {
             | Event::InstanceRestarted { host, .. }
             | Event::InstanceHealthy { host, .. }
             | Event::HostFailed { host, .. }
-            | Event::HostReverted { host } => Some(host),
+            | Event::HostReverted { host }
+            | Event::HostStatus { host, .. }
+            | Event::HostReleases { host, .. }
+            | Event::HostExited { host, .. }
+            | Event::HostUnlock { host, .. }
+            | Event::HostKey { host, .. } => Some(host),
+            Event::HostCheck(r) | Event::HostSetup(r) => Some(&r.host),
             _ => None,
         }
+    }
+
+    /// Whether its JSON line carries `ts`: every event but `check.environment` and `error`,
+    /// which never did (their lines are a contract too).
+    pub fn stamped(&self) -> bool {
+        !matches!(self, Event::CheckEnvironment { .. } | Event::Error { .. })
     }
 }
 

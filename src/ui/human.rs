@@ -1,22 +1,20 @@
 //! Events for people. On a terminal (and not under `CI`): one indicatif spinner per host
-//! with its latest step. Otherwise plain `HOST | message` lines, one per event, which read
-//! well in CI logs. A summary table ends every deploy and rollback.
+//! with its latest step, until the host is finished: then its line stops and ends with its
+//! result (failed, reverted, or the summary's deployed, unchanged, ...; see `ui::progress`).
+//! Otherwise plain `HOST | message` lines, one per event, which read well in CI logs. A
+//! summary table ends every deploy and rollback.
 //!
 //! Remote scripts (`host.script`, emitted under `-v` and `--dry-run`) print as one
-//! `HOST | $ line` per script line, above the spinners on a terminal. Hook output is printed
-//! in full off a terminal; on one, each host's spinner shows its latest line, and `-v` prints
-//! every line above the spinners too.
+//! `HOST | $ line` per script line, above the spinners on a terminal. Hook output (stdout and
+//! stderr alike: stderr is output, not a warning) is printed in full off a terminal; on one,
+//! each host's spinner shows its latest line, and `-v` prints every line above the spinners.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-
-use super::event::{Event, Reporter, StreamName, SummaryRow};
+use super::event::{Event, Reporter, SummaryRow};
+use super::progress::Bars;
 
 pub struct HumanReporter {
     verbose: bool,
@@ -25,17 +23,9 @@ pub struct HumanReporter {
     bars: Option<Bars>,
 }
 
-struct Bars {
-    multi: MultiProgress,
-    hosts: Mutex<HashMap<String, ProgressBar>>,
-}
-
 impl HumanReporter {
     pub fn new(verbose: bool, quiet: bool, terminal: bool) -> HumanReporter {
-        let bars = (terminal && !quiet).then(|| Bars {
-            multi: MultiProgress::new(),
-            hosts: Mutex::new(HashMap::new()),
-        });
+        let bars = (terminal && !quiet).then(Bars::default);
         HumanReporter {
             verbose,
             quiet,
@@ -81,14 +71,9 @@ impl HumanReporter {
                     .collect::<Vec<_>>()
                     .join("\n"),
             ),
-            Event::HostOutput { host, line, stream } => {
-                let mark = if *stream == StreamName::Stderr {
-                    "! "
-                } else {
-                    ""
-                };
-                host_line(host, format!("{mark}{line}"))
-            }
+            // Output, whichever stream it came on: tools write progress and notices on
+            // stderr (systemctl's "Created symlink ..."); a failing step is `host.failed`.
+            Event::HostOutput { host, line, .. } => host_line(host, line.clone()),
             Event::HostBuilt { host, ms } => host_line(host, format!("built ({})", human_ms(*ms))),
             Event::HostSwitched { host } => host_line(host, "switched `current`".to_string()),
             Event::InstanceRestarted { host, unit } => host_line(host, format!("restarted {unit}")),
@@ -111,6 +96,17 @@ impl HumanReporter {
                 summary,
             } => Some(format!("{}failed (exit {code}): {error}", table(summary))),
             Event::DeployReverted { hosts } => Some(format!("reverted {}", hosts.join(", "))),
+            // The host commands print their own tables and lines for these.
+            Event::CheckEnvironment { .. }
+            | Event::HostCheck(_)
+            | Event::HostSetup(_)
+            | Event::HostStatus { .. }
+            | Event::HostReleases { .. }
+            | Event::HostExited { .. }
+            | Event::HostUnlock { .. }
+            | Event::HostKey { .. }
+            | Event::TrustAdded { .. }
+            | Event::Error { .. } => None,
         }
     }
 
@@ -140,59 +136,7 @@ impl Reporter for HumanReporter {
             }
             return;
         };
-        if let Event::HostScript { .. } = event {
-            // Many lines, all wanted: above the spinners, on stdout as off a terminal.
-            bars.multi.suspend(|| println!("{line}"));
-            return;
-        }
-        let mut hosts = bars.hosts.lock().expect("reporter lock");
-        if let Event::DeployStart { hosts: names, .. } = event {
-            let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")
-                .expect("valid template");
-            let width = names.iter().map(String::len).max().unwrap_or(0);
-            for name in names {
-                let bar = bars.multi.add(ProgressBar::new_spinner());
-                bar.set_style(style.clone());
-                bar.set_prefix(format!("{name:width$}"));
-                bar.enable_steady_tick(Duration::from_millis(120));
-                hosts.insert(name.clone(), bar);
-            }
-            let _ = bars.multi.println(line);
-            return;
-        }
-        let bar = event.host().and_then(|h| hosts.get(h));
-        match (bar, event) {
-            // Hook output: the latest line on the spinner; every line above it with -v.
-            (Some(bar), Event::HostOutput { line: text, .. }) => {
-                bar.set_message(text.clone());
-                if self.verbose {
-                    let _ = bars.multi.println(line);
-                }
-            }
-            (Some(bar), Event::HostFailed { .. }) => {
-                bar.abandon_with_message(
-                    line.split_once(" | ")
-                        .map_or(line.clone(), |(_, m)| m.to_string()),
-                );
-            }
-            (Some(bar), _) => bar.set_message(
-                line.split_once(" | ")
-                    .map_or(line.clone(), |(_, m)| m.to_string()),
-            ),
-            (
-                None,
-                Event::DeployDone { .. } | Event::DeployFailed { .. } | Event::DeployNoop { .. },
-            ) => {
-                for bar in hosts.values() {
-                    bar.finish_and_clear();
-                }
-                let _ = bars.multi.clear();
-                println!("{line}");
-            }
-            (None, _) => {
-                let _ = bars.multi.println(line);
-            }
-        }
+        bars.event(event, line, self.verbose);
     }
 }
 
@@ -243,6 +187,7 @@ pub fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ui::event::StreamName;
 
     #[test]
     fn plain_lines_are_host_prefixed_and_end_with_a_summary_table() {
@@ -299,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn every_line_of_hook_output_is_printed_stderr_marked() {
+    fn every_line_of_remote_output_is_printed_as_output_whatever_its_stream() {
         for verbose in [false, true] {
             let r = HumanReporter::new(verbose, false, false);
             let out = |stream, line: &str| {
@@ -314,8 +259,15 @@ mod tests {
                 Some("h1 | added 3 packages")
             );
             assert_eq!(
-                out(StreamName::Stderr, "npm WARN x").as_deref(),
-                Some("h1 | ! npm WARN x")
+                out(
+                    StreamName::Stderr,
+                    "Created symlink /home/app/.config/systemd/user/default.target.wants/shop.target"
+                )
+                .as_deref(),
+                Some(
+                    "h1 | Created symlink \
+                     /home/app/.config/systemd/user/default.target.wants/shop.target"
+                )
             );
             let long = "x".repeat(5000);
             assert_eq!(out(StreamName::Stdout, &long), Some(format!("h1 | {long}")));

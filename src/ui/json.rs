@@ -18,8 +18,12 @@ pub struct JsonReporter {
 }
 
 impl JsonReporter {
-    /// The JSON line for `event` at `now` (unix milliseconds), given the run's release.
+    /// The JSON line for `event` at `now` (unix milliseconds), given the run's release:
+    /// `ts`, `event`, `release`, then the event's fields in their order.
     pub fn line(event: &Event, release: Option<&str>, now_millis: u128) -> String {
+        if !event.stamped() {
+            return serde_json::to_string(event).expect("events serialize");
+        }
         let mut value = serde_json::to_value(event).expect("events serialize");
         let obj = value.as_object_mut().expect("events are objects");
         let mut out = serde_json::Map::new();
@@ -39,18 +43,6 @@ impl JsonReporter {
         out.extend(std::mem::take(obj));
         serde_json::Value::Object(out).to_string()
     }
-}
-
-/// The JSON line of a command's own record (not a deploy event): `ts` at `now_millis`,
-/// `event`, then the fields of `fields` (an object) in their order.
-pub fn record(event: &str, fields: serde_json::Value, now_millis: u128) -> String {
-    let mut out = serde_json::Map::new();
-    out.insert("ts".into(), rfc3339_millis(now_millis).into());
-    out.insert("event".into(), event.into());
-    if let serde_json::Value::Object(fields) = fields {
-        out.extend(fields);
-    }
-    serde_json::Value::Object(out).to_string()
 }
 
 impl Reporter for JsonReporter {
@@ -77,12 +69,38 @@ mod tests {
 
     #[test]
     fn records_carry_ts_and_event_first() {
-        let line = record(
-            "host.status",
-            serde_json::json!({"host": "h1", "current": null}),
-            1_795_423_463_120,
-        );
-        insta::assert_snapshot!(line, @r#"{"ts":"2026-11-23T08:44:23.120Z","event":"host.status","host":"h1","current":null}"#);
+        let status = Event::HostStatus {
+            host: "h1".into(),
+            current: None,
+            sha: None,
+            cpus: 2,
+            lock: None,
+            processes: vec![],
+        };
+        insta::assert_snapshot!(JsonReporter::line(&status, None, 1_795_423_463_120), @r#"{"ts":"2026-11-23T08:44:23.120Z","event":"host.status","host":"h1","current":null,"sha":null,"cpus":2,"lock":null,"processes":[]}"#);
+    }
+
+    #[test]
+    fn command_records_keep_their_fields_and_order() {
+        use crate::ui::record::{Check, HostReadiness, LockHolder};
+        let check = Event::HostCheck(HostReadiness {
+            host: "h".into(),
+            ready: false,
+            checks: vec![Check::ok("git", "v"), Check::missing("x", "d", "fix")],
+        });
+        insta::assert_snapshot!(JsonReporter::line(&check, None, 5), @r#"{"ts":"1970-01-01T00:00:00.005Z","event":"host.check","host":"h","ready":false,"checks":[{"name":"git","state":"ok","detail":"v"},{"name":"x","state":"missing","detail":"d","fix":"fix"}]}"#);
+        let unlock = Event::HostUnlock {
+            host: "h".into(),
+            locked: true,
+            holder: Some(LockHolder::Text("junk".into())),
+        };
+        insta::assert_snapshot!(JsonReporter::line(&unlock, None, 5), @r#"{"ts":"1970-01-01T00:00:00.005Z","event":"host.unlock","host":"h","locked":true,"holder":"junk"}"#);
+        // These two never carried `ts`.
+        let error = Event::Error {
+            message: "m".into(),
+            causes: vec!["c1".into()],
+        };
+        insta::assert_snapshot!(JsonReporter::line(&error, Some("r"), 5), @r#"{"event":"error","message":"m","causes":["c1"]}"#);
     }
 
     #[test]

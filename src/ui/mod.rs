@@ -6,10 +6,13 @@
 pub mod event;
 pub mod human;
 pub mod json;
+mod progress;
+pub mod record;
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::cli::{ColorChoice, GlobalArgs};
+use event::{Event, StreamName};
 
 pub struct Ui {
     pub quiet: bool,
@@ -47,14 +50,10 @@ impl Ui {
 
     /// `error: <top>` then one `caused by:` line per source.
     pub fn error(&self, err: &anyhow::Error) {
-        if self.json {
-            let line = serde_json::json!({
-                "event": "error",
-                "message": err.to_string(),
-                "causes": err.chain().skip(1).map(ToString::to_string).collect::<Vec<_>>(),
-            });
-            println!("{line}");
-        }
+        self.event(&Event::Error {
+            message: err.to_string(),
+            causes: err.chain().skip(1).map(ToString::to_string).collect(),
+        });
         eprintln!("{} {err}", self.paint("1;31", "error:"));
         for cause in err.chain().skip(1) {
             eprintln!("  {} {cause}", self.paint("2", "caused by:"));
@@ -73,17 +72,15 @@ impl Ui {
         print!("{text}");
     }
 
-    /// One JSON-lines event on stdout.
-    pub fn json_line(&self, value: &serde_json::Value) {
-        println!("{value}");
-    }
-
-    /// A command's JSON-lines record: `ts`, `event`, then the fields of the `fields` object.
-    pub fn json_event(&self, event: &str, fields: serde_json::Value) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        println!("{}", json::record(event, fields, now));
+    /// Under --json, a command's event as one JSON line on stdout (`ts`, `event`, then its
+    /// fields); nothing otherwise: the command prints its own view of it for people.
+    pub fn event(&self, event: &Event) {
+        if self.json {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            println!("{}", json::JsonReporter::line(event, None, now));
+        }
     }
 
     /// A line of what the user asked for (a table row, remote output) on stdout: printed
@@ -96,11 +93,15 @@ impl Ui {
     /// --json a `host.output` record on stdout.
     pub fn host_output(&self, host: &str, stderr: bool, line: &str) {
         if self.json {
-            let stream = if stderr { "stderr" } else { "stdout" };
-            self.json_event(
-                "host.output",
-                serde_json::json!({"host": host, "stream": stream, "line": line}),
-            );
+            self.event(&Event::HostOutput {
+                host: host.to_owned(),
+                stream: if stderr {
+                    StreamName::Stderr
+                } else {
+                    StreamName::Stdout
+                },
+                line: line.to_owned(),
+            });
         } else if stderr {
             eprintln!("{host} | {line}");
         } else {

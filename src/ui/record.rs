@@ -1,0 +1,125 @@
+//! The values the host commands (`check`, `setup`, `status`, `releases`, `unlock`, `trust`)
+//! report about each host: the payloads of their [`Event`](super::event::Event) variants,
+//! serialized as their `--json` records (SPEC §8). The field order here is the order in
+//! the JSON lines: a contract. No printing and no I/O here.
+
+use serde::Serialize;
+
+use crate::plan::lock::Holder;
+
+/// One finding about a host (`deliver check`, `deliver setup`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What was checked (`git`, `linger`, ...).
+    pub name: String,
+    pub state: CheckState,
+    /// What the host answered, or what is wrong.
+    pub detail: String,
+    /// The commands an admin runs on the host to fix it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckState {
+    Ok,
+    /// Worth knowing, not a problem (not set up yet, a lock is held).
+    Note,
+    /// Deploys cannot work until it is fixed.
+    Missing,
+}
+
+impl Check {
+    pub fn ok(name: &str, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.to_owned(),
+            state: CheckState::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    pub fn note(name: &str, detail: impl Into<String>) -> Check {
+        Check {
+            state: CheckState::Note,
+            ..Check::ok(name, detail)
+        }
+    }
+
+    pub fn missing(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            state: CheckState::Missing,
+            fix: Some(fix.into()),
+            ..Check::ok(name, detail)
+        }
+    }
+}
+
+/// A host's checks: `host.check` and `host.setup`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostReadiness {
+    pub host: String,
+    /// True when no check is missing.
+    pub ready: bool,
+    pub checks: Vec<Check>,
+}
+
+/// One process type of an environment's formation as `check` resolved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FormationType {
+    #[serde(rename = "type")]
+    pub name: String,
+    pub instances: u32,
+    /// Its count is `"auto"` (resolved from a CPU count).
+    pub auto: bool,
+    pub ports: Vec<u16>,
+}
+
+/// One release directory on a host (`deliver releases`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseEntry {
+    pub id: String,
+    /// The commit in its `REVISION`; `None` for an incomplete release.
+    pub sha: Option<String>,
+    /// `YYYY-mm-dd HH:MM:SS`, UTC, from the id.
+    pub date: String,
+    /// `current` points at it.
+    pub current: bool,
+}
+
+/// What one process type runs on a host (`deliver status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessStatus {
+    #[serde(rename = "type")]
+    pub name: String,
+    pub instances: usize,
+    pub active: usize,
+    /// How many answered the health check; only for `health.process`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<usize>,
+    pub units: Vec<UnitStatus>,
+}
+
+/// One instance's unit on a host (`deliver status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnitStatus {
+    pub unit: String,
+    pub port: u16,
+    /// The supervisor's state (`active`, `failed`, ...).
+    pub state: String,
+    /// Whether it answered the health check; absent when it was not checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_error: Option<String>,
+}
+
+/// Who held a removed lock (`deliver unlock`): deliver's `holder.json`, or the file's text
+/// when it is not deliver's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum LockHolder {
+    Holder(Holder),
+    Text(String),
+}
