@@ -219,8 +219,14 @@ mod tests {
     #[test]
     fn shown_scripts_mask_every_exported_value() {
         let env = std::collections::BTreeMap::from([
-            ("API_TOKEN".to_owned(), "tok-3f9a'x y".to_owned()),
-            ("NODE_ENV".to_owned(), "production".to_owned()),
+            (
+                crate::config::EnvVarName::new("API_TOKEN").unwrap(),
+                "tok-3f9a'x y".to_owned(),
+            ),
+            (
+                crate::config::EnvVarName::new("NODE_ENV").unwrap(),
+                "production".to_owned(),
+            ),
         ]);
         let layout = crate::plan::Layout::new("~/shop");
         let id = "20240131235959-0a1b2c3".parse().unwrap();

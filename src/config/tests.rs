@@ -1,0 +1,796 @@
+//! Tests of whole files: the SPEC example, defaults, the merge of environments, unknown
+//! keys, types and syntax, locations, and checks across sections. Tests of one section's
+//! values are in its file.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::test_support::*;
+use super::*;
+
+/// SPEC §3, verbatim.
+const SPEC_EXAMPLE: &str = r#"app = "shop"                        # required; [a-z][a-z0-9-]{0,31}; names units, dirs, lock
+default_environment = "production"
+user = "app"                        # SSH user when a host does not name one
+deploy_to = "~/shop"                # default "~/<app>"
+ref = "HEAD"                        # what `deliver` deploys when --ref is not given
+keep_releases = 5                   # >= 1
+linked_dirs = ["log", "tmp"]        # live in shared/, symlinked into every release
+linked_files = [".env"]             # idem; a missing one is created empty, mode 0600
+supervisor = "systemd-user"         # systemd-user | systemd | upstart
+port_base = 5000                    # PORT = port_base + 100*type_index + (instance-1)
+
+[env]                               # plain environment for every process (never secrets)
+NODE_ENV = "production"
+
+[build]
+hooks = ["npm ci --omit=dev", "npm run build"]   # run in the new release dir, in order
+timeout = "10m"                     # per hook
+
+[processes]                         # instances per host; a Procfile type not listed gets 1; 0 = off
+web = "auto"                        # "auto": one per CPU core of the host minus one, 1..100
+worker = 1
+
+[health]                            # gate for each restarted instance of `process`
+process = "web"
+path = "/health"                    # GET http://127.0.0.1:$PORT<path> through the SSH connection
+expect = 200
+timeout = "2s"                      # per attempt
+interval = "250ms"
+deadline = "30s"                    # give up -> rollout failure -> revert
+
+[rollout]
+mode = "rolling"                    # rolling | all-at-once
+batch = 1                           # hosts switched at the same time
+stop_timeout = "30s"                # SIGTERM grace before SIGKILL (TimeoutStopSec)
+
+[proxy]                             # optional: nginx in front, on its own host(s)
+hosts = ["lb1"]
+upstream = "shop"
+config = "/etc/nginx/conf.d/shop-upstream.conf"
+drain = false                       # true: mark an instance `down` + reload before its restart
+
+[environments.production]
+hosts = ["web1.example.com", "deploy@web2.example.com:2222", "web3"]  # or ~/.ssh/config aliases
+
+[environments.staging]
+hosts = ["staging"]
+processes = { web = 1 }
+"#;
+
+#[test]
+fn spec_example_parses_into_the_expected_values() {
+    let config = parse(SPEC_EXAMPLE).unwrap();
+    assert_eq!(config.app.as_str(), "shop");
+    assert_eq!(config.default_environment.as_deref(), Some("production"));
+    let names: Vec<&str> = config
+        .environments
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(names, ["production", "staging"]);
+
+    let production = config.environment(None).unwrap();
+    assert_eq!(production.name, "production");
+    assert_eq!(production.app.as_str(), "shop");
+    assert_eq!(production.user.as_deref(), Some("app"));
+    assert_eq!(production.deploy_to, "~/shop");
+    assert_eq!(production.git_ref, "HEAD");
+    assert_eq!(production.keep_releases, 5);
+    assert_eq!(production.linked_dirs, ["log", "tmp"]);
+    assert_eq!(production.linked_files, [".env"]);
+    assert_eq!(production.supervisor, Supervisor::SystemdUser);
+    assert_eq!(production.port_base, 5000);
+    assert_eq!(
+        production.vars,
+        BTreeMap::from([(
+            EnvVarName::new("NODE_ENV").unwrap(),
+            "production".to_owned()
+        )])
+    );
+    assert_eq!(
+        production.build,
+        Build {
+            hooks: vec!["npm ci --omit=dev".to_owned(), "npm run build".to_owned()],
+            timeout: Duration::from_secs(600),
+        }
+    );
+    assert_eq!(
+        production.processes,
+        [
+            setting("web", Instances::Auto, at(20, 1)),
+            setting("worker", Instances::Count(1), at(21, 1)),
+        ]
+    );
+    assert_eq!(
+        production.health,
+        Health {
+            process: "web".to_owned(),
+            path: HealthPath::new("/health").unwrap(),
+            expect: 200,
+            timeout: Duration::from_secs(2),
+            interval: Duration::from_millis(250),
+            deadline: Duration::from_secs(30),
+        }
+    );
+    assert_eq!(
+        production.rollout,
+        Rollout {
+            mode: RolloutMode::Rolling,
+            batch: 1,
+            stop_timeout: Duration::from_secs(30),
+        }
+    );
+    assert_eq!(
+        production.proxy,
+        Some(Proxy {
+            hosts: vec![host("lb1")],
+            upstream: UpstreamName::new("shop").unwrap(),
+            config: "/etc/nginx/conf.d/shop-upstream.conf".to_owned(),
+            drain: false,
+        })
+    );
+    assert_eq!(
+        production.hosts,
+        [
+            host("web1.example.com"),
+            host("deploy@web2.example.com:2222"),
+            host("web3")
+        ]
+    );
+
+    let staging = config.environment(Some("staging")).unwrap();
+    assert_eq!(staging.hosts, [host("staging")]);
+    assert_eq!(
+        staging.processes,
+        [
+            setting("web", Instances::Count(1), at(47, 15)),
+            setting("worker", Instances::Count(1), at(21, 1)),
+        ]
+    );
+    assert_eq!(staging.health, production.health);
+    assert_eq!(staging.proxy, production.proxy);
+}
+
+#[test]
+fn defaults_apply_when_keys_are_missing() {
+    let env = only_env(BASE);
+    assert_eq!(env.name, "default");
+    assert_eq!(env.user, None);
+    assert_eq!(env.deploy_to, "~/shop");
+    assert_eq!(env.git_ref, "HEAD");
+    assert_eq!(env.keep_releases, 5);
+    assert!(env.linked_dirs.is_empty() && env.linked_files.is_empty());
+    assert_eq!(env.supervisor, Supervisor::SystemdUser);
+    assert_eq!(env.port_base, 5000);
+    assert!(env.vars.is_empty());
+    assert_eq!(
+        env.build,
+        Build {
+            hooks: Vec::new(),
+            timeout: Duration::from_secs(600)
+        }
+    );
+    assert!(env.processes.is_empty());
+    assert_eq!(
+        env.health,
+        Health {
+            process: "web".to_owned(),
+            path: HealthPath::new("/health").unwrap(),
+            expect: 200,
+            timeout: Duration::from_secs(2),
+            interval: Duration::from_millis(250),
+            deadline: Duration::from_secs(30),
+        }
+    );
+    assert_eq!(
+        env.rollout,
+        Rollout {
+            mode: RolloutMode::Rolling,
+            batch: 1,
+            stop_timeout: Duration::from_secs(30)
+        }
+    );
+    assert_eq!(env.proxy, None);
+    assert_eq!(env.hosts, [host("web1")]);
+}
+
+#[test]
+fn proxy_defaults_follow_the_app_name() {
+    let env = only_env(&format!("{BASE}[proxy]\nhosts = [\"lb1\"]\n"));
+    assert_eq!(
+        env.proxy,
+        Some(Proxy {
+            hosts: vec![host("lb1")],
+            upstream: UpstreamName::new("shop").unwrap(),
+            config: "/etc/nginx/conf.d/shop-upstream.conf".to_owned(),
+            drain: false,
+        })
+    );
+}
+
+#[test]
+fn environment_tables_merge_key_by_key_over_the_top_level() {
+    let text = r#"app = "shop"
+user = "app"
+hosts = ["web1"]
+[env]
+A = "top"
+B = "top"
+[build]
+hooks = ["make"]
+timeout = "5m"
+[health]
+path = "/up"
+timeout = "1s"
+[proxy]
+hosts = ["lb1"]
+drain = true
+[environments.production]
+user = "deploy"
+[environments.production.env]
+B = "production"
+C = "production"
+[environments.production.build]
+hooks = ["make release"]
+[environments.production.health]
+deadline = "60s"
+[environments.production.proxy]
+upstream = "shop-prod"
+[environments.staging]
+hosts = ["staging1", "staging2"]
+"#;
+    let production = env_named(text, "production");
+    assert_eq!(production.user.as_deref(), Some("deploy"));
+    assert_eq!(production.hosts, [host("web1")]);
+    let env: Vec<(&str, &str)> = production
+        .vars
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        env,
+        [("A", "top"), ("B", "production"), ("C", "production")]
+    );
+    assert_eq!(production.build.hooks, ["make release"]);
+    assert_eq!(production.build.timeout, Duration::from_secs(300));
+    assert_eq!(production.health.path, "/up");
+    assert_eq!(production.health.timeout, Duration::from_secs(1));
+    assert_eq!(production.health.deadline, Duration::from_secs(60));
+    let proxy = production.proxy.unwrap();
+    assert_eq!(proxy.hosts, [host("lb1")]);
+    assert_eq!(proxy.upstream, "shop-prod");
+    assert!(proxy.drain);
+
+    let staging = env_named(text, "staging");
+    assert_eq!(staging.user.as_deref(), Some("app"));
+    assert_eq!(staging.hosts, [host("staging1"), host("staging2")]);
+    assert_eq!(staging.health.deadline, Duration::from_secs(30));
+    assert_eq!(staging.build.hooks, ["make"]);
+    assert_eq!(staging.proxy.unwrap().upstream, "shop");
+}
+
+#[test]
+fn processes_merge_by_name_in_file_order_with_the_place_each_was_written() {
+    let text = r#"app = "shop"
+hosts = ["web1"]
+processes = { web = "auto", worker = 2 }
+[environments.small]
+processes.worker = 0
+processes.clock = 1
+"#;
+    assert_eq!(
+        env_named(text, "small").processes,
+        [
+            setting("web", Instances::Auto, at(3, 15)),
+            setting("worker", Instances::Count(0), at(5, 11)),
+            setting("clock", Instances::Count(1), at(6, 11)),
+        ]
+    );
+}
+
+#[test]
+fn without_environments_there_is_one_named_default() {
+    let config = parse(BASE).unwrap();
+    assert_eq!(config.environments.len(), 1);
+    assert_eq!(config.environment(Some("default")).unwrap().name, "default");
+}
+
+#[test]
+fn hostile_values_are_kept_verbatim_for_the_remote_layer_to_quote() {
+    let env = only_env(&format!(
+        "{BASE}deploy_to = \"x\\\"; touch /tmp/pwned #\"\n[env]\nGREETING = \"$(id) `x` 'y'\"\n"
+    ));
+    assert_eq!(env.deploy_to, "x\"; touch /tmp/pwned #");
+    assert_eq!(env.vars["GREETING"], "$(id) `x` 'y'");
+}
+
+#[test]
+fn misspelt_key_suggests_the_valid_one_at_its_line_and_column() {
+    insta::assert_snapshot!(
+        error_with("keep_relases = 3\n"),
+        @"deliver.toml:3:1: unknown key `keep_relases`; did you mean `keep_releases`?"
+    );
+    assert_eq!(
+        error(&format!(
+            "{BASE}[environments.production]\n  keep_relases = 3\n"
+        )),
+        "deliver.toml:4:3: unknown key `environments.production.keep_relases`; did you mean \
+             `keep_releases`?"
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_in_every_table() {
+    let cases = [
+        (
+            "[build]\nhook = []\n",
+            "deliver.toml:4:1: unknown key `build.hook`; did you mean `hooks`?",
+        ),
+        (
+            "[health]\ndeadlin = \"1s\"\n",
+            "deliver.toml:4:1: unknown key `health.deadlin`; did you mean `deadline`?",
+        ),
+        (
+            "[rollout]\nstop-timeout = \"1s\"\n",
+            "deliver.toml:4:1: unknown key `rollout.stop-timeout`; did you mean \
+                 `stop_timeout`?",
+        ),
+        (
+            "[proxy]\nhosts = [\"lb\"]\nupstreams = \"x\"\n",
+            "deliver.toml:5:1: unknown key `proxy.upstreams`; did you mean `upstream`?",
+        ),
+        (
+            "[environments.production.health]\npaht = \"/\"\n",
+            "deliver.toml:4:1: unknown key `environments.production.health.paht`; did you \
+                 mean `path`?",
+        ),
+        (
+            "[environments.production]\nsecrets = 1\n",
+            "deliver.toml:4:1: unknown key `environments.production.secrets`",
+        ),
+        (
+            "database = \"pg\"\n",
+            "deliver.toml:3:1: unknown key `database`",
+        ),
+    ];
+    for (extra, want) in cases {
+        assert_eq!(error_with(extra), want, "{extra}");
+    }
+}
+
+#[test]
+fn env_and_processes_keys_are_free_form() {
+    let env = only_env(&format!(
+        "{BASE}[env]\nANYTHING_GOES = \"1\"\n[processes]\nwhatever-type = 3\n"
+    ));
+    assert_eq!(env.vars["ANYTHING_GOES"], "1");
+    assert_eq!(env.processes[0].name, "whatever-type");
+    assert_eq!(env.processes[0].instances, Instances::Count(3));
+}
+
+#[test]
+fn wrong_types_name_the_key_the_expected_type_and_the_location() {
+    let cases = [
+        (
+            "keep_releases = \"5\"\n",
+            "deliver.toml:3:17: keep_releases must be an integer, found a string",
+        ),
+        (
+            "linked_dirs = \"log\"\n",
+            "deliver.toml:3:15: linked_dirs must be an array of strings, found a string",
+        ),
+        (
+            "health = \"/health\"\n",
+            "deliver.toml:3:10: health must be a table, found a string",
+        ),
+        (
+            "[proxy]\nhosts = [\"lb1\"]\ndrain = \"no\"\n",
+            "deliver.toml:5:9: proxy.drain must be a boolean (true or false), found a string",
+        ),
+        (
+            "[environments]\nproduction = 1\n",
+            "deliver.toml:4:14: environments.production must be a table, found an integer",
+        ),
+        (
+            "[processes]\nweb = true\n",
+            "deliver.toml:4:7: processes.web must be an integer from 0 to 100 or \"auto\", \
+                 found a boolean",
+        ),
+    ];
+    for (extra, want) in cases {
+        assert_eq!(error_with(extra), want, "{extra}");
+    }
+    assert_eq!(
+        error("app = 1\n"),
+        "deliver.toml:1:7: app must be a string, found an integer"
+    );
+}
+
+#[test]
+fn toml_syntax_errors_carry_their_location() {
+    insta::assert_snapshot!(
+        error_with("[health]\ndeadline = 5s\n"),
+        @"deliver.toml:4:13: invalid TOML: expected newline, `#`"
+    );
+    assert_eq!(
+        error_with("x = \"unterminated\n"),
+        "deliver.toml:3:18: invalid TOML: invalid basic string"
+    );
+    assert_eq!(
+        error_with("[health]\ndeadline = \"5s\"\ndeadline = \"6s\"\n"),
+        "deliver.toml:5:1: invalid TOML: duplicate key `deadline` in table `health`"
+    );
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    assert_eq!(
+        error_with("env = { A = \"ééé\", 1B = \"x\" }\n"),
+        "deliver.toml:3:20: env.1B is not a valid environment variable name: letters, \
+             digits and `_`, not starting with a digit ([A-Za-z_][A-Za-z0-9_]*)"
+    );
+}
+
+#[test]
+fn app_is_required_and_must_be_a_valid_name() {
+    assert_eq!(
+        error("hosts = [\"web1\"]\n"),
+        "deliver.toml:1:1: missing required key `app` (the app name, like app = \"shop\")"
+    );
+    let invalid = |name: &str| {
+        format!(
+            "deliver.toml:1:7: app `{name}` is not a valid app name: a lowercase letter, \
+                 then up to 31 lowercase letters, digits or `-` ([a-z][a-z0-9-]{{0,31}})"
+        )
+    };
+    for name in ["Shop", "1shop", "shop_x", "", &"a".repeat(33)] {
+        assert_eq!(
+            error(&format!("app = \"{name}\"\nhosts = [\"h\"]\n")),
+            invalid(name)
+        );
+    }
+    assert_eq!(
+        only_env(&format!("app = \"{}\"\nhosts = [\"h\"]\n", "a".repeat(32))).keep_releases,
+        5
+    );
+}
+
+#[test]
+fn linked_paths_that_only_share_a_prefix_are_disjoint() {
+    let config = parse(&format!(
+        "{BASE}linked_dirs = [\"tmp\", \"tmpx\", \"log/a\"]\n\
+             linked_files = [\"tmp2/.env\", \"log/b\"]\n"
+    ))
+    .unwrap();
+    let env = config.environment(None).unwrap();
+    assert_eq!(env.linked_dirs, ["tmp", "tmpx", "log/a"]);
+    assert_eq!(env.linked_files, ["tmp2/.env", "log/b"]);
+}
+
+#[test]
+fn numbers_must_be_in_range() {
+    assert_errors(&[
+        (
+            "keep_releases = 0\n",
+            "3:17: keep_releases must be at least 1, got 0",
+        ),
+        (
+            "keep_releases = 5000000000\n",
+            "3:17: keep_releases must be at most 4294967295, got 5000000000",
+        ),
+        (
+            "port_base = 0\n",
+            "3:13: port_base must be from 1 to 65535, got 0",
+        ),
+        (
+            "port_base = 65536\n",
+            "3:13: port_base must be from 1 to 65535, got 65536",
+        ),
+        (
+            "[rollout]\nbatch = 0\n",
+            "4:9: rollout.batch must be at least 1, got 0",
+        ),
+        (
+            "[health]\nexpect = 99\n",
+            "4:10: health.expect must be an HTTP status code from 100 to 599, got 99",
+        ),
+        (
+            "[health]\nexpect = 600\n",
+            "4:10: health.expect must be an HTTP status code from 100 to 599, got 600",
+        ),
+    ]);
+}
+
+#[test]
+fn durations_must_parse_and_be_longer_than_zero() {
+    assert_errors(&[
+        (
+            "[health]\ninterval = \"0ms\"\n",
+            "4:12: health.interval must be longer than 0",
+        ),
+        (
+            "[health]\ntimeout = \"0s\"\n",
+            "4:11: health.timeout must be longer than 0",
+        ),
+        (
+            "[health]\ndeadline = \"5d\"\n",
+            "4:12: health.deadline: invalid duration `5d`: unknown unit `d`; expected a \
+                 whole number followed by ms, s, m or h, like \"500ms\", \"5s\", \"2m\" or \"1h\"",
+        ),
+        (
+            "[build]\ntimeout = \"10\"\n",
+            "4:11: build.timeout: invalid duration `10`: no unit; expected a whole number \
+                 followed by ms, s, m or h, like \"500ms\", \"5s\", \"2m\" or \"1h\"",
+        ),
+        (
+            "[rollout]\nstop_timeout = \"0s\"\n",
+            "4:16: rollout.stop_timeout must be longer than 0",
+        ),
+    ]);
+}
+
+#[test]
+fn names_paths_and_strings_are_checked() {
+    assert_errors(&[
+        (
+            "user = \"Deploy\"\n",
+            "3:8: user `Deploy` is not a valid user name: a lowercase letter or `_`, then \
+                 lowercase letters, digits, `_` or `-`, at most 32 ([a-z_][a-z0-9_-]*)",
+        ),
+        (
+            "[health]\nprocess = \"web server\"\n",
+            "4:11: health.process `web server` is not a Procfile process name: letters, \
+                 digits, `_` and `-`, at most 63",
+        ),
+        (
+            "[health]\npath = \"health\"\n",
+            "4:8: health.path `health` must start with `/`",
+        ),
+        (
+            "[build]\nhooks = [\"make\", \" \"]\n",
+            "4:18: build.hooks[1] is empty",
+        ),
+        (
+            "[env]\nA = \"x\\ny\"\n",
+            "4:5: env.A must not contain NUL or line breaks",
+        ),
+        (
+            "[env]\n\"MY-VAR\" = \"x\"\n",
+            "4:1: env.MY-VAR is not a valid environment variable name: letters, digits and \
+                 `_`, not starting with a digit ([A-Za-z_][A-Za-z0-9_]*)",
+        ),
+        (
+            "linked_dirs = [\"log\", \"../x\"]\n",
+            "3:23: linked_dirs[1] `../x` must not contain `..`",
+        ),
+        (
+            "linked_files = [\"/etc/passwd\"]\n",
+            "3:17: linked_files[0] `/etc/passwd` must be a path relative to the release, \
+                 not an absolute one",
+        ),
+        (
+            "linked_files = [\"\"]\n",
+            "3:17: linked_files[0] must not be empty",
+        ),
+        (
+            "linked_dirs = [\"./\"]\n",
+            "3:16: linked_dirs[0] `./` must name a file or directory inside the release",
+        ),
+        (
+            "linked_dirs = [\"log\", \"./log/\"]\n",
+            "3:23: linked_dirs[1] `./log/` is the same path as linked_dirs[0] `log` \
+                 (environment `default`): a release links each linked path once; keep the \
+                 outer one",
+        ),
+        (
+            "linked_dirs = [\"config\"]\nlinked_files = [\"config/database.yml\"]\n",
+            "4:17: linked_files[0] `config/database.yml` lies inside linked_dirs[0] \
+                 `config` (environment `default`): a release links each linked path once; \
+                 keep the outer one",
+        ),
+        (
+            "linked_files = [\"tmp/x\"]\n[environments.production]\nlinked_dirs = [\"tmp\"]\n",
+            "5:16: linked_files[0] `tmp/x` lies inside environments.production.linked_dirs[0] \
+                 `tmp` (environment `production`): a release links each linked path once; keep \
+                 the outer one",
+        ),
+        ("ref = \"\"\n", "3:7: ref must not be empty"),
+        ("ref = \"-x\"\n", "3:7: ref `-x` must not start with `-`"),
+        (
+            "ref = \"a b\"\n",
+            "3:7: ref `a b` must not contain whitespace",
+        ),
+        ("deploy_to = \"\"\n", "3:13: deploy_to must not be empty"),
+    ]);
+}
+
+#[test]
+fn proxy_values_are_checked() {
+    assert_errors(&[
+        (
+            "[proxy]\nhosts = [\"lb\"]\nconfig = \"conf.d/x.conf\"\n",
+            "5:10: proxy.config `conf.d/x.conf` must be an absolute path on the proxy host",
+        ),
+        (
+            "[proxy]\nhosts = [\"lb\"]\nupstream = \"my app\"\n",
+            "5:12: proxy.upstream `my app` is not a valid nginx upstream name: letters, \
+                 digits, `.`, `-` and `_`",
+        ),
+        (
+            "[proxy]\ndrain = true\n",
+            "3:1: proxy has no hosts (in environment `default`); set hosts = [\"...\"] to \
+                 the host(s) nginx runs on",
+        ),
+    ]);
+}
+
+#[test]
+fn enumerations_list_the_valid_values_and_suggest_the_nearest() {
+    insta::assert_snapshot!(
+        error_with("supervisor = \"systemd_user\"\n"),
+        @"deliver.toml:3:14: supervisor must be one of systemd-user, systemd, upstart; got `systemd_user`; did you mean `systemd-user`?"
+    );
+    assert_eq!(
+        error_with("[rollout]\nmode = \"blue-green\"\n"),
+        "deliver.toml:4:8: rollout.mode must be one of rolling, all-at-once; got \
+             `blue-green`"
+    );
+    let env = only_env(&format!(
+        "{BASE}supervisor = \"upstart\"\n[rollout]\nmode = \"all-at-once\"\n"
+    ));
+    assert_eq!(env.supervisor, Supervisor::Upstart);
+    assert_eq!(env.rollout.mode, RolloutMode::AllAtOnce);
+}
+
+#[test]
+fn processes_take_a_count_up_to_100_or_auto() {
+    let cases = [
+        (
+            "web = 101",
+            "processes.web must be from 0 to 100 or \"auto\", got 101",
+        ),
+        (
+            "web = -1",
+            "processes.web must be from 0 to 100 or \"auto\", got -1",
+        ),
+        (
+            "web = \"many\"",
+            "processes.web must be from 0 to 100 or \"auto\", got \"many\"",
+        ),
+    ];
+    for (line, want) in cases {
+        assert_eq!(
+            error_with(&format!("[processes]\n{line}\n")),
+            format!("deliver.toml:4:7: {want}")
+        );
+    }
+    let env = only_env(&format!("{BASE}[processes]\nweb = 100\nworker = 0\n"));
+    assert_eq!(env.processes[0].instances, Instances::Count(100));
+    assert_eq!(env.processes[1].instances, Instances::Count(0));
+}
+
+#[test]
+fn hosts_must_parse_and_be_unique() {
+    assert_eq!(
+        error("app = \"shop\"\nhosts = [\"web1\", \"deploy@web1:0\"]\n"),
+        "deliver.toml:2:18: hosts[1]: invalid host `deploy@web1:0`: port 0 is not allowed; \
+             expected 1 to 65535"
+    );
+    assert_eq!(
+        error("app = \"shop\"\nhosts = [\"web1\", \"WEB1\"]\n"),
+        "deliver.toml:2:18: hosts lists `web1` twice"
+    );
+    assert_eq!(
+        error("app = \"shop\"\n[environments.production]\nhosts = [\"a;b\"]\n"),
+        "deliver.toml:3:10: environments.production.hosts[0]: invalid host `a;b`: host name \
+             `a;b` contains `;`; host names and addresses may contain only letters, digits, \
+             `.`, `-` and `_`"
+    );
+    let env = only_env("app = \"shop\"\nhosts = [\"web1\", \"deploy@web1\", \"web1:2222\"]\n");
+    assert_eq!(env.hosts.len(), 3);
+}
+
+#[test]
+fn an_environment_without_hosts_names_itself_and_its_table() {
+    insta::assert_snapshot!(
+        error("app = \"shop\"\n[environments.production]\nhosts = [\"a\"]\n\n[environments.staging]\nuser = \"app\"\n"),
+        @r#"deliver.toml:5:1: environment `staging` has no hosts; set hosts = ["..."] in [environments.staging] or at the top level"#
+    );
+    assert_eq!(
+        error("app = \"shop\"\n"),
+        "deliver.toml:1:1: environment `default` has no hosts; set hosts = [\"...\"] at the \
+             top level"
+    );
+    assert_eq!(
+        error("app = \"shop\"\n[environments.production]\nhosts = []\n"),
+        "deliver.toml:3:9: environments.production.hosts is empty; list at least one host"
+    );
+}
+
+#[test]
+fn environments_must_have_valid_names_and_exist() {
+    assert_eq!(
+        error_with("[environments.Prod]\n"),
+        "deliver.toml:3:15: environment name `Prod` is not valid: lowercase letters, digits, \
+             `_` and `-`, starting with a letter or digit ([a-z0-9][a-z0-9_-]*)"
+    );
+    assert_eq!(
+        error_with("[environments]\n"),
+        "deliver.toml:3:1: environments is empty; add a table like [environments.production] \
+             with its hosts, or remove it"
+    );
+    assert_eq!(
+        error(&format!(
+            "{BASE}default_environment = \"prod\"\n[environments.production]\n"
+        )),
+        "deliver.toml:3:23: default_environment `prod` is not one of the environments \
+             (production); did you mean `production`?"
+    );
+}
+
+#[test]
+fn timeout_longer_than_deadline_points_at_the_later_value() {
+    assert_eq!(
+        error_with("[health]\ntimeout = \"40s\"\n"),
+        "deliver.toml:4:11: health.timeout (40s) must not be longer than the default \
+             health.deadline (30s) in environment `default`"
+    );
+    assert_eq!(
+        error_with("[health]\ntimeout = \"5s\"\n[environments.fast.health]\ndeadline = \"2s\"\n"),
+        "deliver.toml:6:12: health.timeout (5s) must not be longer than \
+             environments.fast.health.deadline (2s) in environment `fast`"
+    );
+    let env = only_env(&format!("{BASE}[health]\ntimeout = \"30s\"\n"));
+    assert_eq!(env.health.timeout, env.health.deadline);
+}
+
+#[test]
+fn environment_picks_the_named_then_the_default_then_the_only_one() {
+    let two = parse(SPEC_EXAMPLE).unwrap();
+    assert_eq!(two.environment(Some("staging")).unwrap().name, "staging");
+    assert_eq!(two.environment(None).unwrap().name, "production");
+    let one = parse(BASE).unwrap();
+    assert_eq!(one.environment(None).unwrap().name, "default");
+}
+
+#[test]
+fn unknown_environment_lists_the_available_ones_and_suggests() {
+    let config = parse(SPEC_EXAMPLE).unwrap();
+    let err = config.environment(Some("prod")).unwrap_err();
+    assert_eq!(err.location, None);
+    assert_eq!(
+        err.to_string(),
+        "unknown environment `prod`; the environments in deliver.toml are production, \
+             staging; did you mean `production`?"
+    );
+    assert_eq!(
+        config.environment(Some("qa")).unwrap_err().to_string(),
+        "unknown environment `qa`; the environments in deliver.toml are production, staging"
+    );
+}
+
+#[test]
+fn several_environments_without_default_ask_to_name_one() {
+    let text = "app = \"shop\"\nhosts = [\"h\"]\n[environments.production]\n\
+                    [environments.staging]\n";
+    assert_eq!(
+        parse(text)
+            .unwrap()
+            .environment(None)
+            .unwrap_err()
+            .to_string(),
+        "deliver.toml defines several environments (production, staging) and no \
+             default_environment; name one on the command line (like `production`) or set \
+             default_environment"
+    );
+}
+
+#[test]
+fn locations_of_implicit_tables_fall_back_to_their_key() {
+    assert_eq!(
+        error("app = \"shop\"\nenvironments.staging.user = \"app\"\n"),
+        "deliver.toml:2:14: environment `staging` has no hosts; set hosts = [\"...\"] in \
+             [environments.staging] or at the top level"
+    );
+}
