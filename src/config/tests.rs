@@ -196,20 +196,6 @@ fn defaults_apply_when_keys_are_missing() {
 }
 
 #[test]
-fn proxy_defaults_follow_the_app_name() {
-    let env = only_env(&format!("{BASE}[proxy]\nhosts = [\"lb1\"]\n"));
-    assert_eq!(
-        env.proxy,
-        Some(Proxy {
-            hosts: vec![host("lb1")],
-            upstream: UpstreamName::new("shop").unwrap(),
-            config: "/etc/nginx/conf.d/shop-upstream.conf".to_owned(),
-            drain: false,
-        })
-    );
-}
-
-#[test]
 fn environment_tables_merge_key_by_key_over_the_top_level() {
     let text = r#"app = "shop"
 user = "app"
@@ -268,25 +254,6 @@ hosts = ["staging1", "staging2"]
     assert_eq!(staging.health.deadline, Duration::from_secs(30));
     assert_eq!(staging.build.hooks, ["make"]);
     assert_eq!(staging.proxy.unwrap().upstream, "shop");
-}
-
-#[test]
-fn processes_merge_by_name_in_file_order_with_the_place_each_was_written() {
-    let text = r#"app = "shop"
-hosts = ["web1"]
-processes = { web = "auto", worker = 2 }
-[environments.small]
-processes.worker = 0
-processes.clock = 1
-"#;
-    assert_eq!(
-        env_named(text, "small").processes,
-        [
-            setting("web", Instances::Auto, at(3, 15)),
-            setting("worker", Instances::Count(0), at(5, 11)),
-            setting("clock", Instances::Count(1), at(6, 11)),
-        ]
-    );
 }
 
 #[test]
@@ -457,175 +424,6 @@ fn app_is_required_and_must_be_a_valid_name() {
 }
 
 #[test]
-fn linked_paths_that_only_share_a_prefix_are_disjoint() {
-    let config = parse(&format!(
-        "{BASE}linked_dirs = [\"tmp\", \"tmpx\", \"log/a\"]\n\
-             linked_files = [\"tmp2/.env\", \"log/b\"]\n"
-    ))
-    .unwrap();
-    let env = config.environment(None).unwrap();
-    assert_eq!(env.linked_dirs, ["tmp", "tmpx", "log/a"]);
-    assert_eq!(env.linked_files, ["tmp2/.env", "log/b"]);
-}
-
-#[test]
-fn numbers_must_be_in_range() {
-    assert_errors(&[
-        (
-            "keep_releases = 0\n",
-            "3:17: keep_releases must be at least 1, got 0",
-        ),
-        (
-            "keep_releases = 5000000000\n",
-            "3:17: keep_releases must be at most 4294967295, got 5000000000",
-        ),
-        (
-            "port_base = 0\n",
-            "3:13: port_base must be from 1 to 65535, got 0",
-        ),
-        (
-            "port_base = 65536\n",
-            "3:13: port_base must be from 1 to 65535, got 65536",
-        ),
-        (
-            "[rollout]\nbatch = 0\n",
-            "4:9: rollout.batch must be at least 1, got 0",
-        ),
-        (
-            "[health]\nexpect = 99\n",
-            "4:10: health.expect must be an HTTP status code from 100 to 599, got 99",
-        ),
-        (
-            "[health]\nexpect = 600\n",
-            "4:10: health.expect must be an HTTP status code from 100 to 599, got 600",
-        ),
-    ]);
-}
-
-#[test]
-fn durations_must_parse_and_be_longer_than_zero() {
-    assert_errors(&[
-        (
-            "[health]\ninterval = \"0ms\"\n",
-            "4:12: health.interval must be longer than 0",
-        ),
-        (
-            "[health]\ntimeout = \"0s\"\n",
-            "4:11: health.timeout must be longer than 0",
-        ),
-        (
-            "[health]\ndeadline = \"5d\"\n",
-            "4:12: health.deadline: invalid duration `5d`: unknown unit `d`; expected a \
-                 whole number followed by ms, s, m or h, like \"500ms\", \"5s\", \"2m\" or \"1h\"",
-        ),
-        (
-            "[build]\ntimeout = \"10\"\n",
-            "4:11: build.timeout: invalid duration `10`: no unit; expected a whole number \
-                 followed by ms, s, m or h, like \"500ms\", \"5s\", \"2m\" or \"1h\"",
-        ),
-        (
-            "[rollout]\nstop_timeout = \"0s\"\n",
-            "4:16: rollout.stop_timeout must be longer than 0",
-        ),
-    ]);
-}
-
-#[test]
-fn names_paths_and_strings_are_checked() {
-    assert_errors(&[
-        (
-            "user = \"Deploy\"\n",
-            "3:8: user `Deploy` is not a valid user name: a lowercase letter or `_`, then \
-                 lowercase letters, digits, `_` or `-`, at most 32 ([a-z_][a-z0-9_-]*)",
-        ),
-        (
-            "[health]\nprocess = \"web server\"\n",
-            "4:11: health.process `web server` is not a Procfile process name: letters, \
-                 digits, `_` and `-`, at most 63",
-        ),
-        (
-            "[health]\npath = \"health\"\n",
-            "4:8: health.path `health` must start with `/`",
-        ),
-        (
-            "[build]\nhooks = [\"make\", \" \"]\n",
-            "4:18: build.hooks[1] is empty",
-        ),
-        (
-            "[env]\nA = \"x\\ny\"\n",
-            "4:5: env.A must not contain NUL or line breaks",
-        ),
-        (
-            "[env]\n\"MY-VAR\" = \"x\"\n",
-            "4:1: env.MY-VAR is not a valid environment variable name: letters, digits and \
-                 `_`, not starting with a digit ([A-Za-z_][A-Za-z0-9_]*)",
-        ),
-        (
-            "linked_dirs = [\"log\", \"../x\"]\n",
-            "3:23: linked_dirs[1] `../x` must not contain `..`",
-        ),
-        (
-            "linked_files = [\"/etc/passwd\"]\n",
-            "3:17: linked_files[0] `/etc/passwd` must be a path relative to the release, \
-                 not an absolute one",
-        ),
-        (
-            "linked_files = [\"\"]\n",
-            "3:17: linked_files[0] must not be empty",
-        ),
-        (
-            "linked_dirs = [\"./\"]\n",
-            "3:16: linked_dirs[0] `./` must name a file or directory inside the release",
-        ),
-        (
-            "linked_dirs = [\"log\", \"./log/\"]\n",
-            "3:23: linked_dirs[1] `./log/` is the same path as linked_dirs[0] `log` \
-                 (environment `default`): a release links each linked path once; keep the \
-                 outer one",
-        ),
-        (
-            "linked_dirs = [\"config\"]\nlinked_files = [\"config/database.yml\"]\n",
-            "4:17: linked_files[0] `config/database.yml` lies inside linked_dirs[0] \
-                 `config` (environment `default`): a release links each linked path once; \
-                 keep the outer one",
-        ),
-        (
-            "linked_files = [\"tmp/x\"]\n[environments.production]\nlinked_dirs = [\"tmp\"]\n",
-            "5:16: linked_files[0] `tmp/x` lies inside environments.production.linked_dirs[0] \
-                 `tmp` (environment `production`): a release links each linked path once; keep \
-                 the outer one",
-        ),
-        ("ref = \"\"\n", "3:7: ref must not be empty"),
-        ("ref = \"-x\"\n", "3:7: ref `-x` must not start with `-`"),
-        (
-            "ref = \"a b\"\n",
-            "3:7: ref `a b` must not contain whitespace",
-        ),
-        ("deploy_to = \"\"\n", "3:13: deploy_to must not be empty"),
-    ]);
-}
-
-#[test]
-fn proxy_values_are_checked() {
-    assert_errors(&[
-        (
-            "[proxy]\nhosts = [\"lb\"]\nconfig = \"conf.d/x.conf\"\n",
-            "5:10: proxy.config `conf.d/x.conf` must be an absolute path on the proxy host",
-        ),
-        (
-            "[proxy]\nhosts = [\"lb\"]\nupstream = \"my app\"\n",
-            "5:12: proxy.upstream `my app` is not a valid nginx upstream name: letters, \
-                 digits, `.`, `-` and `_`",
-        ),
-        (
-            "[proxy]\ndrain = true\n",
-            "3:1: proxy has no hosts (in environment `default`); set hosts = [\"...\"] to \
-                 the host(s) nginx runs on",
-        ),
-    ]);
-}
-
-#[test]
 fn enumerations_list_the_valid_values_and_suggest_the_nearest() {
     insta::assert_snapshot!(
         error_with("supervisor = \"systemd_user\"\n"),
@@ -641,71 +439,6 @@ fn enumerations_list_the_valid_values_and_suggest_the_nearest() {
     ));
     assert_eq!(env.supervisor, Supervisor::Upstart);
     assert_eq!(env.rollout.mode, RolloutMode::AllAtOnce);
-}
-
-#[test]
-fn processes_take_a_count_up_to_100_or_auto() {
-    let cases = [
-        (
-            "web = 101",
-            "processes.web must be from 0 to 100 or \"auto\", got 101",
-        ),
-        (
-            "web = -1",
-            "processes.web must be from 0 to 100 or \"auto\", got -1",
-        ),
-        (
-            "web = \"many\"",
-            "processes.web must be from 0 to 100 or \"auto\", got \"many\"",
-        ),
-    ];
-    for (line, want) in cases {
-        assert_eq!(
-            error_with(&format!("[processes]\n{line}\n")),
-            format!("deliver.toml:4:7: {want}")
-        );
-    }
-    let env = only_env(&format!("{BASE}[processes]\nweb = 100\nworker = 0\n"));
-    assert_eq!(env.processes[0].instances, Instances::Count(100));
-    assert_eq!(env.processes[1].instances, Instances::Count(0));
-}
-
-#[test]
-fn hosts_must_parse_and_be_unique() {
-    assert_eq!(
-        error("app = \"shop\"\nhosts = [\"web1\", \"deploy@web1:0\"]\n"),
-        "deliver.toml:2:18: hosts[1]: invalid host `deploy@web1:0`: port 0 is not allowed; \
-             expected 1 to 65535"
-    );
-    assert_eq!(
-        error("app = \"shop\"\nhosts = [\"web1\", \"WEB1\"]\n"),
-        "deliver.toml:2:18: hosts lists `web1` twice"
-    );
-    assert_eq!(
-        error("app = \"shop\"\n[environments.production]\nhosts = [\"a;b\"]\n"),
-        "deliver.toml:3:10: environments.production.hosts[0]: invalid host `a;b`: host name \
-             `a;b` contains `;`; host names and addresses may contain only letters, digits, \
-             `.`, `-` and `_`"
-    );
-    let env = only_env("app = \"shop\"\nhosts = [\"web1\", \"deploy@web1\", \"web1:2222\"]\n");
-    assert_eq!(env.hosts.len(), 3);
-}
-
-#[test]
-fn an_environment_without_hosts_names_itself_and_its_table() {
-    insta::assert_snapshot!(
-        error("app = \"shop\"\n[environments.production]\nhosts = [\"a\"]\n\n[environments.staging]\nuser = \"app\"\n"),
-        @r#"deliver.toml:5:1: environment `staging` has no hosts; set hosts = ["..."] in [environments.staging] or at the top level"#
-    );
-    assert_eq!(
-        error("app = \"shop\"\n"),
-        "deliver.toml:1:1: environment `default` has no hosts; set hosts = [\"...\"] at the \
-             top level"
-    );
-    assert_eq!(
-        error("app = \"shop\"\n[environments.production]\nhosts = []\n"),
-        "deliver.toml:3:9: environments.production.hosts is empty; list at least one host"
-    );
 }
 
 #[test]
@@ -727,22 +460,6 @@ fn environments_must_have_valid_names_and_exist() {
         "deliver.toml:3:23: default_environment `prod` is not one of the environments \
              (production); did you mean `production`?"
     );
-}
-
-#[test]
-fn timeout_longer_than_deadline_points_at_the_later_value() {
-    assert_eq!(
-        error_with("[health]\ntimeout = \"40s\"\n"),
-        "deliver.toml:4:11: health.timeout (40s) must not be longer than the default \
-             health.deadline (30s) in environment `default`"
-    );
-    assert_eq!(
-        error_with("[health]\ntimeout = \"5s\"\n[environments.fast.health]\ndeadline = \"2s\"\n"),
-        "deliver.toml:6:12: health.timeout (5s) must not be longer than \
-             environments.fast.health.deadline (2s) in environment `fast`"
-    );
-    let env = only_env(&format!("{BASE}[health]\ntimeout = \"30s\"\n"));
-    assert_eq!(env.health.timeout, env.health.deadline);
 }
 
 #[test]

@@ -83,3 +83,25 @@ fn hooks(field: &Field<Vec<Field<String>>>) -> Result<Vec<String>, Problem> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::*;
+
+    #[test]
+    fn durations_must_parse_and_be_longer_than_zero() {
+        assert_errors(&[(
+            "[build]\ntimeout = \"10\"\n",
+            "4:11: build.timeout: invalid duration `10`: no unit; expected a whole number \
+                     followed by ms, s, m or h, like \"500ms\", \"5s\", \"2m\" or \"1h\"",
+        )]);
+    }
+
+    #[test]
+    fn names_paths_and_strings_are_checked() {
+        assert_errors(&[(
+            "[build]\nhooks = [\"make\", \" \"]\n",
+            "4:18: build.hooks[1] is empty",
+        )]);
+    }
+}

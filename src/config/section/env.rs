@@ -92,3 +92,23 @@ pub(super) fn overlay(
     base.extend(over);
     base
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::*;
+
+    #[test]
+    fn names_paths_and_strings_are_checked() {
+        assert_errors(&[
+            (
+                "[env]\nA = \"x\\ny\"\n",
+                "4:5: env.A must not contain NUL or line breaks",
+            ),
+            (
+                "[env]\n\"MY-VAR\" = \"x\"\n",
+                "4:1: env.MY-VAR is not a valid environment variable name: letters, digits and \
+                     `_`, not starting with a digit ([A-Za-z_][A-Za-z0-9_]*)",
+            ),
+        ]);
+    }
+}

@@ -234,3 +234,65 @@ fn supervisor(field: &Field<String>) -> Result<Supervisor, Problem> {
     ];
     one_of(field, &all.map(|s| (s.as_str(), s)))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::*;
+
+    #[test]
+    fn an_environment_without_hosts_names_itself_and_its_table() {
+        insta::assert_snapshot!(
+            error("app = \"shop\"\n[environments.production]\nhosts = [\"a\"]\n\n[environments.staging]\nuser = \"app\"\n"),
+            @r#"deliver.toml:5:1: environment `staging` has no hosts; set hosts = ["..."] in [environments.staging] or at the top level"#
+        );
+        assert_eq!(
+            error("app = \"shop\"\n"),
+            "deliver.toml:1:1: environment `default` has no hosts; set hosts = [\"...\"] at the \
+                 top level"
+        );
+        assert_eq!(
+            error("app = \"shop\"\n[environments.production]\nhosts = []\n"),
+            "deliver.toml:3:9: environments.production.hosts is empty; list at least one host"
+        );
+    }
+
+    #[test]
+    fn numbers_must_be_in_range() {
+        assert_errors(&[
+            (
+                "keep_releases = 0\n",
+                "3:17: keep_releases must be at least 1, got 0",
+            ),
+            (
+                "keep_releases = 5000000000\n",
+                "3:17: keep_releases must be at most 4294967295, got 5000000000",
+            ),
+            (
+                "port_base = 0\n",
+                "3:13: port_base must be from 1 to 65535, got 0",
+            ),
+            (
+                "port_base = 65536\n",
+                "3:13: port_base must be from 1 to 65535, got 65536",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn names_paths_and_strings_are_checked() {
+        assert_errors(&[
+            (
+                "user = \"Deploy\"\n",
+                "3:8: user `Deploy` is not a valid user name: a lowercase letter or `_`, then \
+                     lowercase letters, digits, `_` or `-`, at most 32 ([a-z_][a-z0-9_-]*)",
+            ),
+            ("ref = \"\"\n", "3:7: ref must not be empty"),
+            ("ref = \"-x\"\n", "3:7: ref `-x` must not start with `-`"),
+            (
+                "ref = \"a b\"\n",
+                "3:7: ref `a b` must not contain whitespace",
+            ),
+            ("deploy_to = \"\"\n", "3:13: deploy_to must not be empty"),
+        ]);
+    }
+}

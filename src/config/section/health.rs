@@ -213,3 +213,74 @@ fn status_code(field: &Field<i64>) -> Result<u16, Problem> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::*;
+
+    #[test]
+    fn timeout_longer_than_deadline_points_at_the_later_value() {
+        assert_eq!(
+            error_with("[health]\ntimeout = \"40s\"\n"),
+            "deliver.toml:4:11: health.timeout (40s) must not be longer than the default \
+                 health.deadline (30s) in environment `default`"
+        );
+        assert_eq!(
+            error_with(
+                "[health]\ntimeout = \"5s\"\n[environments.fast.health]\ndeadline = \"2s\"\n"
+            ),
+            "deliver.toml:6:12: health.timeout (5s) must not be longer than \
+                 environments.fast.health.deadline (2s) in environment `fast`"
+        );
+        let env = only_env(&format!("{BASE}[health]\ntimeout = \"30s\"\n"));
+        assert_eq!(env.health.timeout, env.health.deadline);
+    }
+
+    #[test]
+    fn numbers_must_be_in_range() {
+        assert_errors(&[
+            (
+                "[health]\nexpect = 99\n",
+                "4:10: health.expect must be an HTTP status code from 100 to 599, got 99",
+            ),
+            (
+                "[health]\nexpect = 600\n",
+                "4:10: health.expect must be an HTTP status code from 100 to 599, got 600",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn durations_must_parse_and_be_longer_than_zero() {
+        assert_errors(&[
+        (
+                "[health]\ninterval = \"0ms\"\n",
+                "4:12: health.interval must be longer than 0",
+            ),
+        (
+                "[health]\ntimeout = \"0s\"\n",
+                "4:11: health.timeout must be longer than 0",
+            ),
+        (
+                "[health]\ndeadline = \"5d\"\n",
+                "4:12: health.deadline: invalid duration `5d`: unknown unit `d`; expected a \
+                     whole number followed by ms, s, m or h, like \"500ms\", \"5s\", \"2m\" or \"1h\"",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn names_paths_and_strings_are_checked() {
+        assert_errors(&[
+            (
+                "[health]\nprocess = \"web server\"\n",
+                "4:11: health.process `web server` is not a Procfile process name: letters, \
+                     digits, `_` and `-`, at most 63",
+            ),
+            (
+                "[health]\npath = \"health\"\n",
+                "4:8: health.path `health` must start with `/`",
+            ),
+        ]);
+    }
+}

@@ -36,3 +36,29 @@ pub(super) fn list(field: &Field<Vec<Field<String>>>) -> Result<Set<Vec<HostSpec
     }
     Ok(Set::at(field, specs))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::*;
+
+    #[test]
+    fn hosts_must_parse_and_be_unique() {
+        assert_eq!(
+            error("app = \"shop\"\nhosts = [\"web1\", \"deploy@web1:0\"]\n"),
+            "deliver.toml:2:18: hosts[1]: invalid host `deploy@web1:0`: port 0 is not allowed; \
+                 expected 1 to 65535"
+        );
+        assert_eq!(
+            error("app = \"shop\"\nhosts = [\"web1\", \"WEB1\"]\n"),
+            "deliver.toml:2:18: hosts lists `web1` twice"
+        );
+        assert_eq!(
+            error("app = \"shop\"\n[environments.production]\nhosts = [\"a;b\"]\n"),
+            "deliver.toml:3:10: environments.production.hosts[0]: invalid host `a;b`: host name \
+                 `a;b` contains `;`; host names and addresses may contain only letters, digits, \
+                 `.`, `-` and `_`"
+        );
+        let env = only_env("app = \"shop\"\nhosts = [\"web1\", \"deploy@web1\", \"web1:2222\"]\n");
+        assert_eq!(env.hosts.len(), 3);
+    }
+}

@@ -77,3 +77,61 @@ pub(super) fn disjoint<'s>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::*;
+
+    #[test]
+    fn linked_paths_that_only_share_a_prefix_are_disjoint() {
+        let config = parse(&format!(
+            "{BASE}linked_dirs = [\"tmp\", \"tmpx\", \"log/a\"]\n\
+                 linked_files = [\"tmp2/.env\", \"log/b\"]\n"
+        ))
+        .unwrap();
+        let env = config.environment(None).unwrap();
+        assert_eq!(env.linked_dirs, ["tmp", "tmpx", "log/a"]);
+        assert_eq!(env.linked_files, ["tmp2/.env", "log/b"]);
+    }
+
+    #[test]
+    fn names_paths_and_strings_are_checked() {
+        assert_errors(&[
+            (
+                "linked_dirs = [\"log\", \"../x\"]\n",
+                "3:23: linked_dirs[1] `../x` must not contain `..`",
+            ),
+            (
+                "linked_files = [\"/etc/passwd\"]\n",
+                "3:17: linked_files[0] `/etc/passwd` must be a path relative to the release, \
+                     not an absolute one",
+            ),
+            (
+                "linked_files = [\"\"]\n",
+                "3:17: linked_files[0] must not be empty",
+            ),
+            (
+                "linked_dirs = [\"./\"]\n",
+                "3:16: linked_dirs[0] `./` must name a file or directory inside the release",
+            ),
+            (
+                "linked_dirs = [\"log\", \"./log/\"]\n",
+                "3:23: linked_dirs[1] `./log/` is the same path as linked_dirs[0] `log` \
+                     (environment `default`): a release links each linked path once; keep the \
+                     outer one",
+            ),
+            (
+                "linked_dirs = [\"config\"]\nlinked_files = [\"config/database.yml\"]\n",
+                "4:17: linked_files[0] `config/database.yml` lies inside linked_dirs[0] \
+                     `config` (environment `default`): a release links each linked path once; \
+                     keep the outer one",
+            ),
+            (
+                "linked_files = [\"tmp/x\"]\n[environments.production]\nlinked_dirs = [\"tmp\"]\n",
+                "5:16: linked_files[0] `tmp/x` lies inside environments.production.linked_dirs[0] \
+                     `tmp` (environment `production`): a release links each linked path once; keep \
+                     the outer one",
+            ),
+        ]);
+    }
+}

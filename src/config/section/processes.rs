@@ -94,3 +94,55 @@ fn instances(field: &Field<RawInstances>) -> Result<Instances, Problem> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_support::*;
+
+    #[test]
+    fn processes_merge_by_name_in_file_order_with_the_place_each_was_written() {
+        let text = r#"app = "shop"
+hosts = ["web1"]
+processes = { web = "auto", worker = 2 }
+[environments.small]
+processes.worker = 0
+processes.clock = 1
+"#;
+        assert_eq!(
+            env_named(text, "small").processes,
+            [
+                setting("web", Instances::Auto, at(3, 15)),
+                setting("worker", Instances::Count(0), at(5, 11)),
+                setting("clock", Instances::Count(1), at(6, 11)),
+            ]
+        );
+    }
+
+    #[test]
+    fn processes_take_a_count_up_to_100_or_auto() {
+        let cases = [
+            (
+                "web = 101",
+                "processes.web must be from 0 to 100 or \"auto\", got 101",
+            ),
+            (
+                "web = -1",
+                "processes.web must be from 0 to 100 or \"auto\", got -1",
+            ),
+            (
+                "web = \"many\"",
+                "processes.web must be from 0 to 100 or \"auto\", got \"many\"",
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(
+                error_with(&format!("[processes]\n{line}\n")),
+                format!("deliver.toml:4:7: {want}")
+            );
+        }
+        let env = only_env(&format!("{BASE}[processes]\nweb = 100\nworker = 0\n"));
+        assert_eq!(env.processes[0].instances, Instances::Count(100));
+        assert_eq!(env.processes[1].instances, Instances::Count(0));
+    }
+}

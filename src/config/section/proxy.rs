@@ -178,3 +178,43 @@ fn config(field: &Field<String>) -> Result<String, Problem> {
     }
     Ok(field.value.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_support::*;
+
+    #[test]
+    fn proxy_defaults_follow_the_app_name() {
+        let env = only_env(&format!("{BASE}[proxy]\nhosts = [\"lb1\"]\n"));
+        assert_eq!(
+            env.proxy,
+            Some(Proxy {
+                hosts: vec![host("lb1")],
+                upstream: UpstreamName::new("shop").unwrap(),
+                config: "/etc/nginx/conf.d/shop-upstream.conf".to_owned(),
+                drain: false,
+            })
+        );
+    }
+
+    #[test]
+    fn proxy_values_are_checked() {
+        assert_errors(&[
+            (
+                "[proxy]\nhosts = [\"lb\"]\nconfig = \"conf.d/x.conf\"\n",
+                "5:10: proxy.config `conf.d/x.conf` must be an absolute path on the proxy host",
+            ),
+            (
+                "[proxy]\nhosts = [\"lb\"]\nupstream = \"my app\"\n",
+                "5:12: proxy.upstream `my app` is not a valid nginx upstream name: letters, \
+                     digits, `.`, `-` and `_`",
+            ),
+            (
+                "[proxy]\ndrain = true\n",
+                "3:1: proxy has no hosts (in environment `default`); set hosts = [\"...\"] to \
+                     the host(s) nginx runs on",
+            ),
+        ]);
+    }
+}

@@ -87,3 +87,24 @@ fn mode(field: &Field<String>) -> Result<RolloutMode, Problem> {
         ],
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::*;
+
+    #[test]
+    fn numbers_must_be_in_range() {
+        assert_errors(&[(
+            "[rollout]\nbatch = 0\n",
+            "4:9: rollout.batch must be at least 1, got 0",
+        )]);
+    }
+
+    #[test]
+    fn durations_must_parse_and_be_longer_than_zero() {
+        assert_errors(&[(
+            "[rollout]\nstop_timeout = \"0s\"\n",
+            "4:16: rollout.stop_timeout must be longer than 0",
+        )]);
+    }
+}
