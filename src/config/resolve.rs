@@ -183,3 +183,94 @@ fn environment_name(name: &str, at: usize) -> Result<(), Problem> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::*;
+
+    #[test]
+    fn app_is_required_and_must_be_a_valid_name() {
+        assert_eq!(
+            error("hosts = [\"web1\"]\n"),
+            "deliver.toml:1:1: missing required key `app` (the app name, like app = \"shop\")"
+        );
+        let invalid = |name: &str| {
+            format!(
+                "deliver.toml:1:7: app `{name}` is not a valid app name: a lowercase letter, \
+                     then up to 31 lowercase letters, digits or `-` ([a-z][a-z0-9-]{{0,31}})"
+            )
+        };
+        for name in ["Shop", "1shop", "shop_x", "", &"a".repeat(33)] {
+            assert_eq!(
+                error(&format!("app = \"{name}\"\nhosts = [\"h\"]\n")),
+                invalid(name)
+            );
+        }
+        assert_eq!(
+            only_env(&format!("app = \"{}\"\nhosts = [\"h\"]\n", "a".repeat(32))).keep_releases,
+            5
+        );
+    }
+
+    #[test]
+    fn environments_must_have_valid_names_and_exist() {
+        assert_eq!(
+            error_with("[environments.Prod]\n"),
+            "deliver.toml:3:15: environment name `Prod` is not valid: lowercase letters, digits, \
+                 `_` and `-`, starting with a letter or digit ([a-z0-9][a-z0-9_-]*)"
+        );
+        assert_eq!(
+            error_with("[environments]\n"),
+            "deliver.toml:3:1: environments is empty; add a table like [environments.production] \
+                 with its hosts, or remove it"
+        );
+        assert_eq!(
+            error(&format!(
+                "{BASE}default_environment = \"prod\"\n[environments.production]\n"
+            )),
+            "deliver.toml:3:23: default_environment `prod` is not one of the environments \
+                 (production); did you mean `production`?"
+        );
+    }
+
+    #[test]
+    fn environment_picks_the_named_then_the_default_then_the_only_one() {
+        let two = parse(SPEC_EXAMPLE).unwrap();
+        assert_eq!(two.environment(Some("staging")).unwrap().name, "staging");
+        assert_eq!(two.environment(None).unwrap().name, "production");
+        let one = parse(BASE).unwrap();
+        assert_eq!(one.environment(None).unwrap().name, "default");
+    }
+
+    #[test]
+    fn unknown_environment_lists_the_available_ones_and_suggests() {
+        let config = parse(SPEC_EXAMPLE).unwrap();
+        let err = config.environment(Some("prod")).unwrap_err();
+        assert_eq!(err.location, None);
+        assert_eq!(
+            err.to_string(),
+            "unknown environment `prod`; the environments in deliver.toml are production, \
+                 staging; did you mean `production`?"
+        );
+        assert_eq!(
+            config.environment(Some("qa")).unwrap_err().to_string(),
+            "unknown environment `qa`; the environments in deliver.toml are production, staging"
+        );
+    }
+
+    #[test]
+    fn several_environments_without_default_ask_to_name_one() {
+        let text = "app = \"shop\"\nhosts = [\"h\"]\n[environments.production]\n\
+                        [environments.staging]\n";
+        assert_eq!(
+            parse(text)
+                .unwrap()
+                .environment(None)
+                .unwrap_err()
+                .to_string(),
+            "deliver.toml defines several environments (production, staging) and no \
+                 default_environment; name one on the command line (like `production`) or set \
+                 default_environment"
+        );
+    }
+}

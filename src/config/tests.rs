@@ -8,56 +8,6 @@ use std::time::Duration;
 use super::test_support::*;
 use super::*;
 
-/// SPEC §3, verbatim.
-const SPEC_EXAMPLE: &str = r#"app = "shop"                        # required; [a-z][a-z0-9-]{0,31}; names units, dirs, lock
-default_environment = "production"
-user = "app"                        # SSH user when a host does not name one
-deploy_to = "~/shop"                # default "~/<app>"
-ref = "HEAD"                        # what `deliver` deploys when --ref is not given
-keep_releases = 5                   # >= 1
-linked_dirs = ["log", "tmp"]        # live in shared/, symlinked into every release
-linked_files = [".env"]             # idem; a missing one is created empty, mode 0600
-supervisor = "systemd-user"         # systemd-user | systemd | upstart
-port_base = 5000                    # PORT = port_base + 100*type_index + (instance-1)
-
-[env]                               # plain environment for every process (never secrets)
-NODE_ENV = "production"
-
-[build]
-hooks = ["npm ci --omit=dev", "npm run build"]   # run in the new release dir, in order
-timeout = "10m"                     # per hook
-
-[processes]                         # instances per host; a Procfile type not listed gets 1; 0 = off
-web = "auto"                        # "auto": one per CPU core of the host minus one, 1..100
-worker = 1
-
-[health]                            # gate for each restarted instance of `process`
-process = "web"
-path = "/health"                    # GET http://127.0.0.1:$PORT<path> through the SSH connection
-expect = 200
-timeout = "2s"                      # per attempt
-interval = "250ms"
-deadline = "30s"                    # give up -> rollout failure -> revert
-
-[rollout]
-mode = "rolling"                    # rolling | all-at-once
-batch = 1                           # hosts switched at the same time
-stop_timeout = "30s"                # SIGTERM grace before SIGKILL (TimeoutStopSec)
-
-[proxy]                             # optional: nginx in front, on its own host(s)
-hosts = ["lb1"]
-upstream = "shop"
-config = "/etc/nginx/conf.d/shop-upstream.conf"
-drain = false                       # true: mark an instance `down` + reload before its restart
-
-[environments.production]
-hosts = ["web1.example.com", "deploy@web2.example.com:2222", "web3"]  # or ~/.ssh/config aliases
-
-[environments.staging]
-hosts = ["staging"]
-processes = { web = 1 }
-"#;
-
 #[test]
 fn spec_example_parses_into_the_expected_values() {
     let config = parse(SPEC_EXAMPLE).unwrap();
@@ -400,30 +350,6 @@ fn columns_count_characters_not_bytes() {
 }
 
 #[test]
-fn app_is_required_and_must_be_a_valid_name() {
-    assert_eq!(
-        error("hosts = [\"web1\"]\n"),
-        "deliver.toml:1:1: missing required key `app` (the app name, like app = \"shop\")"
-    );
-    let invalid = |name: &str| {
-        format!(
-            "deliver.toml:1:7: app `{name}` is not a valid app name: a lowercase letter, \
-                 then up to 31 lowercase letters, digits or `-` ([a-z][a-z0-9-]{{0,31}})"
-        )
-    };
-    for name in ["Shop", "1shop", "shop_x", "", &"a".repeat(33)] {
-        assert_eq!(
-            error(&format!("app = \"{name}\"\nhosts = [\"h\"]\n")),
-            invalid(name)
-        );
-    }
-    assert_eq!(
-        only_env(&format!("app = \"{}\"\nhosts = [\"h\"]\n", "a".repeat(32))).keep_releases,
-        5
-    );
-}
-
-#[test]
 fn enumerations_list_the_valid_values_and_suggest_the_nearest() {
     insta::assert_snapshot!(
         error_with("supervisor = \"systemd_user\"\n"),
@@ -439,68 +365,6 @@ fn enumerations_list_the_valid_values_and_suggest_the_nearest() {
     ));
     assert_eq!(env.supervisor, Supervisor::Upstart);
     assert_eq!(env.rollout.mode, RolloutMode::AllAtOnce);
-}
-
-#[test]
-fn environments_must_have_valid_names_and_exist() {
-    assert_eq!(
-        error_with("[environments.Prod]\n"),
-        "deliver.toml:3:15: environment name `Prod` is not valid: lowercase letters, digits, \
-             `_` and `-`, starting with a letter or digit ([a-z0-9][a-z0-9_-]*)"
-    );
-    assert_eq!(
-        error_with("[environments]\n"),
-        "deliver.toml:3:1: environments is empty; add a table like [environments.production] \
-             with its hosts, or remove it"
-    );
-    assert_eq!(
-        error(&format!(
-            "{BASE}default_environment = \"prod\"\n[environments.production]\n"
-        )),
-        "deliver.toml:3:23: default_environment `prod` is not one of the environments \
-             (production); did you mean `production`?"
-    );
-}
-
-#[test]
-fn environment_picks_the_named_then_the_default_then_the_only_one() {
-    let two = parse(SPEC_EXAMPLE).unwrap();
-    assert_eq!(two.environment(Some("staging")).unwrap().name, "staging");
-    assert_eq!(two.environment(None).unwrap().name, "production");
-    let one = parse(BASE).unwrap();
-    assert_eq!(one.environment(None).unwrap().name, "default");
-}
-
-#[test]
-fn unknown_environment_lists_the_available_ones_and_suggests() {
-    let config = parse(SPEC_EXAMPLE).unwrap();
-    let err = config.environment(Some("prod")).unwrap_err();
-    assert_eq!(err.location, None);
-    assert_eq!(
-        err.to_string(),
-        "unknown environment `prod`; the environments in deliver.toml are production, \
-             staging; did you mean `production`?"
-    );
-    assert_eq!(
-        config.environment(Some("qa")).unwrap_err().to_string(),
-        "unknown environment `qa`; the environments in deliver.toml are production, staging"
-    );
-}
-
-#[test]
-fn several_environments_without_default_ask_to_name_one() {
-    let text = "app = \"shop\"\nhosts = [\"h\"]\n[environments.production]\n\
-                    [environments.staging]\n";
-    assert_eq!(
-        parse(text)
-            .unwrap()
-            .environment(None)
-            .unwrap_err()
-            .to_string(),
-        "deliver.toml defines several environments (production, staging) and no \
-             default_environment; name one on the command line (like `production`) or set \
-             default_environment"
-    );
 }
 
 #[test]
