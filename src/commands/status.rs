@@ -12,6 +12,7 @@ use super::fleet::{self, Fleet};
 use super::project::Project;
 use crate::cli::EnvArg;
 use crate::config::Environment;
+use crate::deploy::health::{probe, Probe};
 use crate::outcome::Outcome;
 use crate::plan::facts;
 use crate::plan::lock::Holder;
@@ -153,10 +154,10 @@ fn states(
             .find(|t| t.name == instance.type_name)
             .expect("instances come from the formation's types");
         let health = (t.checked && state == UnitState::Active).then(|| {
-            match remote.http_get(instance.port, &health.path, health.timeout) {
-                Ok(code) if code == health.expect => Ok(()),
-                Ok(code) => Err(format!("GET {} answered {code}", health.path)),
-                Err(e) => Err(e.to_string()),
+            match probe(remote, instance.port, health) {
+                Probe::Healthy => Ok(()),
+                Probe::Answered(code) => Err(format!("GET {} answered {code}", health.path)),
+                Probe::Unreachable(e) => Err(e.to_string()),
             }
         });
         t.units.push(UnitStatus {

@@ -1,6 +1,8 @@
 //! `deliver.toml`: the file as written, with a span for every key and value (`raw.rs`), is
 //! merged and validated (`resolve.rs`) into a [`Config`] whose environments are fully
-//! resolved [`Environment`] values; every error names `file:line:column`. Also host strings
+//! resolved [`Environment`] values; every error names `file:line:column`. Each section of
+//! the file (`[health]`, `[proxy]`, the plain keys, ...) owns its keys, checks, merge,
+//! defaults and resolved type in `section/`; checks several sections share are `value.rs`. Also host strings
 //! (`host.rs`), durations (`duration.rs`) and `~/.ssh/config` lookups (`ssh_config.rs`).
 //! Pure: the caller reads the files and passes their text in; nothing here touches the disk,
 //! clock or network.
@@ -9,14 +11,26 @@ pub mod duration;
 pub mod host;
 mod raw;
 mod resolve;
+mod section;
 pub mod ssh_config;
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests;
+mod value;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 pub use host::HostSpec;
+pub use section::build::Build;
+pub use section::env::EnvVarName;
+pub use section::general::Supervisor;
+pub use section::health::{Health, HealthPath, InvalidHealthPath};
+pub use section::processes::{Instances, ProcessSetting};
+pub use section::proxy::{Proxy, UpstreamName};
+pub use section::rollout::{Rollout, RolloutMode};
 
 /// A place in a file, 1-based, as editors show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +112,7 @@ pub struct Environment {
     pub supervisor: Supervisor,
     pub port_base: u16,
     /// `[env]`, sorted by key: exported to hooks, processes and `deliver run`.
-    pub vars: BTreeMap<String, String>,
+    pub vars: BTreeMap<EnvVarName, String>,
     pub build: Build,
     /// `[processes]` entries in file order; where each was written, for formation errors.
     pub processes: Vec<ProcessSetting>,
@@ -106,85 +120,4 @@ pub struct Environment {
     pub rollout: Rollout,
     pub proxy: Option<Proxy>,
     pub hosts: Vec<HostSpec>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Supervisor {
-    SystemdUser,
-    Systemd,
-    Upstart,
-}
-
-impl Supervisor {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Supervisor::SystemdUser => "systemd-user",
-            Supervisor::Systemd => "systemd",
-            Supervisor::Upstart => "upstart",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Build {
-    pub hooks: Vec<String>,
-    /// Per hook; default 10 minutes.
-    pub timeout: Duration,
-}
-
-/// Instances of one process type per host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Instances {
-    /// 0 = off, else 1..=100.
-    Count(u32),
-    /// CPU cores of the host minus one, clamped to 1..=100.
-    Auto,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcessSetting {
-    pub name: String,
-    pub instances: Instances,
-    pub location: Location,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Health {
-    /// Default `web`.
-    pub process: String,
-    /// Starts with `/`; default `/health`.
-    pub path: String,
-    /// Default 200.
-    pub expect: u16,
-    /// Per attempt; default 2s.
-    pub timeout: Duration,
-    /// Default 250ms.
-    pub interval: Duration,
-    /// Default 30s.
-    pub deadline: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RolloutMode {
-    Rolling,
-    AllAtOnce,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rollout {
-    pub mode: RolloutMode,
-    /// >= 1; default 1.
-    pub batch: u32,
-    /// Default 30s.
-    pub stop_timeout: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Proxy {
-    pub hosts: Vec<HostSpec>,
-    /// nginx upstream name; default the app name.
-    pub upstream: String,
-    /// Default `/etc/nginx/conf.d/<app>-upstream.conf`.
-    pub config: String,
-    pub drain: bool,
 }

@@ -1,12 +1,18 @@
 //! deliver.toml as written: the TOML syntax, the key names and the value types, each with
 //! the byte offset it was written at. No judgement on values (ranges, formats, defaults,
-//! merging): that is `resolve.rs`. No I/O.
+//! merging): that is `resolve.rs` and the sections. No I/O.
+//!
+//! This file walks the document and reads the keys only the top level knows; each section
+//! (`section/*.rs`) reads its own keys with the typed readers here (`string`, `strings`,
+//! `known_entries`, ...).
 //!
 //! The document is read with `toml_edit`, the parser under `toml`, because its tree keeps a
 //! span for every key and value; `toml::Spanned` loses them on implicit tables
 //! (`[environments.production]` makes `environments` one) and cannot hold datetimes.
 
 use toml_edit::{ImDocument, Item, Table, Value};
+
+use super::section::{RawSettings, SETTINGS_KEYS};
 
 /// A problem at a byte offset of the file; `resolve` turns it into a [`super::ConfigError`]
 /// with a line and column.
@@ -42,13 +48,6 @@ pub(super) struct Field<T> {
     pub value: T,
 }
 
-/// `[processes]` values: a count or a word; `resolve` decides which are valid.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum RawInstances {
-    Integer(i64),
-    String(String),
-}
-
 /// The whole file.
 #[derive(Debug, Default)]
 pub(super) struct RawFile {
@@ -70,98 +69,17 @@ pub(super) struct RawEnvironment {
     pub settings: RawSettings,
 }
 
-/// The keys that may appear at the top level and again in each environment.
-#[derive(Debug, Default)]
-pub(super) struct RawSettings {
-    pub user: Option<Field<String>>,
-    pub deploy_to: Option<Field<String>>,
-    pub git_ref: Option<Field<String>>,
-    pub keep_releases: Option<Field<i64>>,
-    pub linked_dirs: Option<Field<Vec<Field<String>>>>,
-    pub linked_files: Option<Field<Vec<Field<String>>>>,
-    pub supervisor: Option<Field<String>>,
-    pub port_base: Option<Field<i64>>,
-    pub hosts: Option<Field<Vec<Field<String>>>>,
-    /// `[env]` in file order; integers and booleans are kept as their TOML text.
-    pub env: Vec<(String, Field<String>)>,
-    pub build: RawBuild,
-    /// `[processes]` in file order.
-    pub processes: Vec<(String, Field<RawInstances>)>,
-    pub health: RawHealth,
-    pub rollout: RawRollout,
-    pub proxy: Option<RawProxy>,
-}
-
-#[derive(Debug, Default)]
-pub(super) struct RawBuild {
-    pub hooks: Option<Field<Vec<Field<String>>>>,
-    pub timeout: Option<Field<String>>,
-}
-
-#[derive(Debug, Default)]
-pub(super) struct RawHealth {
-    pub process: Option<Field<String>>,
-    pub path: Option<Field<String>>,
-    pub expect: Option<Field<i64>>,
-    pub timeout: Option<Field<String>>,
-    pub interval: Option<Field<String>>,
-    pub deadline: Option<Field<String>>,
-}
-
-#[derive(Debug, Default)]
-pub(super) struct RawRollout {
-    pub mode: Option<Field<String>>,
-    pub batch: Option<Field<i64>>,
-    pub stop_timeout: Option<Field<String>>,
-}
-
-#[derive(Debug)]
-pub(super) struct RawProxy {
-    /// `proxy` or `environments.NAME.proxy`.
-    pub path: String,
-    pub at: usize,
-    pub hosts: Option<Field<Vec<Field<String>>>>,
-    pub upstream: Option<Field<String>>,
-    pub config: Option<Field<String>>,
-    pub drain: Option<Field<bool>>,
-}
-
 /// Keys only the top level knows.
 pub(super) const TOP_LEVEL_ONLY_KEYS: [&str; 3] = ["app", "default_environment", "environments"];
-/// Keys of the top level and of every `[environments.NAME]`.
-pub(super) const SETTINGS_KEYS: [&str; 15] = [
-    "user",
-    "deploy_to",
-    "ref",
-    "keep_releases",
-    "linked_dirs",
-    "linked_files",
-    "supervisor",
-    "port_base",
-    "hosts",
-    "env",
-    "build",
-    "processes",
-    "health",
-    "rollout",
-    "proxy",
-];
-const BUILD_KEYS: [&str; 2] = ["hooks", "timeout"];
-const HEALTH_KEYS: [&str; 6] = [
-    "process", "path", "expect", "timeout", "interval", "deadline",
-];
-const ROLLOUT_KEYS: [&str; 3] = ["mode", "batch", "stop_timeout"];
-const PROXY_KEYS: [&str; 4] = ["hosts", "upstream", "config", "drain"];
-
 /// A value of the document in a form that is easy to walk, keeping offsets.
 #[derive(Debug)]
-struct Node {
-    at: usize,
-    kind: Kind,
+pub(super) struct Node {
+    pub at: usize,
+    pub kind: Kind,
 }
 
 #[derive(Debug)]
-enum Kind {
+pub(super) enum Kind {
     String(String),
     Integer(i64),
     Float,
@@ -172,12 +90,12 @@ enum Kind {
 }
 
 #[derive(Debug)]
-struct Entry {
-    key: String,
-    key_at: usize,
+pub(super) struct Entry {
+    pub key: String,
+    pub key_at: usize,
     /// Dotted path of the key, for messages.
-    path: String,
-    node: Node,
+    pub path: String,
+    pub node: Node,
 }
 
 impl Kind {
@@ -219,85 +137,6 @@ impl RawFile {
     }
 }
 
-impl RawSettings {
-    /// Reads `entry` when its key is one of [`SETTINGS_KEYS`]; `Ok(false)` when it is not.
-    fn take(&mut self, entry: &Entry) -> Result<bool, Problem> {
-        match entry.key.as_str() {
-            "user" => self.user = Some(string(entry)?),
-            "deploy_to" => self.deploy_to = Some(string(entry)?),
-            "ref" => self.git_ref = Some(string(entry)?),
-            "keep_releases" => self.keep_releases = Some(integer(entry)?),
-            "linked_dirs" => self.linked_dirs = Some(strings(entry)?),
-            "linked_files" => self.linked_files = Some(strings(entry)?),
-            "supervisor" => self.supervisor = Some(string(entry)?),
-            "port_base" => self.port_base = Some(integer(entry)?),
-            "hosts" => self.hosts = Some(strings(entry)?),
-            "env" => {
-                for var in table(entry)? {
-                    self.env.push((var.key.clone(), env_value(var)?));
-                }
-            }
-            "build" => {
-                for e in known_entries(entry, &BUILD_KEYS)? {
-                    match e.key.as_str() {
-                        "hooks" => self.build.hooks = Some(strings(e)?),
-                        _ => self.build.timeout = Some(string(e)?),
-                    }
-                }
-            }
-            "processes" => {
-                for e in table(entry)? {
-                    self.processes.push((e.key.clone(), instances(e)?));
-                }
-            }
-            "health" => {
-                for e in known_entries(entry, &HEALTH_KEYS)? {
-                    let h = &mut self.health;
-                    match e.key.as_str() {
-                        "process" => h.process = Some(string(e)?),
-                        "path" => h.path = Some(string(e)?),
-                        "expect" => h.expect = Some(integer(e)?),
-                        "timeout" => h.timeout = Some(string(e)?),
-                        "interval" => h.interval = Some(string(e)?),
-                        _ => h.deadline = Some(string(e)?),
-                    }
-                }
-            }
-            "rollout" => {
-                for e in known_entries(entry, &ROLLOUT_KEYS)? {
-                    let r = &mut self.rollout;
-                    match e.key.as_str() {
-                        "mode" => r.mode = Some(string(e)?),
-                        "batch" => r.batch = Some(integer(e)?),
-                        _ => r.stop_timeout = Some(string(e)?),
-                    }
-                }
-            }
-            "proxy" => {
-                let mut proxy = RawProxy {
-                    path: entry.path.clone(),
-                    at: entry.node.at,
-                    hosts: None,
-                    upstream: None,
-                    config: None,
-                    drain: None,
-                };
-                for e in known_entries(entry, &PROXY_KEYS)? {
-                    match e.key.as_str() {
-                        "hosts" => proxy.hosts = Some(strings(e)?),
-                        "upstream" => proxy.upstream = Some(string(e)?),
-                        "config" => proxy.config = Some(string(e)?),
-                        _ => proxy.drain = Some(boolean(e)?),
-                    }
-                }
-                self.proxy = Some(proxy);
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-}
-
 fn environments(entry: &Entry) -> Result<Field<Vec<RawEnvironment>>, Problem> {
     let mut list = Vec::new();
     for env in table(entry)? {
@@ -329,7 +168,7 @@ fn environments(entry: &Entry) -> Result<Field<Vec<RawEnvironment>>, Problem> {
     Ok(field(entry, list))
 }
 
-fn field<T>(entry: &Entry, value: T) -> Field<T> {
+pub(super) fn field<T>(entry: &Entry, value: T) -> Field<T> {
     Field {
         path: entry.path.clone(),
         key_at: entry.key_at,
@@ -338,7 +177,7 @@ fn field<T>(entry: &Entry, value: T) -> Field<T> {
     }
 }
 
-fn wrong_type(entry: &Entry, expected: &str) -> Problem {
+pub(super) fn wrong_type(entry: &Entry, expected: &str) -> Problem {
     Problem::new(
         entry.node.at,
         format!(
@@ -349,21 +188,21 @@ fn wrong_type(entry: &Entry, expected: &str) -> Problem {
     )
 }
 
-fn string(entry: &Entry) -> Result<Field<String>, Problem> {
+pub(super) fn string(entry: &Entry) -> Result<Field<String>, Problem> {
     match &entry.node.kind {
         Kind::String(s) => Ok(field(entry, s.clone())),
         _ => Err(wrong_type(entry, "a string")),
     }
 }
 
-fn integer(entry: &Entry) -> Result<Field<i64>, Problem> {
+pub(super) fn integer(entry: &Entry) -> Result<Field<i64>, Problem> {
     match entry.node.kind {
         Kind::Integer(i) => Ok(field(entry, i)),
         _ => Err(wrong_type(entry, "an integer")),
     }
 }
 
-fn boolean(entry: &Entry) -> Result<Field<bool>, Problem> {
+pub(super) fn boolean(entry: &Entry) -> Result<Field<bool>, Problem> {
     match entry.node.kind {
         Kind::Boolean(b) => Ok(field(entry, b)),
         _ => Err(wrong_type(entry, "a boolean (true or false)")),
@@ -371,7 +210,7 @@ fn boolean(entry: &Entry) -> Result<Field<bool>, Problem> {
 }
 
 /// An array of strings; each element keeps its own offset and an indexed path (`hosts[1]`).
-fn strings(entry: &Entry) -> Result<Field<Vec<Field<String>>>, Problem> {
+pub(super) fn strings(entry: &Entry) -> Result<Field<Vec<Field<String>>>, Problem> {
     let Kind::Array(items) = &entry.node.kind else {
         return Err(wrong_type(entry, "an array of strings"));
     };
@@ -396,7 +235,7 @@ fn strings(entry: &Entry) -> Result<Field<Vec<Field<String>>>, Problem> {
     Ok(field(entry, out))
 }
 
-fn table(entry: &Entry) -> Result<&[Entry], Problem> {
+pub(super) fn table(entry: &Entry) -> Result<&[Entry], Problem> {
     match &entry.node.kind {
         Kind::Table(entries) => Ok(entries),
         _ => Err(wrong_type(entry, "a table")),
@@ -404,7 +243,7 @@ fn table(entry: &Entry) -> Result<&[Entry], Problem> {
 }
 
 /// The entries of a table whose keys must all be in `known`.
-fn known_entries<'e>(entry: &'e Entry, known: &[&str]) -> Result<&'e [Entry], Problem> {
+pub(super) fn known_entries<'e>(entry: &'e Entry, known: &[&str]) -> Result<&'e [Entry], Problem> {
     let entries = table(entry)?;
     if let Some(e) = entries.iter().find(|e| !known.contains(&e.key.as_str())) {
         return Err(unknown_key(e, known.iter()));
@@ -412,24 +251,7 @@ fn known_entries<'e>(entry: &'e Entry, known: &[&str]) -> Result<&'e [Entry], Pr
     Ok(entries)
 }
 
-fn env_value(entry: &Entry) -> Result<Field<String>, Problem> {
-    match &entry.node.kind {
-        Kind::String(s) => Ok(field(entry, s.clone())),
-        Kind::Integer(i) => Ok(field(entry, i.to_string())),
-        Kind::Boolean(b) => Ok(field(entry, b.to_string())),
-        _ => Err(wrong_type(entry, "a string, an integer or a boolean")),
-    }
-}
-
-fn instances(entry: &Entry) -> Result<Field<RawInstances>, Problem> {
-    match &entry.node.kind {
-        Kind::Integer(i) => Ok(field(entry, RawInstances::Integer(*i))),
-        Kind::String(s) => Ok(field(entry, RawInstances::String(s.clone()))),
-        _ => Err(wrong_type(entry, "an integer from 0 to 100 or \"auto\"")),
-    }
-}
-
-fn unknown_key<'k>(entry: &Entry, known: impl Iterator<Item = &'k &'k str>) -> Problem {
+pub(super) fn unknown_key<'k>(entry: &Entry, known: impl Iterator<Item = &'k &'k str>) -> Problem {
     let known: Vec<&str> = known.copied().collect();
     Problem::new(entry.key_at, format!("unknown key `{}`", entry.path))
         .suggest(nearest(&entry.key, &known))

@@ -81,7 +81,7 @@ pub fn gate(
             if t.elapsed() >= health.deadline {
                 return Err(GateError::NotHealthy {
                     unit: unit.to_string(),
-                    path: health.path.clone(),
+                    path: health.path.to_string(),
                     expect: health.expect,
                     deadline: health.deadline,
                     last,

@@ -8,7 +8,7 @@ use super::layout::Layout;
 use super::release_dir::app_environment;
 use super::script::Script;
 use super::supervisor::{TAIL, UPSTART_LOG_DIR};
-use crate::config::{AppName, Supervisor};
+use crate::config::{AppName, EnvVarName, Supervisor};
 use crate::release::{Formation, ReleaseId};
 use crate::render;
 use crate::shell::quote;
@@ -152,7 +152,11 @@ pub fn logs(
 /// Runs `command` (with `sh -c`, as ssh would) in `current` with `env` and `shared/.env`;
 /// stdin is /dev/null and the script's status is the command's. Exits [`NO_CURRENT`] when
 /// nothing is deployed.
-pub fn run_in_current(layout: &Layout, env: &BTreeMap<String, String>, command: &str) -> Script {
+pub fn run_in_current(
+    layout: &Layout,
+    env: &BTreeMap<EnvVarName, String>,
+    command: &str,
+) -> Script {
     let s = Script::new("inspect.run").raw(
         "nothing deployed: a named exit",
         format!(
@@ -236,7 +240,10 @@ mod tests {
     fn run_uses_current_the_env_and_shared_env() {
         let sandbox = Sandbox::new();
         let layout = Layout::new("~/shop");
-        let env = BTreeMap::from([("X".to_owned(), "$(touch pwned) \"q\" 'y'".to_owned())]);
+        let env = BTreeMap::from([(
+            EnvVarName::new("X").unwrap(),
+            "$(touch pwned) \"q\" 'y'".to_owned(),
+        )]);
         let ran = sandbox.run(&run_in_current(&layout, &env, "true"));
         assert_eq!(ran.status, NO_CURRENT);
         sandbox.sh("mkdir -p shop/releases/20240101000000-1111111 shop/shared \

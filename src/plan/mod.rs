@@ -66,7 +66,10 @@ mod tests {
         let layout = Layout::new(&format!("~/{evil}"));
         let dirs = vec![evil.clone()];
         let files = vec![format!("{evil}.env")];
-        let env = BTreeMap::from([("EVIL".to_owned(), evil.clone())]);
+        let env = BTreeMap::from([(
+            crate::config::EnvVarName::new("EVIL").unwrap(),
+            evil.clone(),
+        )]);
         let id: ReleaseId = "20240131235959-0a1b2c3".parse().unwrap();
         let sha = sandbox.commit(&evil, id.as_str(), &[("app.txt", "app")]);
         for script in [

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::layout::{linked_path, Layout};
 use super::script::Script;
+use crate::config::EnvVarName;
 use crate::release::ReleaseId;
 use crate::shell::quote;
 
@@ -179,7 +180,7 @@ pub fn build(
     layout: &Layout,
     id: &ReleaseId,
     hooks: &[String],
-    env: &BTreeMap<String, String>,
+    env: &BTreeMap<EnvVarName, String>,
     timeout: Duration,
 ) -> Script {
     let mut s = Script::new("release.build");
@@ -235,7 +236,7 @@ fn timeout_seconds(timeout: Duration) -> u64 {
 }
 
 /// `export KEY=VALUE` per variable: `export` takes the quoted word as an assignment.
-pub(crate) fn export(s: Script, env: &BTreeMap<String, String>) -> Script {
+pub(crate) fn export(s: Script, env: &BTreeMap<EnvVarName, String>) -> Script {
     env.iter().fold(s, |s, (key, value)| {
         s.cmd("export", [format!("{key}={value}")])
     })
@@ -246,7 +247,7 @@ pub(crate) fn export(s: Script, env: &BTreeMap<String, String>) -> Script {
 pub(crate) fn app_environment(
     s: Script,
     layout: &Layout,
-    env: &BTreeMap<String, String>,
+    env: &BTreeMap<EnvVarName, String>,
 ) -> Script {
     export(s, env).raw(
         "shared/.env is shell assignments; set -a exports each one",
@@ -262,7 +263,7 @@ pub(crate) fn app_environment(
 pub fn run_command(
     layout: &Layout,
     id: &ReleaseId,
-    env: &BTreeMap<String, String>,
+    env: &BTreeMap<EnvVarName, String>,
     command: &str,
 ) -> Script {
     app_environment(Script::new("release.run_command"), layout, env)
@@ -326,11 +327,12 @@ mod tests {
         "20240131235959-0a1b2c3".parse().unwrap()
     }
 
-    fn env() -> BTreeMap<String, String> {
+    fn env() -> BTreeMap<EnvVarName, String> {
+        let name = |n: &str| EnvVarName::new(n).unwrap();
         BTreeMap::from([
-            ("NODE_ENV".to_owned(), "production".to_owned()),
+            (name("NODE_ENV"), "production".to_owned()),
             (
-                "GREETING".to_owned(),
+                name("GREETING"),
                 "x\"; touch pwned # $(touch pwned2) 'q'".to_owned(),
             ),
         ])

@@ -3,8 +3,7 @@
 //! (paths, values, secrets) appears on a remote command line. [`Script::render_masked`] is
 //! the text deliver shows (`-v`, `--dry-run`): every exported value masked.
 
-// Re-exported for callers that still import it from here (`deploy::tests`).
-pub use crate::shell::quote;
+use crate::shell::quote;
 
 /// One command: a program and its arguments, each quoted when rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,8 +197,14 @@ mod tests {
     #[test]
     fn shown_scripts_mask_every_exported_value() {
         let env = std::collections::BTreeMap::from([
-            ("API_TOKEN".to_owned(), "tok-3f9a'x y".to_owned()),
-            ("NODE_ENV".to_owned(), "production".to_owned()),
+            (
+                crate::config::EnvVarName::new("API_TOKEN").unwrap(),
+                "tok-3f9a'x y".to_owned(),
+            ),
+            (
+                crate::config::EnvVarName::new("NODE_ENV").unwrap(),
+                "production".to_owned(),
+            ),
         ]);
         let layout = crate::plan::Layout::new("~/shop");
         let id = "20240131235959-0a1b2c3".parse().unwrap();

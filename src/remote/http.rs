@@ -9,6 +9,7 @@ use ssh2::ErrorCode;
 
 use super::session::{Fail, Io};
 use super::RemoteError;
+use crate::config::HealthPath;
 
 /// libssh2's "the server refused to open the channel" (`LIBSSH2_ERROR_CHANNEL_FAILURE`).
 const CHANNEL_FAILURE: i32 = -21;
@@ -22,7 +23,7 @@ pub(crate) fn get(io: &Io, port: u16, path: &str, timeout: Duration) -> Result<u
         port,
         message,
     };
-    if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if HealthPath::check(path).is_err() {
         return Err(fail(format!("`{path}` is not an absolute URL path")));
     }
     let started = Instant::now();

@@ -27,6 +27,8 @@
 
 use std::fmt::Write as _;
 
+use crate::config::EnvVarName;
+
 /// A value that no quoting can carry into the target file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what} cannot contain {problem}")]
@@ -126,14 +128,10 @@ pub fn systemd_value(what: &str, value: &str) -> Result<String, EscapeError> {
     Ok(value.replace('%', "%%"))
 }
 
-/// `[A-Za-z_][A-Za-z0-9_]*`: what systemd and POSIX shells accept as a variable name.
+/// `[A-Za-z_][A-Za-z0-9_]*`: what systemd and POSIX shells accept as a variable name
+/// ([`EnvVarName`]'s check).
 pub fn check_env_name(name: &str) -> Result<(), EscapeError> {
-    let mut chars = name.chars();
-    let valid = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid {
+    if EnvVarName::is_valid(name) {
         Ok(())
     } else {
         Err(EscapeError {

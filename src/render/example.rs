@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use super::{Backend, Target};
 use crate::config::{
-    AppName, Build, Environment, Health, HostSpec, Instances, Location, ProcessSetting, Proxy,
-    Rollout, RolloutMode, Supervisor,
+    AppName, Build, EnvVarName, Environment, Health, HealthPath, HostSpec, Instances, Location,
+    ProcessSetting, Proxy, Rollout, RolloutMode, Supervisor, UpstreamName,
 };
 use crate::procfile;
 use crate::release::Formation;
@@ -87,6 +87,7 @@ impl Default for Example {
 }
 
 fn environment() -> Environment {
+    let name = |n: &str| EnvVarName::new(n).expect("a valid variable name");
     let host = |user: Option<&str>, host: &str, port| HostSpec {
         user: user.map(str::to_owned),
         host: host.to_owned(),
@@ -104,8 +105,8 @@ fn environment() -> Environment {
         supervisor: Supervisor::SystemdUser,
         port_base: 5000,
         vars: BTreeMap::from([
-            ("NODE_ENV".to_owned(), "production".to_owned()),
-            ("GREETING".to_owned(), GREETING.to_owned()),
+            (name("NODE_ENV"), "production".to_owned()),
+            (name("GREETING"), GREETING.to_owned()),
         ]),
         build: Build {
             hooks: vec!["npm ci --omit=dev".to_owned()],
@@ -122,7 +123,7 @@ fn environment() -> Environment {
         }],
         health: Health {
             process: "web".to_owned(),
-            path: "/health".to_owned(),
+            path: HealthPath::new("/health").expect("a valid health path"),
             expect: 200,
             timeout: Duration::from_secs(2),
             interval: Duration::from_millis(250),
@@ -135,7 +136,7 @@ fn environment() -> Environment {
         },
         proxy: Some(Proxy {
             hosts: vec![host(None, "lb1", None)],
-            upstream: "shop".to_owned(),
+            upstream: UpstreamName::new("shop").expect("a valid upstream name"),
             config: "/etc/nginx/conf.d/shop-upstream.conf".to_owned(),
             drain: false,
         }),

@@ -7,7 +7,7 @@ use serde::Serialize;
 use tera::Tera;
 
 use super::{Backend, RenderError, RenderedFile};
-use crate::config::Environment;
+use crate::config::{Environment, UpstreamName};
 
 pub(super) const UPSTREAM_TEMPLATE: &str = "nginx/upstream.conf";
 
@@ -36,11 +36,7 @@ pub(super) fn render(
         template: file_name.clone(),
         message,
     };
-    if upstream.is_empty()
-        || !upstream
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-    {
+    if !UpstreamName::is_valid(upstream) {
         return Err(error(format!(
             "the upstream name `{upstream}` can only hold letters, digits, `_`, `.` and `-`"
         )));
@@ -158,7 +154,8 @@ mod tests {
         assert_eq!(server_address("a b"), None);
         assert_eq!(server_address(""), None);
         let mut example = Example::new();
-        example.env.proxy.as_mut().unwrap().upstream = "a b".to_owned();
+        example.env.proxy.as_mut().unwrap().upstream =
+            crate::config::UpstreamName::unchecked("a b");
         assert!(render_nginx(&example.env, &example.backends()).is_err());
     }
 }

@@ -118,6 +118,7 @@ pub(super) fn render(
 mod tests {
     use super::super::example::Example;
     use super::super::systemd as render_systemd;
+    use crate::config::EnvVarName;
 
     fn snapshot_all(user_units: bool, suffix: &str) {
         let example = Example::new();
@@ -203,7 +204,7 @@ mod tests {
         example
             .env
             .vars
-            .insert("BAD-NAME".to_owned(), "x".to_owned());
+            .insert(EnvVarName::unchecked("BAD-NAME"), "x".to_owned());
         let err = render_systemd(&example.target(), false).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -85,8 +85,8 @@ fn changed_units_are_staged_in_the_build_round_trip_all_at_once() {
     for u in &units {
         let line = format!(
             "printf '%s' {} >{}",
-            crate::plan::script::quote(&u.contents),
-            crate::plan::script::quote(&format!("shop/.deliver/units.new/{}", u.name))
+            crate::shell::quote(&u.contents),
+            crate::shell::quote(&format!("shop/.deliver/units.new/{}", u.name))
         );
         assert!(staging[0].contains(&line), "{}: not staged", u.name);
     }
