@@ -218,7 +218,7 @@ impl Session {
     }
 
     /// From the start of the run until this host finished (or until now).
-    fn ms(&self) -> u64 {
+    pub fn ms(&self) -> u64 {
         let end = self.finished.unwrap_or_else(Instant::now);
         u64::try_from(end.duration_since(self.started).as_millis()).unwrap_or(u64::MAX)
     }

@@ -104,6 +104,12 @@ pub fn all(
         let results = parallel::each(in_batch, |h| {
             let r = host(req, h, Direction::Forward, hooks, reporter);
             h.session.mark_finished();
+            if r.is_ok() {
+                reporter.event(&Event::HostDone {
+                    host: h.session.name(),
+                    ms: h.session.ms(),
+                });
+            }
             r.map_err(|e| format!("{}: {e}", h.session.name()))
         });
         let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();

@@ -62,6 +62,10 @@ pub enum Event {
     HostBuilt { host: String, ms: u64 },
     #[serde(rename = "host.switched")]
     HostSwitched { host: String },
+    /// Every instance of the host passed its gate after the switch: its part of the rollout
+    /// is done (a later failure elsewhere may still revert it: `host.reverted`).
+    #[serde(rename = "host.done")]
+    HostDone { host: String, ms: u64 },
     #[serde(rename = "instance.restarted")]
     InstanceRestarted { host: String, unit: String },
     #[serde(rename = "instance.healthy")]
@@ -164,6 +168,7 @@ impl Event {
             | Event::HostOutput { host, .. }
             | Event::HostBuilt { host, .. }
             | Event::HostSwitched { host }
+            | Event::HostDone { host, .. }
             | Event::InstanceRestarted { host, .. }
             | Event::InstanceHealthy { host, .. }
             | Event::HostFailed { host, .. }

@@ -33,6 +33,8 @@ struct BarState {
 pub struct Ends {
     /// Host -> its result.
     done: HashMap<String, String>,
+    /// Hosts whose line ended at `host.done`: the summary still gives their final word.
+    provisional: std::collections::HashSet<String>,
 }
 
 impl Ends {
@@ -47,6 +49,10 @@ impl Ends {
             Event::HostReverted { host } => {
                 vec![(host.clone(), "reverted to the previous release".to_owned())]
             }
+            Event::HostDone { host, .. } => {
+                self.provisional.insert(host.clone());
+                vec![(host.clone(), "switched and healthy".to_owned())]
+            }
             Event::DeployNoop { .. } => hosts
                 .iter()
                 .filter(|h| !self.done.contains_key(*h))
@@ -54,12 +60,15 @@ impl Ends {
                 .collect(),
             Event::DeployDone { summary, .. } | Event::DeployFailed { summary, .. } => summary
                 .iter()
-                .filter(|r| !self.done.contains_key(&r.host))
+                .filter(|r| !self.done.contains_key(&r.host) || self.provisional.contains(&r.host))
                 .map(|r| (r.host.clone(), r.result.clone()))
                 .collect(),
             _ => Vec::new(),
         };
         for (host, text) in &ended {
+            if !matches!(event, Event::HostDone { .. }) {
+                self.provisional.remove(host);
+            }
             self.done.insert(host.clone(), text.clone());
         }
         ended
@@ -146,6 +155,45 @@ impl Bars {
 mod tests {
     use super::*;
     use crate::ui::event::SummaryRow;
+
+    #[test]
+    fn a_host_done_before_the_others_ends_its_line_and_the_summary_has_the_last_word() {
+        let hosts = ["h1".to_owned(), "h2".to_owned()];
+        let mut ends = Ends::default();
+        let done = Event::HostDone {
+            host: "h1".into(),
+            ms: 800,
+        };
+        assert_eq!(
+            ends.update(&done, &hosts),
+            [("h1".into(), "switched and healthy".into())]
+        );
+        assert!(ends.is_done("h1") && !ends.is_done("h2"));
+        let summary = Event::DeployDone {
+            ms: 9,
+            summary: vec![
+                SummaryRow {
+                    host: "h1".into(),
+                    release: "r".into(),
+                    ms: 800,
+                    result: "deployed".into(),
+                },
+                SummaryRow {
+                    host: "h2".into(),
+                    release: "r".into(),
+                    ms: 900,
+                    result: "deployed".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            ends.update(&summary, &hosts),
+            [
+                ("h1".into(), "deployed".into()),
+                ("h2".into(), "deployed".into())
+            ]
+        );
+    }
 
     #[test]
     fn a_finished_hosts_line_ends_with_its_result() {

@@ -106,6 +106,7 @@ fn deploys_to_three_servers_then_noop_then_a_new_commit_with_json_events() {
         "host.pushed",
         "host.built",
         "host.switched",
+        "host.done",
         "instance.restarted",
         "instance.healthy",
         "deploy.done",
