@@ -9,6 +9,7 @@ use super::state::{Host, Phase, StepError};
 use super::Request;
 use crate::parallel;
 use crate::plan::{supervisor, switch, Script};
+use crate::release::ReleaseId;
 use crate::ui::event::{Event, Reporter};
 
 /// Which way a host switches.
@@ -20,38 +21,33 @@ pub enum Direction {
     Back,
 }
 
-/// The swap of `current` to the run's release plus, when the units changed, keeping the old
-/// ones and installing the staged ones: one round trip.
-pub fn forward_script(req: &Request, h: &Host) -> Script {
+/// The swap of `current` to `release` plus, when the units changed, `units` (keep or restore
+/// the previous ones) and installing the staged ones: one round trip.
+fn swap_script(req: &Request, h: &Host, release: &ReleaseId, units: Script) -> Script {
     let layout = &h.session.layout;
-    let mut s = switch::swap_current(layout, &req.release);
+    let s = switch::swap_current(layout, release);
     if h.target.changed {
-        s = s
-            .then(supervisor::keep_previous(layout))
-            .then(supervisor::install_units(
-                req.env.supervisor,
-                &req.env.app,
-                layout,
-            ));
+        s.then(units).then(supervisor::install_units(
+            req.env.supervisor,
+            &req.env.app,
+            layout,
+        ))
+    } else {
+        s
     }
-    s
 }
 
-/// The swap back to the release the host ran before, with its units when they changed.
+/// The swap to the run's release, keeping the previous units.
+pub fn forward_script(req: &Request, h: &Host) -> Script {
+    let keep = supervisor::keep_previous(&h.session.layout);
+    swap_script(req, h, &req.release, keep)
+}
+
+/// The swap back to the release the host ran before, restoring its units.
 fn back_script(req: &Request, h: &Host) -> Result<Script, StepError> {
-    let layout = &h.session.layout;
-    let previous = h.facts.current.clone().ok_or(StepError::NoPrevious)?;
-    let mut s = switch::swap_current(layout, &previous);
-    if h.target.changed {
-        s = s
-            .then(supervisor::restore_previous(layout))
-            .then(supervisor::install_units(
-                req.env.supervisor,
-                &req.env.app,
-                layout,
-            ));
-    }
-    Ok(s)
+    let previous = h.facts.current.as_ref().ok_or(StepError::NoPrevious)?;
+    let restore = supervisor::restore_previous(&h.session.layout);
+    Ok(swap_script(req, h, previous, restore))
 }
 
 /// Switches one host `direction`: swaps `current`, then replaces its running formation

@@ -155,29 +155,28 @@ fn instances_that_left_the_formation_stop_after_the_new_ones_are_up() {
 #[test]
 fn a_rollback_restarts_and_gates_through_the_same_rollout_as_a_deploy() {
     let (remotes, logs) = hosts(Default::default());
+    assert_eq!(
+        run(&request("rolling"), remotes, &Events::default()),
+        Outcome::Done
+    );
+    let deployed = log_of(&logs, 0);
+    let (remotes, logs) = hosts(Default::default());
     let mut req = request("rolling");
     req.action = Action::Rollback;
     req.repo = None;
     assert_eq!(run(&req, remotes, &Events::default()), Outcome::Done);
-    let h1 = log_of(&logs, 0);
     // No push and no build: the units (new on these hosts) staged in a round trip of their
     // own, then the very steps of a deploy from the swap on.
-    assert_eq!(
-        h1,
-        [
-            "lock.acquire",
-            "supervisor.stage_units",
-            "switch.swap_current",
-            "supervisor.restart",
-            "GET :5000/health",
-            "supervisor.restart",
-            "GET :5001/health",
-            "supervisor.restart",
-            "supervisor.is_active",
-            "prune",
-        ],
-        "{h1:#?}"
-    );
+    let from_swap = deployed
+        .iter()
+        .position(|s| s == "switch.swap_current")
+        .unwrap();
+    let mut expected = vec![
+        "lock.acquire".to_string(),
+        "supervisor.stage_units".to_string(),
+    ];
+    expected.extend_from_slice(&deployed[from_swap..]);
+    assert_eq!(log_of(&logs, 0), expected);
 }
 
 /// Runs a script named after each hook call, so that the recorder logs it in order.
