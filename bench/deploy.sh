@@ -19,8 +19,9 @@
 # round, 3), BENCH_MAX_SECONDS (600: then it stops and gives the shared test bed back),
 # BENCH_HOST_CPU (each server capped at that many cores, e.g. 0.2: the servers are then
 # machines of a fixed size whether 1 or 9 run, instead of 9 sharing the cores 1 had alone;
-# default: no cap), BENCH_OUT (raw events, stderr, samples; default a new /tmp dir, kept). cargo honours
-# CARGO_TARGET_DIR as usual.
+# default: no cap), BENCH_OUT (raw events, stderr, samples; default a new /tmp dir, kept),
+# BENCH_DELIVER (measure this binary instead of building one: to compare two commits, run
+# the script with each commit's release binary in turn). cargo honours CARGO_TARGET_DIR.
 # Exit status: 0 measured (whether or not the targets were met; see the summary);
 #              1 a step failed; 2 it cannot run here.
 set -euo pipefail
@@ -58,6 +59,12 @@ preflight() {
 }
 
 build() {
+  if [ -n "${BENCH_DELIVER:-}" ]; then
+    DELIVER=$BENCH_DELIVER
+    [ -x "$DELIVER" ] || cannot "BENCH_DELIVER=$DELIVER is not an executable"
+    "$DELIVER" --version
+    return
+  fi
   echo "==> cargo build --release"
   (cd "$ROOT" && cargo build --release --quiet) || fail "cargo build failed"
   local target

@@ -1,6 +1,6 @@
 //! What the remote commands share: choosing the environment's hosts (`--hosts`), connecting
-//! to them ([`Connector`]; all of them in parallel: [`connect_all`]), showing each remote command under `-v`
-//! ([`Shown`]), and the local git repository.
+//! to them ([`Connector`]; all of them in parallel: [`connect_all`]), showing each remote
+//! command under `-v` ([`Shown`]), and the local git repository.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

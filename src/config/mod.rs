@@ -2,8 +2,9 @@
 //! merged and validated (`resolve.rs`) into a [`Config`] whose environments are fully
 //! resolved [`Environment`] values; every error names `file:line:column`. Each section of
 //! the file (`[health]`, `[proxy]`, the plain keys, ...) owns its keys, checks, merge,
-//! defaults and resolved type in `section/`; checks several sections share are `value.rs`. Also host strings
-//! (`host.rs`), durations (`duration.rs`) and `~/.ssh/config` lookups (`ssh_config.rs`).
+//! defaults and resolved type in `section/`; checks several sections share are `value.rs`.
+//! Also host strings (`host.rs`), durations (`duration.rs`) and `~/.ssh/config` lookups
+//! (`ssh_config.rs`).
 //! Pure: the caller reads the files and passes their text in; nothing here touches the disk,
 //! clock or network.
 
