@@ -61,7 +61,8 @@ pub(super) fn assert_errors(cases: &[(&str, &str)]) {
     }
 }
 
-/// SPEC §3, verbatim.
+/// SPEC §3, verbatim but for `[rollout]`, whose `surge` mode and percentages come with
+/// issues 10 and 11.
 pub(super) const SPEC_EXAMPLE: &str = r#"app = "shop"                        # required; [a-z][a-z0-9-]{0,31}; names units, dirs, lock
 default_environment = "production"
 user = "app"                        # SSH user when a host does not name one
@@ -97,11 +98,15 @@ mode = "rolling"                    # rolling | all-at-once
 batch = 1                           # hosts switched at the same time
 stop_timeout = "30s"                # SIGTERM grace before SIGKILL (TimeoutStopSec)
 
-[proxy]                             # optional: nginx in front, on its own host(s)
-hosts = ["lb1"]
-upstream = "shop"
-config = "/etc/nginx/conf.d/shop-upstream.conf"
-drain = false                       # true: mark an instance `down` + reload before its restart
+[proxy]                             # optional: nginx in front, on its own host(s), managed by deliver
+hosts = ["lb1"]                     # reached like app hosts: one SSH session each, strict keys
+upstream = "shop"                   # default: the app name
+config = "/etc/nginx/conf.d/shop-upstream.conf"   # the file deliver owns on each proxy host
+drain = true                        # default true: take an instance out of the upstream
+                                    # (reload) before it stops; false: rely on next_upstream
+drain_timeout = "10s"               # how long in-flight requests may take to finish
+addresses = { web3 = "10.0.0.13" }  # optional: how the proxy reaches a host (default: the
+                                    # address deliver connects to, after ~/.ssh/config)
 
 [environments.production]
 hosts = ["web1.example.com", "deploy@web2.example.com:2222", "web3"]  # or ~/.ssh/config aliases

@@ -77,7 +77,9 @@ fn spec_example_parses_into_the_expected_values() {
             hosts: vec![host("lb1")],
             upstream: UpstreamName::new("shop").unwrap(),
             config: "/etc/nginx/conf.d/shop-upstream.conf".to_owned(),
-            drain: false,
+            drain: true,
+            drain_timeout: Duration::from_secs(10),
+            addresses: [("web3".to_owned(), "10.0.0.13".to_owned())].into(),
         })
     );
     assert_eq!(
@@ -94,7 +96,7 @@ fn spec_example_parses_into_the_expected_values() {
     assert_eq!(
         staging.processes,
         [
-            setting("web", Instances::Count(1), at(47, 15)),
+            setting("web", Instances::Count(1), at(51, 15)),
             setting("worker", Instances::Count(1), at(21, 1)),
         ]
     );

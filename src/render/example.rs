@@ -138,7 +138,9 @@ fn environment() -> Environment {
             hosts: vec![host(None, "lb1", None)],
             upstream: UpstreamName::new("shop").expect("a valid upstream name"),
             config: "/etc/nginx/conf.d/shop-upstream.conf".to_owned(),
-            drain: false,
+            drain: true,
+            drain_timeout: Duration::from_secs(10),
+            addresses: std::collections::BTreeMap::new(),
         }),
         hosts: vec![
             host(None, "web1.example.com", None),

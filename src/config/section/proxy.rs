@@ -1,15 +1,29 @@
 //! `[proxy]`: the nginx in front of the app, on its own host(s): where it runs, the name
-//! of its upstream (an [`UpstreamName`], checked here once), the file deliver owns there and
-//! whether instances are drained before they stop. An environment's `[proxy]` merges key
-//! by key over the top-level one. No I/O.
+//! of its upstream (an [`UpstreamName`], checked here once), the file deliver owns there,
+//! whether instances are drained before they stop and for how long at most, and how the
+//! proxy reaches each app host (`addresses`). An environment's `[proxy]` merges key by key
+//! over the top-level one (`addresses` entry by entry). No I/O.
 
-use crate::config::raw::{boolean, known_entries, string, strings, Entry, Field, Problem};
-use crate::config::value::{no_control_chars, str_newtype, Set};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::config::raw::{boolean, known_entries, string, strings, table, Entry, Field, Problem};
+use crate::config::value::{no_control_chars, positive, str_newtype, Set};
 use crate::config::{AppName, HostSpec};
 
 use super::hosts;
 
-const KEYS: [&str; 4] = ["hosts", "upstream", "config", "drain"];
+const KEYS: [&str; 6] = [
+    "hosts",
+    "upstream",
+    "config",
+    "drain",
+    "drain_timeout",
+    "addresses",
+];
+
+/// `drain_timeout` when not set.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub(in crate::config) struct RawProxy {
@@ -20,6 +34,9 @@ pub(in crate::config) struct RawProxy {
     pub upstream: Option<Field<String>>,
     pub config: Option<Field<String>>,
     pub drain: Option<Field<bool>>,
+    pub drain_timeout: Option<Field<String>>,
+    /// `addresses`, in file order: the host as written (key) and the address.
+    pub addresses: Option<Vec<Field<(String, String)>>>,
 }
 
 impl RawProxy {
@@ -31,13 +48,30 @@ impl RawProxy {
             upstream: None,
             config: None,
             drain: None,
+            drain_timeout: None,
+            addresses: None,
         };
         for e in known_entries(entry, &KEYS)? {
             match e.key.as_str() {
                 "hosts" => proxy.hosts = Some(strings(e)?),
                 "upstream" => proxy.upstream = Some(string(e)?),
                 "config" => proxy.config = Some(string(e)?),
-                _ => proxy.drain = Some(boolean(e)?),
+                "drain" => proxy.drain = Some(boolean(e)?),
+                "drain_timeout" => proxy.drain_timeout = Some(string(e)?),
+                _ => {
+                    let entries = table(e)?;
+                    let mut addresses = Vec::new();
+                    for a in entries {
+                        let address = string(a)?;
+                        addresses.push(Field {
+                            path: address.path,
+                            key_at: address.key_at,
+                            at: address.at,
+                            value: (a.key.clone(), address.value),
+                        });
+                    }
+                    proxy.addresses = Some(addresses);
+                }
             }
         }
         Ok(proxy)
@@ -53,6 +87,9 @@ pub(super) struct ProxySettings {
     upstream: Option<UpstreamName>,
     config: Option<String>,
     drain: Option<bool>,
+    drain_timeout: Option<Duration>,
+    /// Host as written -> address.
+    addresses: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +99,23 @@ pub struct Proxy {
     pub upstream: UpstreamName,
     /// Default `/etc/nginx/conf.d/<app>-upstream.conf`.
     pub config: String,
+    /// Take an instance out of the upstream before it stops; default true.
     pub drain: bool,
+    /// How long an instance's in-flight requests may take to finish; default 10s.
+    pub drain_timeout: Duration,
+    /// How the proxy reaches an app host, by the host as written in `hosts` (or its host
+    /// part); a host not listed is reached at the address deliver connects to.
+    pub addresses: BTreeMap<String, String>,
+}
+
+impl Proxy {
+    /// The address the proxy reaches `host` at, when `addresses` names it.
+    pub fn address_of(&self, host: &HostSpec) -> Option<&str> {
+        self.addresses
+            .get(&host.to_string())
+            .or_else(|| self.addresses.get(&host.host))
+            .map(String::as_str)
+    }
 }
 
 /// An nginx upstream name: letters, digits, `.`, `-` and `_`, not empty.
@@ -107,6 +160,13 @@ impl ProxySettings {
             upstream: raw.upstream.as_ref().map(upstream).transpose()?,
             config: raw.config.as_ref().map(config).transpose()?,
             drain: raw.drain.as_ref().map(|f| f.value),
+            drain_timeout: raw.drain_timeout.as_ref().map(positive).transpose()?,
+            addresses: raw
+                .addresses
+                .iter()
+                .flatten()
+                .map(|f| Ok((f.value.0.clone(), address(f)?)))
+                .collect::<Result<_, Problem>>()?,
         })
     }
 
@@ -123,12 +183,15 @@ impl ProxySettings {
                 upstream: over.upstream.or(base.upstream),
                 config: over.config.or(base.config),
                 drain: over.drain.or(base.drain),
+                drain_timeout: over.drain_timeout.or(base.drain_timeout),
+                addresses: base.addresses.into_iter().chain(over.addresses).collect(),
             }),
             (base, over) => over.or(base),
         }
     }
 
-    /// With the defaults; a proxy needs hosts.
+    /// With the defaults; a proxy needs hosts. `addresses` may name hosts of other
+    /// environments (a top-level table serves them all): those are not used here.
     pub(super) fn finish(self, env: &str, app: &AppName) -> Result<Proxy, Problem> {
         let Some(hosts) = self.hosts else {
             return Err(Problem::new(
@@ -146,7 +209,9 @@ impl ProxySettings {
             config: self
                 .config
                 .unwrap_or_else(|| format!("/etc/nginx/conf.d/{app}-upstream.conf")),
-            drain: self.drain.unwrap_or(false),
+            drain: self.drain.unwrap_or(true),
+            drain_timeout: self.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT),
+            addresses: self.addresses,
         })
     }
 }
@@ -179,6 +244,34 @@ fn config(field: &Field<String>) -> Result<String, Problem> {
     Ok(field.value.clone())
 }
 
+/// An address nginx can put in a `server` line: a host name, an IPv4 address or an IPv6
+/// address (bare or in brackets; stored bare); no port, spaces, `;` or zone index.
+fn address(field: &Field<(String, String)>) -> Result<String, Problem> {
+    let value = field.value.1.trim_start_matches('[').trim_end_matches(']');
+    let ipv6 = value.contains(':');
+    let valid = !value.is_empty()
+        && value.len() <= 253
+        && if ipv6 {
+            value.parse::<std::net::Ipv6Addr>().is_ok()
+        } else {
+            value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        };
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(Problem::new(
+            field.at,
+            format!(
+                "{} `{}` is not an address nginx can reach a host at: a host name, an IPv4 \
+                 or an IPv6 address, without a port",
+                field.path, field.value.1
+            ),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,9 +286,27 @@ mod tests {
                 hosts: vec![host("lb1")],
                 upstream: UpstreamName::new("shop").unwrap(),
                 config: "/etc/nginx/conf.d/shop-upstream.conf".to_owned(),
-                drain: false,
+                drain: true,
+                drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+                addresses: BTreeMap::new(),
             })
         );
+    }
+
+    #[test]
+    fn drain_timeout_and_addresses_are_read_and_merged() {
+        let text = format!(
+            "{BASE}[proxy]\nhosts = [\"lb1\"]\ndrain_timeout = \"3s\"\n\
+             addresses = {{ web1 = \"10.0.0.11\" }}\n\
+             [environments.prod]\nhosts = [\"web1\", \"app@web2:2222\"]\n\
+             [environments.prod.proxy]\naddresses = {{ web2 = \"[fd00::2]\" }}\n"
+        );
+        let env = only_env(&text);
+        let proxy = env.proxy.unwrap();
+        assert_eq!(proxy.drain_timeout, Duration::from_secs(3));
+        assert!(proxy.drain);
+        assert_eq!(proxy.address_of(&env.hosts[0]), Some("10.0.0.11"));
+        assert_eq!(proxy.address_of(&env.hosts[1]), Some("fd00::2"));
     }
 
     #[test]
@@ -209,6 +320,15 @@ mod tests {
                 "[proxy]\nhosts = [\"lb\"]\nupstream = \"my app\"\n",
                 "5:12: proxy.upstream `my app` is not a valid nginx upstream name: letters, \
                      digits, `.`, `-` and `_`",
+            ),
+            (
+                "[proxy]\nhosts = [\"lb\"]\ndrain_timeout = \"0s\"\n",
+                "5:17: proxy.drain_timeout must be longer than 0",
+            ),
+            (
+                "[proxy]\nhosts = [\"lb\"]\naddresses = { web1 = \"10.0.0.1:80\" }\n",
+                "5:22: proxy.addresses.web1 `10.0.0.1:80` is not an address nginx can reach a \
+                     host at: a host name, an IPv4 or an IPv6 address, without a port",
             ),
             (
                 "[proxy]\ndrain = true\n",
