@@ -151,6 +151,38 @@ impl Formation {
     }
 }
 
+/// How far the surge bank lies above the base ports (SPEC §7): an instance's surge PORT is its
+/// base PORT + 50, so at most 50 instances of a type per host in `surge` mode.
+pub const SURGE_OFFSET: u16 = 50;
+
+/// Which of an instance's two ports it listens on: its base PORT, or PORT + [`SURGE_OFFSET`]
+/// while a `surge` rollout starts the new formation beside the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Bank {
+    #[default]
+    Base,
+    Surge,
+}
+
+impl Bank {
+    /// The port of the instance whose base PORT is `port` on this bank; `None` above 65535.
+    pub fn port(self, port: u16) -> Option<u16> {
+        match self {
+            Bank::Base => Some(port),
+            Bank::Surge => port.checked_add(SURGE_OFFSET),
+        }
+    }
+
+    /// The bank a `surge` rollout starts the new formation on when this one serves.
+    #[must_use]
+    pub fn other(self) -> Bank {
+        match self {
+            Bank::Base => Bank::Surge,
+            Bank::Surge => Bank::Base,
+        }
+    }
+}
+
 /// `"auto"`: one instance per CPU core minus one, at least 1 and at most [`MAX_INSTANCES`].
 pub fn auto_instances(cpus: u32) -> u32 {
     cpus.saturating_sub(1).clamp(1, MAX_INSTANCES)
@@ -404,6 +436,15 @@ mod tests {
 
     fn types() -> Vec<ProcessType> {
         procfile::parse("web: node server.js\nworker: node worker.js\nclock: bin/clock\n").unwrap()
+    }
+
+    #[test]
+    fn the_surge_bank_is_fifty_ports_up() {
+        assert_eq!(Bank::Base.port(5000), Some(5000));
+        assert_eq!(Bank::Surge.port(5000), Some(5050));
+        assert_eq!(Bank::Surge.port(65_486), None);
+        assert_eq!(Bank::Base.other(), Bank::Surge);
+        assert_eq!(Bank::Surge.other(), Bank::Base);
     }
 
     fn setting(name: &str, instances: Instances, line: usize) -> ProcessSetting {

@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod layout;
 pub mod lock;
 pub mod log;
+pub mod proxy;
 pub mod prune;
 pub mod release_dir;
 #[cfg(test)]
@@ -38,6 +39,10 @@ pub const EXIT_CODES: &[(&str, i32)] = &[
     ("inspect::NO_CURRENT", inspect::NO_CURRENT),
     ("supervisor::NO_UNITS", supervisor::NO_UNITS),
     ("setup::DEPLOYED", setup::DEPLOYED),
+    ("proxy::CANNOT_WRITE", proxy::CANNOT_WRITE),
+    ("proxy::INVALID", proxy::INVALID),
+    ("proxy::RELOAD_FAILED", proxy::RELOAD_FAILED),
+    ("proxy::NOT_ALLOWED", proxy::NOT_ALLOWED),
 ];
 
 #[cfg(test)]

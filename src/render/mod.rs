@@ -11,6 +11,8 @@ mod nginx;
 mod systemd;
 mod upstart;
 
+pub use nginx::{ProxiedHost, ServerState, UpstreamServer};
+
 use std::time::Duration;
 
 use serde::Serialize;
@@ -67,6 +69,15 @@ pub fn upstart(target: &Target<'_>) -> Result<Vec<RenderedFile>, RenderError> {
 /// `http {}` (nginx conf.d).
 pub fn nginx(env: &Environment, backends: &[Backend]) -> Result<Vec<RenderedFile>, RenderError> {
     nginx::render(&engine()?, env, backends)
+}
+
+/// The upstream file a deploy or rollback writes at `proxy.config` on each proxy host (SPEC
+/// §6), from each app host's real formation: every instance of `health.process` that serves,
+/// `down` for one being drained, on the port of its bank. Same layout and settings as
+/// [`nginx`]; contents only (the path is `proxy.config`). Fails without `[proxy]`, with no
+/// server to list, or on an address that is not one.
+pub fn nginx_managed(env: &Environment, hosts: &[ProxiedHost]) -> Result<String, RenderError> {
+    nginx::render_managed(&engine()?, env, hosts)
 }
 
 /// What the supervisor calls one instance: its systemd unit (`<app>-<type>@<port>.service`)

@@ -311,7 +311,6 @@ fn upstart_exec_lines_reach_the_shell_as_written() {
 
 #[test]
 fn nginx_accepts_the_upstream_inside_http_and_the_documented_location() {
-    let nginx = tool("nginx");
     let example = Example::new();
     // nginx resolves host names when it loads the config: keep the example's addresses but
     // swap its DNS name for one this machine resolves.
@@ -325,18 +324,56 @@ fn nginx_accepts_the_upstream_inside_http_and_the_documented_location() {
     assert!(files[0]
         .contents
         .contains("server localhost:5001 max_fails=1"));
+    nginx_accepts(&files[0]);
+}
+
+#[test]
+fn nginx_accepts_the_managed_upstream_with_drained_and_surge_servers() {
+    use deliver::release::Bank;
+    use render::{ProxiedHost, ServerState, UpstreamServer};
+    let example = Example::new();
+    let server = |port, bank, state| UpstreamServer { port, bank, state };
+    let hosts = [
+        ProxiedHost {
+            address: "127.0.0.1".to_owned(),
+            servers: vec![
+                server(5000, Bank::Surge, ServerState::Serving),
+                server(5000, Bank::Base, ServerState::Down),
+                server(5001, Bank::Base, ServerState::Absent),
+            ],
+        },
+        ProxiedHost {
+            address: "::1".to_owned(),
+            servers: vec![server(5000, Bank::Base, ServerState::Serving)],
+        },
+    ];
+    let contents = render::nginx_managed(&example.env, &hosts).unwrap();
+    assert!(contents.contains("server 127.0.0.1:5000 max_fails=1 fail_timeout=2s down;"));
+    assert!(contents.contains("server [::1]:5000 max_fails=1"));
+    nginx_accepts(&RenderedFile {
+        name: "shop-upstream.conf".to_owned(),
+        contents,
+    });
+}
+
+/// `nginx -t` passes, without a warning, with `file` in an included `conf.d/` inside
+/// `http {}` and the `location` its header documents, uncommented, in a server.
+fn nginx_accepts(file: &RenderedFile) {
+    let nginx = tool("nginx");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().display();
     let conf_d = dir.path().join("conf.d");
     fs::create_dir(&conf_d).unwrap();
-    write(&conf_d, &files);
+    write(&conf_d, std::slice::from_ref(file));
     // The location block the header documents, uncommented.
     let mut location = String::new();
-    for line in files[0].contents.lines() {
+    for line in file.contents.lines() {
         if let Some(l) = line.strip_prefix("#     ") {
-            location.push_str("        ");
-            location.push_str(l);
-            location.push('\n');
+            if l.starts_with(' ') || l.starts_with("location") || l == "}" {
+                location.push_str("        ");
+                location.push_str(l);
+                location.push('\n');
+            }
         }
     }
     assert!(location.starts_with("        location / {\n"), "{location}");
