@@ -73,6 +73,8 @@ pub fn run(args: &CheckArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         }
         Ok(checks)
     })?;
+    let mut results = results;
+    results.extend(super::proxy_check::checks(&fleet)?);
     readiness::report(ui, "host.check", Event::HostCheck, &results)?;
     Ok(Outcome::Done)
 }

@@ -48,12 +48,13 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         dry_run: args.dry_run,
         batch: args.batch.unwrap_or(env.rollout.batch),
         now_unix: now,
+        proxy_addresses: hosts::proxy_addresses(&env, &selected)?,
         env,
     };
     let reporter: Arc<dyn Reporter> = Arc::from(ui.reporter());
     let names: Vec<String> = selected.iter().map(ToString::to_string).collect();
     reporter.event(&deploy::start_event(&request, &names));
-    let remotes = match hosts::connect_all(&request.env, &selected, reporter.as_ref()) {
+    let remotes = match hosts::connect_run(&request.env, &selected, reporter.as_ref()) {
         Ok(r) => r,
         Err(e) => {
             reporter.event(&Event::DeployFailed {
@@ -64,7 +65,10 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
             return Err(e).context("connecting to the hosts");
         }
     };
-    let remotes = hosts::shown(remotes, &reporter, ui.verbose);
+    let remotes = deploy::Remotes {
+        apps: hosts::shown(remotes.apps, &reporter, ui.verbose),
+        proxies: hosts::shown(remotes.proxies, &reporter, ui.verbose),
+    };
     interrupt::catch_interrupts();
     Ok(deploy::run(&request, remotes, reporter.as_ref()))
 }

@@ -55,8 +55,17 @@ impl Fleet {
         T: Send,
         F: Fn(&HostSpec, &Reached, &mut dyn Remote) -> Result<T> + Sync,
     {
+        self.each_of(&self.env.hosts, work)
+    }
+
+    /// [`Fleet::each`] for other hosts of the environment (its proxy hosts).
+    pub fn each_of<T, F>(&self, hosts: &[HostSpec], work: F) -> Result<Vec<HostResult<T>>>
+    where
+        T: Send,
+        F: Fn(&HostSpec, &Reached, &mut dyn Remote) -> Result<T> + Sync,
+    {
         let connector = Connector::new(&self.env)?;
-        let results = parallel::each(&self.env.hosts, |spec| {
+        let results = parallel::each(hosts, |spec| {
             let connected = connector.connect(spec)?;
             let reached = Reached {
                 address: connected.session.address().to_owned(),
@@ -68,9 +77,7 @@ impl Fleet {
             }
             work(spec, &reached, session.as_mut())
         });
-        Ok(self
-            .env
-            .hosts
+        Ok(hosts
             .iter()
             .zip(results)
             .map(|(spec, result)| HostResult {

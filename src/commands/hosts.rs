@@ -170,6 +170,53 @@ impl Connector {
     }
 }
 
+/// With `[proxy] hosts`: the address nginx reaches each of `hosts` at (`proxy.addresses`,
+/// else the `HostName` of an ~/.ssh/config alias, else the host as written); empty without
+/// a proxy. Refuses a subset of the environment's hosts (`--hosts`): the upstream lists every
+/// host, and deliver knows the running formation only of the hosts it reaches.
+pub fn proxy_addresses(env: &Environment, hosts: &[HostSpec]) -> Result<Vec<String>> {
+    let Some(proxy) = &env.proxy else {
+        return Ok(Vec::new());
+    };
+    if hosts.len() != env.hosts.len() {
+        return Err(UsageError(format!(
+            "--hosts: environment `{}` has [proxy] hosts, whose upstream lists every host; \
+             deploy to all of them",
+            env.name
+        ))
+        .into());
+    }
+    let ssh = ConnectOptions::from_env()?.ssh_config;
+    Ok(hosts
+        .iter()
+        .map(|h| {
+            proxy.address_of(h).map_or_else(
+                || {
+                    ssh.lookup(&h.host)
+                        .hostname
+                        .unwrap_or_else(|| h.host.clone())
+                },
+                str::to_owned,
+            )
+        })
+        .collect())
+}
+
+/// The sessions of a deploy or rollback: `hosts`, and the proxy hosts of `[proxy]` (each
+/// reached like an app host: one session, strict host keys).
+pub fn connect_run(
+    env: &Environment,
+    hosts: &[HostSpec],
+    reporter: &dyn Reporter,
+) -> Result<crate::deploy::Remotes> {
+    let apps = connect_all(env, hosts, reporter)?;
+    let proxies = match &env.proxy {
+        Some(proxy) => connect_all(env, &proxy.hosts, reporter)?,
+        None => Vec::new(),
+    };
+    Ok(crate::deploy::Remotes { apps, proxies })
+}
+
 /// One authenticated session per host, opened in parallel. Each success is reported as
 /// `host.connected`; any failure is an error naming every host that failed.
 pub fn connect_all(

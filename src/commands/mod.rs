@@ -10,6 +10,7 @@ mod hosts;
 pub mod init;
 mod logs;
 mod project;
+mod proxy_check;
 mod readiness;
 mod releases;
 mod remote_run;

@@ -83,13 +83,12 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
         })
         .transpose()?;
     let held = Arc::new(Held::new(Arc::from(ui.reporter())));
-    let remotes =
-        hosts::connect_all(&env, &env.hosts, held.as_ref()).context("connecting to the hosts")?;
-    let mut remotes = hosts::shown(
-        remotes,
-        &(Arc::clone(&held) as Arc<dyn Reporter>),
-        ui.verbose,
-    );
+    let proxy_addresses = hosts::proxy_addresses(&env, &env.hosts)?;
+    let connected =
+        hosts::connect_run(&env, &env.hosts, held.as_ref()).context("connecting to the hosts")?;
+    let shown = Arc::clone(&held) as Arc<dyn Reporter>;
+    let mut remotes = hosts::shown(connected.apps, &shown, ui.verbose);
+    let proxies = hosts::shown(connected.proxies, &shown, ui.verbose);
     let layout = Layout::new(&env.deploy_to);
     let all_facts = gather(&mut remotes, &layout, &env)?;
     let target = choose(&remotes, &all_facts, to.as_ref())?;
@@ -129,12 +128,20 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
         batch: env.rollout.batch,
         now_unix: now,
         release: target,
+        proxy_addresses,
         env,
     };
     let names: Vec<String> = remotes.iter().map(|r| r.host().to_string()).collect();
     held.open(&deploy::start_event(&request, &names));
     interrupt::catch_interrupts();
-    Ok(deploy::run(&request, remotes, held.as_ref()))
+    Ok(deploy::run(
+        &request,
+        deploy::Remotes {
+            apps: remotes,
+            proxies,
+        },
+        held.as_ref(),
+    ))
 }
 
 /// Facts of every host, in parallel.

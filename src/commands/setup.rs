@@ -83,6 +83,9 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         });
         Ok(checks)
     })?;
+    // The proxy hosts: deliver writes nothing there before a deploy, only checks the rights.
+    let mut results = results;
+    results.extend(super::proxy_check::checks(&fleet)?);
     readiness::report(ui, "host.setup", Event::HostSetup, &results)?;
     Ok(Outcome::Done)
 }

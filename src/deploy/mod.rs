@@ -6,6 +6,7 @@
 //! - `switch`: swap `current`, batch by batch (`policy`), then `rollout`, the one core that
 //!   replaces a host's running formation, gated by `health`;
 //! - `revert`: switched hosts back through the same core (exit 4, or 5);
+//! - `proxy`: the managed nginx upstream (lock, preflight, drain hooks of the core);
 //! - `state`: each host's typed phase, read by cleanup, the summary and the exit code;
 //! - `interrupt`: SIGINT/SIGTERM; `policy`: the pure rules; `ops`: the entry points.
 //!
@@ -17,6 +18,7 @@ pub mod interrupt;
 pub mod ops;
 pub mod policy;
 mod prepare;
+pub mod proxy;
 mod revert;
 pub mod rollout;
 mod session;
@@ -57,6 +59,25 @@ pub struct Request {
     /// Who deploys (`user@machine`), for the log.
     pub who: String,
     pub now_unix: u64,
+    /// With `[proxy] hosts`: per app host (in host order), the address nginx reaches it at
+    /// (`proxy.addresses`, else the host deliver connects to). Empty without a proxy.
+    pub proxy_addresses: Vec<String>,
+}
+
+/// The sessions of a run: the app hosts (in config order) and the proxy hosts.
+pub struct Remotes {
+    pub apps: Vec<Box<dyn Remote>>,
+    pub proxies: Vec<Box<dyn Remote>>,
+}
+
+impl From<Vec<Box<dyn Remote>>> for Remotes {
+    /// App hosts only: no managed proxy.
+    fn from(apps: Vec<Box<dyn Remote>>) -> Remotes {
+        Remotes {
+            apps,
+            proxies: Vec::new(),
+        }
+    }
 }
 
 /// The first event of a run, which the caller reports before connecting (so that every
@@ -77,7 +98,8 @@ pub fn start_event(req: &Request, hosts: &[String]) -> Event {
 
 /// Runs the request on `remotes` (connected, in config order) with the operation its action
 /// names, and returns the outcome. The caller has reported [`start_event`].
-pub fn run(req: &Request, remotes: Vec<Box<dyn Remote>>, reporter: &dyn Reporter) -> Outcome {
+pub fn run(req: &Request, remotes: impl Into<Remotes>, reporter: &dyn Reporter) -> Outcome {
+    let remotes = remotes.into();
     match req.action {
         Action::Deploy => ops::deploy(req, remotes, reporter),
         Action::Rollback => ops::rollback(req, remotes, reporter),

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::proxy::Proxies;
 use super::session;
 use super::state::{millis, summary, End, Host, Phase, Session, Step, StepError};
 use super::Request;
@@ -115,6 +116,7 @@ pub fn prepare(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Re
 pub fn abort(
     req: &Request,
     mut sessions: Vec<&mut Session>,
+    proxies: &Proxies,
     reporter: &dyn Reporter,
     error: &str,
 ) -> Outcome {
@@ -138,6 +140,7 @@ pub fn abort(
             s.report_failure(reporter, Step::Cleanup, &e);
         }
     }
+    proxies.release(reporter);
     reporter.event(&Event::DeployFailed {
         error: error.to_string(),
         code: Outcome::FailedBeforeSwitch.code(),

@@ -3,7 +3,7 @@
 //! and unlocks. Exit 4, or 5 when a host could not be reverted.
 
 use super::policy;
-use super::rollout::InstanceHooks;
+use super::proxy::ProxyHooks;
 use super::session;
 use super::state::{summary, End, Host, Phase};
 use super::switch::{self, Direction};
@@ -15,7 +15,7 @@ use crate::ui::event::{Event, Reporter};
 pub fn revert(
     req: &Request,
     hosts: &mut [Host],
-    hooks: &dyn InstanceHooks,
+    hooks: &ProxyHooks<'_>,
     reporter: &dyn Reporter,
     error: &str,
 ) -> Outcome {
@@ -52,6 +52,7 @@ pub fn revert(
         ),
         _ => (LogResult::Failed, End::NotSwitched),
     });
+    hooks.proxies.release(reporter);
     reporter.event(&Event::DeployReverted { hosts: reverted });
     let outcome = if hosts
         .iter()

@@ -62,6 +62,15 @@ pub trait InstanceHooks: Sync {
     ) -> Result<(), StepError> {
         Ok(())
     }
+
+    /// After `instances` left the formation and stopped (e.g. drop them from the proxy).
+    fn after_removed(
+        &self,
+        _session: &mut Session,
+        _instances: &[Instance],
+    ) -> Result<(), StepError> {
+        Ok(())
+    }
 }
 
 /// No hooks: nothing coordinates with a proxy.
@@ -70,7 +79,9 @@ pub struct NoHooks;
 impl InstanceHooks for NoHooks {}
 
 /// Restarts `change.run` on the host in `policy` order, gating each (`rolling`: one at a
-/// time; `all-at-once`: all restarted together, then gated), then stops `change.stop`.
+/// time; `all-at-once`: all restarted together, then gated), then stops `change.stop`. The
+/// hooks run before each instance stops (those of `change.stop` too) and after each passed
+/// its gate, and once the removed instances stopped.
 pub fn replace(
     env: &Environment,
     session: &mut Session,
@@ -110,7 +121,11 @@ pub fn replace(
     }
     if !change.stop.is_empty() {
         let stop: Vec<String> = change.stop.iter().map(unit).collect();
+        for (instance, unit) in change.stop.iter().zip(&stop) {
+            hooks.before_stop(session, instance, unit)?;
+        }
         session.run(&supervisor::stop_removed(env.supervisor, &stop), reporter)?;
+        hooks.after_removed(session, &change.stop)?;
     }
     Ok(())
 }

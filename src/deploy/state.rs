@@ -136,6 +136,9 @@ pub enum StepError {
     /// An instance did not pass its gate.
     #[error(transparent)]
     Gate(Box<GateError>),
+    /// A proxy host refused the new upstream (`nginx -t`, the reload, the write): by host.
+    #[error("proxy: {0}")]
+    Proxy(String),
     /// A revert found no release to go back to.
     #[error("no previous release to go back to")]
     NoPrevious,

@@ -193,6 +193,10 @@ pub fn preflight(config_path: &str) -> Script {
              printf 'nginx=%s\\n' \"$(PATH=$search; command -v nginx || true)\"\n\
              printf 'systemctl=%s\\n' \"$(PATH=$search; command -v systemctl || true)\"",
         )
+        .raw(
+            "the user the sudoers line is for",
+            "printf 'user=%s\\n' \"$(id -un)\"",
+        )
 }
 
 /// Whether this user can write where [`apply`] writes.
@@ -219,6 +223,8 @@ pub struct Preflight {
     pub nginx: Option<String>,
     /// Where `systemctl` is, when found.
     pub systemctl: Option<String>,
+    /// The user the script ran as: the one the sudoers line is for.
+    pub user: String,
 }
 
 /// One thing a proxy host lacks for [`apply`]; its `Display` says what, for a line naming
@@ -263,8 +269,8 @@ impl fmt::Display for Missing {
 impl Preflight {
     /// Reads the output of [`preflight`].
     pub fn parse(stdout: &str) -> Result<Preflight, String> {
-        let (mut write, mut test, mut reload, mut nginx, mut systemctl) =
-            (None, None, None, None, None);
+        let (mut write, mut test, mut reload, mut nginx, mut systemctl, mut user) =
+            (None, None, None, None, None, None);
         let yes_no = |key: &str, value: &str| match value {
             "yes" => Ok(true),
             "no" => Ok(false),
@@ -289,6 +295,7 @@ impl Preflight {
                 "reload" => reload = Some(yes_no(key, value)?),
                 "nginx" => nginx = Some(path(value)),
                 "systemctl" => systemctl = Some(path(value)),
+                "user" => user = Some(value.to_owned()),
                 _ => return Err(format!("proxy preflight: unknown line `{line}`")),
             }
         }
@@ -299,6 +306,7 @@ impl Preflight {
             may_reload: reload.ok_or_else(|| missing("reload"))?,
             nginx: nginx.ok_or_else(|| missing("nginx"))?,
             systemctl: systemctl.ok_or_else(|| missing("systemctl"))?,
+            user: user.ok_or_else(|| missing("user"))?,
         })
     }
 
@@ -689,9 +697,10 @@ esac"#,
     #[test]
     fn preflight_output_parses_into_what_is_missing_and_the_rule() {
         let found = Preflight::parse(
-            "write=no\ntest=no\nreload=yes\nnginx=/usr/local/sbin/nginx\nsystemctl=\n",
+            "write=no\ntest=no\nreload=yes\nnginx=/usr/local/sbin/nginx\nsystemctl=\nuser=app\n",
         )
         .unwrap();
+        assert_eq!(found.user, "app");
         assert_eq!(
             found.missing(),
             [Missing::NotWritable, Missing::Test, Missing::NoSystemctl]
@@ -711,7 +720,8 @@ esac"#,
             ["`sudo -n nginx -t` is not allowed without a password"]
         );
         let unreadable = Preflight::parse(
-            "write=unreadable\ntest=yes\nreload=yes\nnginx=/usr/sbin/nginx\nsystemctl=/bin/systemctl\n",
+            "write=unreadable\ntest=yes\nreload=yes\nnginx=/usr/sbin/nginx\nsystemctl=/bin/systemctl\n\
+             user=deploy\n",
         )
         .unwrap();
         assert_eq!(unreadable.missing(), [Missing::Unreadable]);

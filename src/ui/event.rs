@@ -68,6 +68,24 @@ pub enum Event {
     HostDone { host: String, ms: u64 },
     #[serde(rename = "instance.restarted")]
     InstanceRestarted { host: String, unit: String },
+    /// An instance left the proxy's upstream (`down`) and its in-flight requests finished
+    /// (`connections` 0), or `drain_timeout` passed with `connections` still open.
+    #[serde(rename = "instance.drained")]
+    InstanceDrained {
+        host: String,
+        unit: String,
+        ms: u64,
+        connections: u32,
+    },
+    /// A proxy host took a new upstream file (`nginx -t` passed) and reloaded nginx.
+    #[serde(rename = "proxy.reloaded")]
+    ProxyReloaded {
+        host: String,
+        /// Servers listed (including `down` ones), and how many of them are `down`.
+        servers: usize,
+        down: usize,
+        ms: u64,
+    },
     #[serde(rename = "instance.healthy")]
     InstanceHealthy { host: String, unit: String, ms: u64 },
     /// A host's step failed; `deploy.failed` follows with the outcome.
@@ -170,6 +188,8 @@ impl Event {
             | Event::HostSwitched { host }
             | Event::HostDone { host, .. }
             | Event::InstanceRestarted { host, .. }
+            | Event::InstanceDrained { host, .. }
+            | Event::ProxyReloaded { host, .. }
             | Event::InstanceHealthy { host, .. }
             | Event::HostFailed { host, .. }
             | Event::HostReverted { host }

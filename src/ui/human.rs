@@ -79,6 +79,18 @@ impl HumanReporter {
             Event::HostDone { host, ms } => {
                 host_line(host, format!("switched and healthy ({})", human_ms(*ms)))
             }
+            Event::InstanceDrained {
+                host,
+                unit,
+                ms,
+                connections,
+            } => host_line(host, drained(unit, *ms, *connections)),
+            Event::ProxyReloaded {
+                host,
+                servers,
+                down,
+                ms,
+            } => host_line(host, reloaded(*servers, *down, *ms)),
             Event::InstanceRestarted { host, unit } => host_line(host, format!("restarted {unit}")),
             Event::InstanceHealthy { host, unit, ms } => {
                 host_line(host, format!("{unit} healthy ({})", human_ms(*ms)))
@@ -167,6 +179,31 @@ fn table(rows: &[SummaryRow]) -> String {
         );
     }
     out
+}
+
+/// `drained shop-web@5000.service (0.2 s)`, or how many connections a timeout left open.
+fn drained(unit: &str, ms: u64, connections: u32) -> String {
+    if connections == 0 {
+        format!("drained {unit} ({})", human_ms(ms))
+    } else {
+        format!(
+            "drain of {unit} timed out ({}): {connections} connection(s) still open",
+            human_ms(ms)
+        )
+    }
+}
+
+/// `upstream reloaded: 6 server(s), 1 down (40 ms)`.
+fn reloaded(servers: usize, down: usize, ms: u64) -> String {
+    let down = if down > 0 {
+        format!(", {down} down")
+    } else {
+        String::new()
+    };
+    format!(
+        "upstream reloaded: {servers} server(s){down} ({})",
+        human_ms(ms)
+    )
 }
 
 pub fn human_ms(ms: u64) -> String {

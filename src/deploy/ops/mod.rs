@@ -14,41 +14,44 @@ use std::time::Instant;
 
 use super::interrupt::interrupted;
 use super::prepare;
+use super::proxy::{self, Proxies, ProxyHooks};
 use super::revert::revert;
-use super::rollout::{InstanceHooks, NoHooks};
 use super::session;
 use super::state::{millis, summary, End, Host, Session};
 use super::switch;
 use super::target;
-use super::Request;
+use super::{Remotes, Request};
 use crate::outcome::Outcome;
 use crate::plan::layout::Layout;
 use crate::plan::log::{Action, LogResult};
 use crate::plan::{supervisor, Script};
-use crate::remote::Remote;
 use crate::render;
 use crate::ui::event::{Event, Reporter};
 
 /// The shared pipeline of [`deploy`] and [`rollback`].
-fn ship(req: &Request, remotes: Vec<Box<dyn Remote>>, reporter: &dyn Reporter) -> Outcome {
+fn ship(req: &Request, remotes: Remotes, reporter: &dyn Reporter) -> Outcome {
     let started = Instant::now();
     let layout = Layout::new(&req.env.deploy_to);
-    let mut sessions: Vec<Session> = remotes
-        .into_iter()
-        .map(|remote| Session::new(remote, layout.clone(), started))
-        .collect();
+    let new_session = |remote| Session::new(remote, layout.clone(), started);
+    let mut sessions: Vec<Session> = remotes.apps.into_iter().map(new_session).collect();
+    let proxies = Proxies::new(req, remotes.proxies.into_iter().map(new_session).collect());
     let facts = match session::open(req, &mut sessions, reporter) {
         Ok(facts) => facts,
         Err(outcome) => return outcome,
     };
+    let refused = proxies.open(req);
+    if !refused.is_empty() {
+        return proxy::refused(req, &mut sessions, &proxies, refused, reporter);
+    }
     let mut hosts = match target::decide(req, sessions, facts) {
         Ok(hosts) => hosts,
         Err((mut sessions, e)) => {
-            return prepare::abort(req, sessions.iter_mut().collect(), reporter, &e);
+            return prepare::abort(req, sessions.iter_mut().collect(), &proxies, reporter, &e);
         }
     };
     if target::is_noop(req, &hosts) {
         session::release_locks(hosts.iter_mut().map(|h| &mut h.session), reporter);
+        proxies.release(reporter);
         for h in &mut hosts {
             h.session.end(End::Unchanged);
         }
@@ -59,13 +62,14 @@ fn ship(req: &Request, remotes: Vec<Box<dyn Remote>>, reporter: &dyn Reporter) -
         return Outcome::Done;
     }
     if req.dry_run {
-        dry_run(req, &mut hosts, reporter);
+        dry_run(req, &mut hosts, &proxies, reporter);
         return Outcome::Done;
     }
     let failed = |hosts: &mut [Host], e: &str| {
         prepare::abort(
             req,
             hosts.iter_mut().map(|h| &mut h.session).collect(),
+            &proxies,
             reporter,
             e,
         )
@@ -76,25 +80,31 @@ fn ship(req: &Request, remotes: Vec<Box<dyn Remote>>, reporter: &dyn Reporter) -
     if interrupted() {
         return failed(&mut hosts, "interrupted before switching");
     }
-    let hooks: &dyn InstanceHooks = &NoHooks;
-    match switch::all(req, &mut hosts, hooks, reporter) {
+    proxies.start(req, &hosts);
+    let hooks = ProxyHooks {
+        proxies: &proxies,
+        req,
+        reporter,
+    };
+    match switch::all(req, &mut hosts, &hooks, reporter) {
         Ok(()) => {
             session::finish(req, &mut hosts, reporter, |_| {
                 (LogResult::Done, End::Deployed)
             });
+            proxies.release(reporter);
             reporter.event(&Event::DeployDone {
                 ms: millis(started),
                 summary: summary(req, hosts.iter().map(|h| &h.session)),
             });
             Outcome::Done
         }
-        Err(error) => revert(req, &mut hosts, hooks, reporter, &error),
+        Err(error) => revert(req, &mut hosts, &hooks, reporter, &error),
     }
 }
 
 /// `--dry-run`: the scripts a run would send to each host, as `host.script` events (shown
 /// as `-v` shows the scripts it runs: exported values masked).
-fn dry_run(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) {
+fn dry_run(req: &Request, hosts: &mut [Host], proxies: &Proxies, reporter: &dyn Reporter) {
     for h in hosts.iter_mut() {
         let mut scripts: Vec<Script> = Vec::new();
         match req.action {
@@ -117,5 +127,12 @@ fn dry_run(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) {
             });
         }
         h.session.end(End::DryRun);
+    }
+    for (host, script) in proxies.dry_run_scripts(req, hosts) {
+        reporter.event(&Event::HostScript {
+            host,
+            name: script.name.clone(),
+            script: script.render_masked(),
+        });
     }
 }

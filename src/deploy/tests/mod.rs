@@ -222,6 +222,7 @@ fn request(mode: &str) -> Request {
         holder_json: "{}".into(),
         who: "me@laptop".into(),
         now_unix: 1_795_400_000,
+        proxy_addresses: Vec::new(),
     }
 }
 

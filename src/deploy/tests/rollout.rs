@@ -68,7 +68,11 @@ fn changed_units_are_staged_in_the_build_round_trip_all_at_once() {
     let (r2, _) = Recorder::new("h2", Behaviour::default());
     let req = request("rolling");
     assert_eq!(
-        run(&req, vec![Box::new(r), Box::new(r2)], &Events::default()),
+        run(
+            &req,
+            vec![Box::new(r) as Box<dyn Remote>, Box::new(r2)],
+            &Events::default()
+        ),
         Outcome::Done
     );
     let log = log.lock().unwrap().clone();
