@@ -1,6 +1,9 @@
 // The `web` process: an HTTP server on $PORT with no npm dependencies.
 // GET /health -> 200 "ok"; GET / -> the build artifact written by build.js, plus which
-// instance answered; GET /slow?ms=N answers after N ms (at most 10 s). On SIGTERM it stops accepting, finishes requests in flight (closing
+// instance answered; GET /slow?ms=N answers after N ms (at most 10 s). Any other request
+// (POST included: its body is read in full first, its length is in the answer) takes
+// REQUEST_DELAY_MS (default 0) to answer, /health none. It starts listening BOOT_DELAY_MS
+// after it starts. On SIGTERM it stops accepting, finishes requests in flight (closing
 // keep-alive connections as they go idle) and exits 0.
 "use strict";
 const http = require("http");
@@ -9,6 +12,7 @@ const path = require("path");
 
 const port = Number(process.env.PORT || 5000);
 const bootDelayMs = Number(process.env.BOOT_DELAY_MS || 0);
+const requestDelayMs = Number(process.env.REQUEST_DELAY_MS || 0);
 const artifact = path.join(__dirname, "build", "index.txt");
 const body = fs.readFileSync(artifact, "utf8"); // no artifact: refuse to boot
 let stopping = false;
@@ -21,12 +25,19 @@ const server = http.createServer((req, res) => {
     return;
   }
   const slow = /^\/slow(?:\?ms=(\d+))?$/.exec(req.url || "");
-  const delay = slow ? Math.min(Number(slow[1] || 500), 10000) : 0;
-  const text = `${body.trim()} pid=${process.pid} port=${port}\n`;
-  setTimeout(() => {
-    res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(text) });
-    res.end(text);
-  }, delay);
+  const delay = slow ? Math.min(Number(slow[1] || 500), 10000) : requestDelayMs;
+  let received = 0;
+  req.on("data", (chunk) => {
+    received += chunk.length;
+  });
+  req.on("end", () => {
+    const got = req.method === "POST" ? ` received=${received}` : "";
+    const text = `${body.trim()} pid=${process.pid} port=${port}${got}\n`;
+    setTimeout(() => {
+      res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(text) });
+      res.end(text);
+    }, delay);
+  });
 });
 server.keepAliveTimeout = 5000;
 

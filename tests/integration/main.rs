@@ -1,12 +1,14 @@
 //! The one integration test binary: CLI behaviour (`cli`), rendered units checked by the real
 //! tools (`render`), and end-to-end runs against the project's test bed (`testbed`, `deploy`,
-//! `commands`, `units`).
+//! `commands`, `units`, and `zero_downtime` under the POST load of `load`).
 
 mod cli;
 mod commands;
 mod deploy;
+mod load;
 mod remote;
 mod render;
 mod support;
 mod testbed;
 mod units;
+mod zero_downtime;

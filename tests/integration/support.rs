@@ -206,6 +206,12 @@ impl App {
 
     /// As [`App::config`], with these `[env]` variables besides `NODE_ENV`.
     pub fn config_env(&self, extra: &str, env: &[(&str, &str)]) {
+        self.config_with(extra, env, "");
+    }
+
+    /// As [`App::config_env`], with `rollout` lines in `[rollout]` (after `stop_timeout`),
+    /// e.g. `mode = "surge"`.
+    pub fn config_with(&self, extra: &str, env: &[(&str, &str)], rollout: &str) {
         let list = |hosts: &[String]| {
             hosts
                 .iter()
@@ -224,7 +230,7 @@ impl App {
         let _ = write!(
             toml,
             "[build]\nhooks = [\"node build.js\"]\n[processes]\nweb = 2\nworker = 1\n\
-             [health]\ndeadline = \"20s\"\n[rollout]\nstop_timeout = \"10s\"\n\
+             [health]\ndeadline = \"20s\"\n[rollout]\nstop_timeout = \"10s\"\n{rollout}\n\
              [environments.tb]\nhosts = [{}]\n",
             list(&self.hosts)
         );
