@@ -8,6 +8,13 @@
 //! `failed()` is everything but the 2xx. A connection that fails is dropped and the next
 //! attempt opens a new one; so does an answer with `Connection: close` (not an error).
 //!
+//! One case is sent again, as browsers and curl do: a request written on a reused keep-alive
+//! connection that the server closes (or resets) before a single byte of answer. A server
+//! closes an idle keep-alive connection without reading what raced it there, so that request
+//! was never applied, and RFC 9112 §9.3.1 lets a client resend it, POST or not (nginx does
+//! it to every idle client connection of its old workers at each reload). It is sent once
+//! more on a new connection, counted in `resent` and shown; a second failure is an error.
+//!
 //! ```ignore
 //! let load = Load::post(front, "/orders").connections(16);
 //! let idle = load.run_for(Duration::from_secs(3));
@@ -105,6 +112,8 @@ impl Load {
     fn connection(&self, request: &[u8], stop: &AtomicBool) -> Figures {
         let mut figures = Figures::default();
         let mut conn: Option<BufReader<TcpStream>> = None;
+        // Answers read on the current connection: more than 0 makes it a reused one.
+        let mut conn_answers = 0u64;
         while !stop.load(Ordering::Relaxed) {
             figures.sent += 1;
             let began = Instant::now();
@@ -120,24 +129,38 @@ impl Load {
                     }
                 },
             };
+            let reused = conn_answers > 0;
             conn = Some(c);
             let c = conn.as_mut().expect("just set");
-            let answer = c
-                .get_mut()
-                .write_all(request)
-                .map_err(|e| SocketError::from_io(&e))
-                .and_then(|()| read_response(c));
+            let mut answer = exchange(c, request);
+            if reused && matches!(answer, Err(Unanswered::Silent(_))) {
+                // Closed before any byte of answer on a reused connection: never applied.
+                figures.resent += 1;
+                answer = self
+                    .connect()
+                    .map_err(Unanswered::Silent)
+                    .and_then(|mut fresh| {
+                        let a = exchange(&mut fresh, request);
+                        conn = Some(fresh);
+                        a
+                    });
+                conn_answers = 0;
+            }
+            let answer = answer.map_err(Unanswered::error);
             match answer {
                 Ok(resp) => {
                     figures.latencies.push(began.elapsed());
                     figures.answered(resp.status);
+                    conn_answers += 1;
                     if resp.close {
                         conn = None;
+                        conn_answers = 0;
                     }
                 }
                 Err(e) => {
                     figures.error(e);
                     conn = None;
+                    conn_answers = 0;
                 }
             }
         }
@@ -160,6 +183,41 @@ impl Load {
     }
 }
 
+/// Why an exchange got no answer: before any byte of it (`Silent`), or after some.
+enum Unanswered {
+    Silent(SocketError),
+    Partial(SocketError),
+}
+
+impl Unanswered {
+    fn error(self) -> SocketError {
+        match self {
+            Unanswered::Silent(e) | Unanswered::Partial(e) => e,
+        }
+    }
+}
+
+/// Writes `request` and reads its answer, telling an answer that never began from one cut.
+fn exchange(c: &mut BufReader<TcpStream>, request: &[u8]) -> Result<Response, Unanswered> {
+    c.get_mut()
+        .write_all(request)
+        .map_err(|e| Unanswered::Silent(SocketError::from_io(&e)))?;
+    match c.fill_buf() {
+        Ok([]) => return Err(Unanswered::Silent(SocketError::Closed)),
+        Ok(_) => {}
+        Err(e) => {
+            let e = SocketError::from_io(&e);
+            // A timeout is not the server closing: it may still apply the request.
+            return Err(if e == SocketError::Timeout {
+                Unanswered::Partial(e)
+            } else {
+                Unanswered::Silent(e)
+            });
+        }
+    }
+    read_response(c).map_err(Unanswered::Partial)
+}
+
 /// What a run measured. `Display` prints one line of it.
 #[derive(Debug, Default, Clone)]
 pub struct Figures {
@@ -176,6 +234,9 @@ pub struct Figures {
     pub latencies: Vec<Duration>,
     /// From the start of the load until every connection stopped.
     pub wall: Duration,
+    /// Requests sent again on a new connection because a reused one closed before a byte
+    /// of answer (see the module doc); each is counted once in `sent`, by its outcome.
+    pub resent: u64,
 }
 
 impl Figures {
@@ -236,6 +297,7 @@ impl Figures {
             *self.errors.entry(k).or_default() += n;
         }
         self.latencies.extend(other.latencies);
+        self.resent += other.resent;
     }
 }
 
@@ -267,6 +329,13 @@ impl fmt::Display for Figures {
                 .map(|(e, n)| format!("{e}: {n}"))
                 .collect();
             write!(f, " ({})", by.join(", "))?;
+        }
+        if self.resent > 0 {
+            write!(
+                f,
+                ", resent {} (a reused keep-alive connection closed before any answer)",
+                self.resent
+            )?;
         }
         write!(
             f,
@@ -575,5 +644,76 @@ mod tests {
             .unwrap()
             .local_addr()
             .unwrap()
+    }
+
+    /// Serves each connection `answers` requests with keep-alive, then reads one more
+    /// request and closes without a word: what an nginx worker that exits does to an idle
+    /// keep-alive connection a request raced into.
+    fn serve_then_close_silently(listener: &TcpListener, answers: usize) {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(stream.try_clone().unwrap());
+                let mut w = stream;
+                for n in 0..=answers {
+                    let mut line = String::new();
+                    let mut length = 0;
+                    loop {
+                        line.clear();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    r.read_exact(&mut body).unwrap();
+                    if n == answers {
+                        return; // read, never answered: dropped
+                    }
+                    let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                    if w.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn a_request_cut_off_silently_on_a_reused_connection_is_resent_once_and_counted() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || serve_then_close_silently(&listener, 1));
+        let figures = Load::post(addr, "/x")
+            .connections(2)
+            .run_for(Duration::from_millis(200));
+        // Every second request meets a silent close on a reused connection: resent, then
+        // answered on the new one.
+        assert!(figures.resent > 10, "{figures}");
+        assert_eq!(figures.failed(), 0, "{figures}");
+        assert!(figures.to_string().contains("resent"), "{figures}");
+    }
+
+    #[test]
+    fn a_silent_close_on_a_fresh_connection_is_an_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // No answer at all: each request is the first on its connection, so it may have
+        // been applied; it is never resent.
+        std::thread::spawn(move || serve_then_close_silently(&listener, 0));
+        let figures = Load::post(addr, "/x")
+            .connections(1)
+            .run_for(Duration::from_millis(100));
+        assert!(figures.sent > 0, "{figures}");
+        assert_eq!(figures.resent, 0, "{figures}");
+        assert_eq!(
+            figures.errors.get(&SocketError::Closed),
+            Some(&figures.sent)
+        );
     }
 }
