@@ -125,6 +125,21 @@ impl Formation {
             .collect()
     }
 
+    /// [`Formation::instances`] with those of `process` (the health-checked type) on `bank`'s
+    /// port: what runs when that bank serves (`surge` alternates it; other types stay on
+    /// their base PORT).
+    pub fn instances_on(&self, bank: Bank, process: &str) -> Vec<Instance> {
+        self.instances()
+            .into_iter()
+            .map(|mut i| {
+                if i.type_name == process {
+                    i.port = bank.port(i.port).expect("surge ports are checked");
+                }
+                i
+            })
+            .collect()
+    }
+
     /// Instances of every type together; 0 is a valid formation where nothing runs.
     pub fn total_instances(&self) -> u32 {
         self.types.iter().map(|t| t.instances).sum()
@@ -189,11 +204,17 @@ pub fn auto_instances(cpus: u32) -> u32 {
 }
 
 /// The inverse of the port arithmetic: which instance number (1-based) of the type at
-/// Procfile `index` listens on `port`; `None` when the port lies outside that type's range.
-pub fn instance_number(port_base: u16, index: usize, port: u16) -> Option<u32> {
+/// Procfile `index` listens on `port`, and on which bank; `None` when the port lies outside
+/// that type's range.
+pub fn instance_number(port_base: u16, index: usize, port: u16) -> Option<(u32, Bank)> {
     let first = port_of(port_base, index, 1);
     let n = u64::from(port).checked_sub(first)?;
-    (n < u64::from(PORT_STRIDE)).then(|| u32::try_from(n + 1).expect("below the stride"))
+    let (n, bank) = if n < u64::from(SURGE_OFFSET) {
+        (n, Bank::Base)
+    } else {
+        (n - u64::from(SURGE_OFFSET), Bank::Surge)
+    };
+    (n < u64::from(SURGE_OFFSET)).then(|| (u32::try_from(n + 1).expect("below the stride"), bank))
 }
 
 fn port_of(port_base: u16, index: usize, number: u32) -> u64 {
@@ -512,8 +533,9 @@ mod tests {
 
     #[test]
     fn instance_numbers_invert_the_port_arithmetic() {
-        assert_eq!(instance_number(5000, 0, 5000), Some(1));
-        assert_eq!(instance_number(5000, 1, 5101), Some(2));
+        assert_eq!(instance_number(5000, 0, 5000), Some((1, Bank::Base)));
+        assert_eq!(instance_number(5000, 1, 5101), Some((2, Bank::Base)));
+        assert_eq!(instance_number(5000, 1, 5151), Some((2, Bank::Surge)));
         assert_eq!(instance_number(5000, 1, 5099), None);
         assert_eq!(instance_number(5000, 1, 5200), None);
     }

@@ -26,6 +26,7 @@ pub fn run(args: &ExportArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         formation: &formation,
         user: &user,
         deploy_path: &deploy_path,
+        bank: crate::release::Bank::Base,
     };
     let files = match args.format {
         ExportFormat::Systemd => render::systemd(&target, false)?,

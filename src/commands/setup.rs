@@ -108,8 +108,14 @@ impl Units<'_> {
         ready: bool,
         sha: &str,
     ) -> Result<Check> {
-        let rendered = target::host_target(self.env, self.types, self.layout, facts)
-            .map_err(|e| anyhow!("units: {e}"))?;
+        let rendered = target::host_target(
+            self.env,
+            self.types,
+            self.layout,
+            facts,
+            target::serving_bank(self.env, self.types, facts),
+        )
+        .map_err(|e| anyhow!("units: {e}"))?;
         let names = rendered
             .units
             .iter()

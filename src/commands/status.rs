@@ -13,11 +13,12 @@ use super::project::Project;
 use crate::cli::EnvArg;
 use crate::config::Environment;
 use crate::deploy::health::{probe, Probe};
+use crate::deploy::target;
 use crate::outcome::Outcome;
 use crate::plan::facts;
 use crate::plan::lock::Holder;
 use crate::plan::supervisor::{self, UnitState};
-use crate::release::{Formation, ReleaseId};
+use crate::release::{Bank, Formation, ReleaseId, SURGE_OFFSET};
 use crate::remote::Remote;
 use crate::render;
 use crate::ui::event::Event;
@@ -31,6 +32,8 @@ struct HostStatus {
     cpus: u32,
     /// The deploy lock's holder, when it is taken.
     lock: Option<String>,
+    /// Where the health process serves (`surge` alternates it).
+    bank: Bank,
     types: Vec<TypeStatus>,
 }
 
@@ -79,8 +82,10 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         let facts = fleet::facts(remote, &gather)?;
         let cpus = facts.cpus.unwrap_or(1);
         let formation = Formation::resolve(&project.types, &env.processes, env.port_base, cpus)?;
-        let types = states(env, &formation, remote)?;
+        let bank = target::serving_bank(env, &project.types, &facts);
+        let types = states(env, &formation, bank, remote)?;
         Ok(HostStatus {
+            bank,
             sha: facts.current_revision().map(str::to_owned),
             current: facts.current,
             cpus,
@@ -112,9 +117,10 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
 fn states(
     env: &Environment,
     formation: &Formation,
+    bank: Bank,
     remote: &mut dyn Remote,
 ) -> Result<Vec<TypeStatus>> {
-    let instances = formation.instances();
+    let instances = formation.instances_on(bank, &env.health.process);
     let units: Vec<String> = instances
         .iter()
         .map(|i| render::unit_name(env.supervisor, &env.app, i))
@@ -211,6 +217,9 @@ fn lines(status: &HostStatus) -> Vec<String> {
             }
         }
     }
+    if status.bank == Bank::Surge {
+        head.push(format!("surge bank (PORT + {SURGE_OFFSET})"));
+    }
     let mut out = vec![head.join("  ")];
     out.extend(details);
     if let Some(holder) = &status.lock {
@@ -248,6 +257,10 @@ fn event(host: &str, status: &HostStatus) -> Event {
         sha: status.sha.clone(),
         cpus: status.cpus,
         lock: status.lock.clone(),
+        bank: match status.bank {
+            Bank::Base => "base",
+            Bank::Surge => "surge",
+        },
         processes,
     }
 }
@@ -272,6 +285,7 @@ mod tests {
             sha: None,
             cpus: 2,
             lock: None,
+            bank: Bank::Base,
             types: vec![
                 TypeStatus {
                     name: "web".into(),

@@ -359,7 +359,7 @@ fn enumerations_list_the_valid_values_and_suggest_the_nearest() {
     );
     assert_eq!(
         error_with("[rollout]\nmode = \"blue-green\"\n"),
-        "deliver.toml:4:8: rollout.mode must be one of rolling, all-at-once; got \
+        "deliver.toml:4:8: rollout.mode must be one of surge, rolling, all-at-once; got \
              `blue-green`"
     );
     let env = only_env(&format!(

@@ -5,6 +5,7 @@
 //! - `prepare`: push, build, stage units, all hosts in parallel; `abort` undoes it (exit 1);
 //! - `switch`: swap `current`, batch by batch (`policy`), then `rollout`, the one core that
 //!   replaces a host's running formation, gated by `health`;
+//! - `surge`: per batch, the new formation on the other port bank, one proxy flip, drain;
 //! - `revert`: switched hosts back through the same core (exit 4, or 5);
 //! - `proxy`: the managed nginx upstream (lock, preflight, drain hooks of the core);
 //! - `state`: each host's typed phase, read by cleanup, the summary and the exit code;
@@ -23,6 +24,7 @@ mod revert;
 pub mod rollout;
 mod session;
 pub mod state;
+mod surge;
 mod switch;
 pub mod target;
 

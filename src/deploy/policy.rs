@@ -10,7 +10,9 @@ use crate::release::{Formation, Instance};
 pub fn batches(hosts: usize, mode: RolloutMode, batch: u32) -> Vec<Vec<usize>> {
     let size = match mode {
         RolloutMode::AllAtOnce => hosts.max(1),
-        RolloutMode::Rolling => usize::try_from(batch.max(1)).unwrap_or(usize::MAX),
+        RolloutMode::Rolling | RolloutMode::Surge => {
+            usize::try_from(batch.max(1)).unwrap_or(usize::MAX)
+        }
     };
     (0..hosts)
         .collect::<Vec<_>>()

@@ -40,8 +40,11 @@ pub struct Proxies {
 
 struct State {
     sessions: Vec<Session>,
-    /// Per app host, by name: what nginx should see of it.
+    /// Per app host, by name: what nginx should see of it. Each server's `port` is the port
+    /// the instance listens on (its bank already applied), so its `bank` is always `Base`.
     hosts: Vec<(String, ProxiedHost)>,
+    /// What the proxy hosts were last given.
+    written: Vec<ProxiedHost>,
 }
 
 impl Proxies {
@@ -51,6 +54,7 @@ impl Proxies {
             state: Mutex::new(State {
                 sessions: Vec::new(),
                 hosts: Vec::new(),
+                written: Vec::new(),
             }),
             managed: false,
             drain: false,
@@ -69,6 +73,7 @@ impl Proxies {
             state: Mutex::new(State {
                 sessions,
                 hosts: Vec::new(),
+                written: Vec::new(),
             }),
             drain,
             drain_timeout,
@@ -149,7 +154,7 @@ impl Proxies {
                     Vec::new()
                 } else {
                     rollout::running_before(&req.env, &req.types, &h.facts)
-                        .unwrap_or_else(|| h.target.formation.instances())
+                        .unwrap_or_else(|| h.target.instances(&req.env))
                 };
                 let servers = running
                     .iter()
@@ -168,6 +173,7 @@ impl Proxies {
                 (h.session.name(), ProxiedHost { address, servers })
             })
             .collect();
+        state.written = state.hosts.iter().map(|(_, h)| h.clone()).collect();
     }
 
     /// The upstream file as it stands.
@@ -198,9 +204,9 @@ impl Proxies {
                     .unwrap_or_else(|| h.session.name()),
                 servers: h
                     .target
-                    .formation
-                    .instances_of(process)
+                    .instances(&req.env)
                     .iter()
+                    .filter(|i| &i.type_name == process)
                     .map(|i| UpstreamServer {
                         port: i.port,
                         bank: Bank::Base,
@@ -291,6 +297,7 @@ impl Proxies {
             .map(|(host, e)| format!("{host}: {e}"))
             .collect();
         if errors.is_empty() {
+            state.written = state.hosts.iter().map(|(_, h)| h.clone()).collect();
             Ok(())
         } else {
             Err(StepError::Proxy(errors.join("; ")))
@@ -301,6 +308,64 @@ impl Proxies {
     pub fn release(&self, reporter: &dyn Reporter) {
         let mut state = self.state();
         super::session::release_locks(state.sessions.iter_mut(), reporter);
+    }
+}
+
+/// One app host's part of a `surge` flip: the ports of its health instances that stop
+/// serving, and those that start.
+pub struct Flip {
+    pub host: String,
+    pub old: Vec<u16>,
+    pub new: Vec<u16>,
+}
+
+impl Proxies {
+    /// `surge`: points the upstream at each host's new bank and marks its old bank `down`, in
+    /// one write and one reload per proxy host.
+    pub fn flip(
+        &self,
+        req: &Request,
+        flips: &[Flip],
+        reporter: &dyn Reporter,
+    ) -> Result<(), StepError> {
+        let mut state = self.state();
+        for f in flips {
+            for port in &f.old {
+                Proxies::set(&mut state, &f.host, *port, ServerState::Down);
+            }
+            for port in &f.new {
+                Proxies::set(&mut state, &f.host, *port, ServerState::Serving);
+            }
+        }
+        Proxies::apply(req, &mut state, reporter)
+    }
+
+    /// `surge`: the old bank stopped: left out of the next write (no reload for it alone).
+    pub fn forget(&self, host: &str, ports: &[u16]) {
+        let mut state = self.state();
+        for port in ports {
+            Proxies::set(&mut state, host, *port, ServerState::Absent);
+        }
+    }
+
+    /// Writes the upstream once more if it still lists servers that no longer run (`surge`'s
+    /// last batch leaves its old bank `down` in the file).
+    pub fn tidy(&self, req: &Request, reporter: &dyn Reporter) -> Result<(), StepError> {
+        let mut state = self.state();
+        if self.managed && Proxies::unwritten(&state) {
+            Proxies::apply(req, &mut state, reporter)?;
+        }
+        Ok(())
+    }
+
+    /// The state differs from what the proxy hosts were last given.
+    fn unwritten(state: &State) -> bool {
+        state.written
+            != state
+                .hosts
+                .iter()
+                .map(|(_, h)| h.clone())
+                .collect::<Vec<_>>()
     }
 }
 
@@ -316,29 +381,30 @@ impl ProxyHooks<'_> {
         self.proxies.managed() && instance.type_name == self.req.env.health.process
     }
 
-    /// Waits until `instance` has no established connection, or `drain_timeout`.
-    fn drain(
+    /// Waits until none of `instances` (started as `units`) has an established connection,
+    /// or `drain_timeout`; `instance.drained` for each.
+    pub fn drain_all(
         &self,
         session: &mut Session,
-        instance: &Instance,
-        unit: &str,
+        instances: &[Instance],
+        units: &[String],
     ) -> Result<(), StepError> {
         let t = Instant::now();
-        let ports = [instance.port];
+        let ports: Vec<u16> = instances.iter().map(|i| i.port).collect();
         let script = plan_proxy::connections(&ports);
         loop {
             let out = session.query(&script)?;
-            let open = plan_proxy::parse_connections(&out.stdout, &ports)
-                .map_err(StepError::Facts)?
-                .first()
-                .map_or(0, |(_, n)| *n);
-            if open == 0 || t.elapsed() >= self.proxies.drain_timeout {
-                self.reporter.event(&Event::InstanceDrained {
-                    host: session.name(),
-                    unit: unit.to_string(),
-                    ms: millis(t),
-                    connections: open,
-                });
+            let open =
+                plan_proxy::parse_connections(&out.stdout, &ports).map_err(StepError::Facts)?;
+            if open.iter().all(|(_, n)| *n == 0) || t.elapsed() >= self.proxies.drain_timeout {
+                for (unit, (_, n)) in units.iter().zip(open) {
+                    self.reporter.event(&Event::InstanceDrained {
+                        host: session.name(),
+                        unit: unit.clone(),
+                        ms: millis(t),
+                        connections: n,
+                    });
+                }
                 return Ok(());
             }
             std::thread::sleep(DRAIN_POLL);
@@ -366,7 +432,7 @@ impl InstanceHooks for ProxyHooks<'_> {
             Proxies::set(&mut state, &host, instance.port, ServerState::Down);
             Proxies::apply(self.req, &mut state, self.reporter)?;
         }
-        self.drain(session, instance, unit)
+        self.drain_all(session, std::slice::from_ref(instance), &[unit.to_string()])
     }
 
     fn after_healthy(

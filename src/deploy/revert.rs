@@ -22,13 +22,11 @@ pub fn revert(
     let switched: Vec<usize> = (0..hosts.len())
         .filter(|&i| hosts[i].session.phase == Phase::Switched)
         .collect();
-    let mut reverted = Vec::new();
     for i in policy::revert_order(&switched) {
         let h = &mut hosts[i];
         match switch::host(req, h, Direction::Back, hooks, reporter) {
             Ok(()) => {
                 h.session.phase = Phase::Reverted;
-                reverted.push(h.session.name());
                 reporter.event(&Event::HostReverted {
                     host: h.session.name(),
                 });
@@ -42,6 +40,12 @@ pub fn revert(
             }
         }
     }
+    // Those back now: here, or (`surge`) before their batch's flip.
+    let reverted: Vec<String> = hosts
+        .iter()
+        .filter(|h| h.session.phase == Phase::Reverted)
+        .map(|h| h.session.name())
+        .collect();
     session::finish(req, hosts, reporter, |phase| match phase {
         Phase::Reverted => (LogResult::Reverted, End::Reverted),
         Phase::RevertFailed { reason } => (

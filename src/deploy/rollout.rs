@@ -94,7 +94,9 @@ pub fn replace(
     let steps = policy::order(change.run.clone(), &env.health.process);
     let batches: Vec<&[policy::Step]> = match env.rollout.mode {
         RolloutMode::Rolling => steps.chunks(1).collect(),
-        RolloutMode::AllAtOnce => vec![&steps[..]],
+        // `surge` restarts through here only what it does not flip (workers; a revert):
+        // together, gated together.
+        RolloutMode::AllAtOnce | RolloutMode::Surge => vec![&steps[..]],
     };
     for batch in batches {
         let units: Vec<String> = batch.iter().map(|s| unit(&s.instance)).collect();
@@ -150,7 +152,7 @@ pub fn running_before(
                 .iter()
                 .find(|t| t.name == type_name)
                 .and_then(|t| release::instance_number(env.port_base, t.index, port))
-                .unwrap_or(1);
+                .map_or(1, |(n, _)| n);
             Some(Instance {
                 type_name: type_name.to_string(),
                 number,

@@ -4,9 +4,12 @@
 
 use super::interrupt::interrupted;
 use super::policy;
+use super::proxy::ProxyHooks;
 use super::rollout::{self, Change, InstanceHooks};
 use super::state::{Host, Phase, StepError};
+use super::surge;
 use super::Request;
+use crate::config::RolloutMode;
 use crate::parallel;
 use crate::plan::{supervisor, switch, Script};
 use crate::release::ReleaseId;
@@ -44,7 +47,7 @@ pub fn forward_script(req: &Request, h: &Host) -> Script {
 }
 
 /// The swap back to the release the host ran before, restoring its units.
-fn back_script(req: &Request, h: &Host) -> Result<Script, StepError> {
+pub(super) fn back_script(req: &Request, h: &Host) -> Result<Script, StepError> {
     let previous = h.facts.current.as_ref().ok_or(StepError::NoPrevious)?;
     let restore = supervisor::restore_previous(&h.session.layout);
     Ok(swap_script(req, h, previous, restore))
@@ -70,7 +73,7 @@ pub fn host(
             host: h.session.name(),
         });
     }
-    let new = h.target.formation.instances();
+    let new = h.target.instances(&req.env);
     let old = rollout::running_before(&req.env, &req.types, &h.facts);
     let change = match direction {
         Direction::Forward => Change::forward(new, old),
@@ -85,18 +88,23 @@ pub fn host(
 pub fn all(
     req: &Request,
     hosts: &mut [Host],
-    hooks: &dyn InstanceHooks,
+    hooks: &ProxyHooks<'_>,
     reporter: &dyn Reporter,
 ) -> Result<(), String> {
     for batch in policy::batches(hosts.len(), req.env.rollout.mode, req.batch) {
         if interrupted() {
             return Err("interrupted".to_string());
         }
-        let in_batch = hosts
+        let mut in_batch: Vec<&mut Host> = hosts
             .iter_mut()
             .enumerate()
             .filter(|(i, _)| batch.contains(i))
-            .map(|(_, h)| h);
+            .map(|(_, h)| h)
+            .collect();
+        if req.env.rollout.mode == RolloutMode::Surge {
+            surge::batch(req, &mut in_batch, hooks, reporter)?;
+            continue;
+        }
         let results = parallel::each(in_batch, |h| {
             let r = host(req, h, Direction::Forward, hooks, reporter);
             h.session.mark_finished();
@@ -113,5 +121,9 @@ pub fn all(
             return Err(errors.join("; "));
         }
     }
-    Ok(())
+    // The last batch's old bank may still be listed `down`.
+    hooks
+        .proxies
+        .tidy(req, reporter)
+        .map_err(|e| format!("after the rollout: {e}"))
 }

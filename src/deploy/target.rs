@@ -1,6 +1,7 @@
 //! What a host should run, decided locally from its facts: the formation (`"auto"` from its
-//! CPU count), the units rendered for its user and home, and whether they differ from the
-//! installed ones. `deliver setup` renders the same. Pure: no remote effect.
+//! CPU count), the port bank its health process serves on, the units rendered for its user
+//! and home, and whether they differ from the installed ones. `deliver setup` renders the
+//! same. Pure: no remote effect.
 
 use std::collections::BTreeMap;
 
@@ -13,35 +14,76 @@ use crate::plan::facts::Facts;
 use crate::plan::layout::Layout;
 use crate::plan::log::Action;
 use crate::procfile::ProcessType;
-use crate::release::Formation;
+use crate::release::{self, Bank, Formation, Instance};
 use crate::render::{self, RenderedFile, Target};
 
 /// One host's formation and units, and whether they differ from the installed ones.
 #[derive(Debug, Clone)]
 pub struct HostTarget {
     pub formation: Formation,
+    /// The bank the health process serves on once the run is done.
+    pub bank: Bank,
     pub units: Vec<RenderedFile>,
     /// The rendered units are not exactly the ones in `.deliver/units/` (the hashes the facts
     /// report): a run stages and installs them, and is not a no-op.
     pub changed: bool,
 }
 
-/// What a run renders for the host that answered `facts`.
+impl HostTarget {
+    /// The instances the run leaves running: the health process's on [`HostTarget::bank`].
+    pub fn instances(&self, env: &Environment) -> Vec<Instance> {
+        self.formation.instances_on(self.bank, &env.health.process)
+    }
+}
+
+/// The bank the host's health process serves on now, from what its installed target wants
+/// (the record a `surge` rollout leaves); `Base` when nothing says otherwise.
+pub fn serving_bank(env: &Environment, types: &[ProcessType], facts: &Facts) -> Bank {
+    let Some(t) = types.iter().find(|t| t.name == env.health.process) else {
+        return Bank::Base;
+    };
+    facts
+        .wants
+        .iter()
+        .filter_map(|unit| render::parse_instance_unit(&env.app, unit))
+        .filter(|(type_name, _)| *type_name == t.name)
+        .find_map(|(_, port)| release::instance_number(env.port_base, t.index, port))
+        .map_or(Bank::Base, |(_, bank)| bank)
+}
+
+/// What a run renders for the host that answered `facts`, its health process on `bank`.
 pub fn host_target(
     env: &Environment,
     types: &[ProcessType],
     layout: &Layout,
     facts: &Facts,
+    bank: Bank,
 ) -> Result<HostTarget, String> {
     let cpus = facts.cpus.unwrap_or(1);
     let formation = Formation::resolve(types, &env.processes, env.port_base, cpus)
         .map_err(|e| e.to_string())?;
+    if bank == Bank::Surge {
+        let web = formation.instances_of(&env.health.process);
+        if web.len() > usize::from(release::SURGE_OFFSET)
+            || web.iter().any(|i| bank.port(i.port).is_none())
+        {
+            return Err(format!(
+                "`surge` starts each `{}` instance on PORT + {} beside the running one: at most \
+                 {} instances per host, on ports up to 65535 (this host would run {})",
+                env.health.process,
+                release::SURGE_OFFSET,
+                release::SURGE_OFFSET,
+                web.len()
+            ));
+        }
+    }
     let deploy_path = layout.absolute(&facts.home);
     let target = Target {
         env,
         formation: &formation,
         user: &facts.user,
         deploy_path: &deploy_path,
+        bank,
     };
     let units = match env.supervisor {
         Supervisor::SystemdUser => render::systemd(&target, true),
@@ -57,6 +99,7 @@ pub fn host_target(
         changed: hashes != facts.units,
         units,
         formation,
+        bank,
     })
 }
 
@@ -82,7 +125,8 @@ pub fn decide(
         .iter()
         .zip(&facts)
         .map(|(s, f)| {
-            host_target(&req.env, &req.types, &s.layout, f)
+            let bank = serving_bank(&req.env, &req.types, f);
+            host_target(&req.env, &req.types, &s.layout, f, bank)
                 .map_err(|e| format!("{}: {}", s.name(), StepError::Target(e)))
         })
         .collect();
@@ -99,6 +143,18 @@ pub fn decide(
             .collect()),
         Err(e) => Err((sessions, e)),
     }
+}
+
+/// `surge`: every host's target moves to the bank that does not serve now (after the no-op
+/// test, which compares with what runs). The first host whose target cannot be made there
+/// names the error.
+pub fn to_other_bank(req: &Request, hosts: &mut [Host]) -> Result<(), String> {
+    for h in hosts.iter_mut() {
+        let bank = h.target.bank.other();
+        h.target = host_target(&req.env, &req.types, &h.session.layout, &h.facts, bank)
+            .map_err(|e| format!("{}: {}", h.session.name(), StepError::Target(e)))?;
+    }
+    Ok(())
 }
 
 /// Every host already serves this commit (deploy) or release (rollback) with these units.

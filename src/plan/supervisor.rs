@@ -522,6 +522,7 @@ mod tests {
             formation: &example.formation,
             user: "app",
             deploy_path: "/home/app/shop",
+            bank: crate::release::Bank::Base,
         };
         match sup {
             Supervisor::Upstart => crate::render::upstart(&target),

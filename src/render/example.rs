@@ -59,6 +59,7 @@ impl Example {
             formation: &self.formation,
             user: &self.user,
             deploy_path: &self.deploy_path,
+            bank: crate::release::Bank::Base,
         }
     }
 

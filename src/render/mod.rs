@@ -44,6 +44,9 @@ pub struct Target<'a> {
     pub user: &'a str,
     /// Absolute `deploy_to` on the host (`~` already expanded against the user's home).
     pub deploy_path: &'a str,
+    /// The port bank the health process serves on (`surge` alternates it): the target wants
+    /// its instances there.
+    pub bank: crate::release::Bank,
 }
 
 /// One host's instances of the health-checked process, for the nginx upstream.

@@ -97,7 +97,7 @@ pub(super) fn render(
         summary: formation_summary(target.formation),
         wants: target
             .formation
-            .instances()
+            .instances_on(target.bank, &env.health.process)
             .iter()
             .map(|i| instance_unit(app, i))
             .collect(),

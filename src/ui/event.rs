@@ -136,6 +136,8 @@ pub enum Event {
         cpus: u32,
         /// The deploy lock's holder, when it is taken.
         lock: Option<String>,
+        /// The port bank the health process serves on: `base` (PORT) or `surge` (PORT + 50).
+        bank: &'static str,
         processes: Vec<ProcessStatus>,
     },
     #[serde(rename = "host.releases")]

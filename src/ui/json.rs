@@ -75,9 +75,10 @@ mod tests {
             sha: None,
             cpus: 2,
             lock: None,
+            bank: "base",
             processes: vec![],
         };
-        insta::assert_snapshot!(JsonReporter::line(&status, None, 1_795_423_463_120), @r#"{"ts":"2026-11-23T08:44:23.120Z","event":"host.status","host":"h1","current":null,"sha":null,"cpus":2,"lock":null,"processes":[]}"#);
+        insta::assert_snapshot!(JsonReporter::line(&status, None, 1_795_423_463_120), @r#"{"ts":"2026-11-23T08:44:23.120Z","event":"host.status","host":"h1","current":null,"sha":null,"cpus":2,"lock":null,"bank":"base","processes":[]}"#);
     }
 
     #[test]

@@ -251,6 +251,69 @@ fn rolling_with_drain_loses_no_post_in_a_deploy_a_rollback_a_failed_release_or_a
 }
 
 #[test]
+fn surge_loses_no_post_flips_banks_and_beats_rolling_on_wall_time() {
+    let tb = Testbed::up_with_proxy_host(4, PROXY_HOST);
+    // surge is the default with a proxy; the first deploy (in proxied_app) is one too.
+    let proxied = proxied_app(&tb, &managed_proxy(true), "");
+    let load = acceptance_load(proxied.front);
+    load.run_for(Duration::from_secs(1));
+    let before = upstream_servers(&tb);
+
+    proxied.app.commit("a new release, surged");
+    let (out, surge) = under_load(&tb, &proxied, "surge, batch 1", &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        surge.failed(),
+        0,
+        "POSTs failed during a surge deploy: {surge}"
+    );
+    let after = upstream_servers(&tb);
+    assert_eq!(after.len(), 6, "{after:#?}");
+    assert!(after.iter().all(|l| !l.contains(" down")), "{after:#?}");
+    assert!(
+        before.iter().all(|l| !after.contains(l)),
+        "every server moved to the other bank: {before:#?} -> {after:#?}"
+    );
+    let status = proxied.app.ok(&["status"], 0);
+    assert!(status.contains("web 2/2 active"), "{status}");
+    assert!(status.contains("surge bank"), "{status}");
+
+    // Every host at once, then the same change rolled instead (the figures: bench/README).
+    proxied.app.commit("a new release, surged at once");
+    let (out, all) = under_load(&tb, &proxied, "surge, --batch 3", &["--batch", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        all.failed(),
+        0,
+        "POSTs failed during surge --batch 3: {all}"
+    );
+
+    let toml_path = proxied.app.path().join("deliver.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    std::fs::write(
+        &toml_path,
+        toml.replacen("[rollout]\n", "[rollout]\nmode = \"rolling\"\n", 1),
+    )
+    .unwrap();
+    proxied.app.commit("a new release, rolled");
+    let (out, rolling) = under_load(&tb, &proxied, "rolling, batch 1", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        rolling.failed(),
+        0,
+        "POSTs failed during the rolling deploy: {rolling}"
+    );
+    eprintln!(
+        "wall: surge batch 1 {:.1} s, surge --batch 3 {:.1} s, rolling batch 1 {:.1} s \
+         (surge/rolling {:.2})",
+        surge.wall.as_secs_f64(),
+        all.wall.as_secs_f64(),
+        rolling.wall.as_secs_f64(),
+        surge.wall.as_secs_f64() / rolling.wall.as_secs_f64()
+    );
+}
+
+#[test]
 fn rolling_without_drain_loses_posts_under_load() {
     let started = Instant::now();
     let tb = Testbed::up_with_proxy_host(4, PROXY_HOST);

@@ -148,7 +148,7 @@ impl Settings {
             build: self.build.finish(),
             processes: self.processes,
             health,
-            rollout: self.rollout.finish(),
+            rollout: self.rollout.finish(proxy.is_some(), general.supervisor)?,
             proxy,
             hosts,
         })

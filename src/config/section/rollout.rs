@@ -1,10 +1,12 @@
-//! `[rollout]`: how many hosts switch at once, in which mode, and the stop grace of each
-//! instance. No I/O.
+//! `[rollout]`: how many hosts switch at once, in which mode (`surge` by default when the
+//! environment has `[proxy] hosts`, else `rolling`), and the stop grace of each instance.
+//! No I/O.
 
 use std::time::Duration;
 
 use crate::config::raw::{integer, known_entries, string, Entry, Field, Problem};
-use crate::config::value::{at_least_one, one_of, positive};
+use crate::config::value::{at_least_one, one_of, positive, Set};
+use crate::config::Supervisor;
 
 const KEYS: [&str; 3] = ["mode", "batch", "stop_timeout"];
 
@@ -30,9 +32,9 @@ impl RawRollout {
 }
 
 /// One level's `[rollout]`, checked.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct RolloutSettings {
-    mode: Option<RolloutMode>,
+    mode: Option<Set<RolloutMode>>,
     batch: Option<u32>,
     stop_timeout: Option<Duration>,
 }
@@ -41,6 +43,9 @@ pub(super) struct RolloutSettings {
 pub enum RolloutMode {
     Rolling,
     AllAtOnce,
+    /// Per batch: the new formation on the other port bank, one flip of the proxy, drain,
+    /// stop the old bank (needs `[proxy] hosts` and a systemd supervisor).
+    Surge,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +60,11 @@ pub struct Rollout {
 impl RolloutSettings {
     pub(super) fn check(raw: &RawRollout) -> Result<RolloutSettings, Problem> {
         Ok(RolloutSettings {
-            mode: raw.mode.as_ref().map(mode).transpose()?,
+            mode: raw
+                .mode
+                .as_ref()
+                .map(|f| Ok::<_, Problem>(Set::at(f, mode(f)?)))
+                .transpose()?,
             batch: raw.batch.as_ref().map(at_least_one).transpose()?,
             stop_timeout: raw.stop_timeout.as_ref().map(positive).transpose()?,
         })
@@ -69,12 +78,45 @@ impl RolloutSettings {
         }
     }
 
-    pub(super) fn finish(self) -> Rollout {
-        Rollout {
-            mode: self.mode.unwrap_or(RolloutMode::Rolling),
+    /// With the defaults: `surge` when there is a proxy to flip, else `rolling`. `surge`
+    /// without `[proxy] hosts`, or under upstart (whose jobs record no serving bank), is an
+    /// error at the `mode` key.
+    pub(super) fn finish(self, proxy: bool, supervisor: Supervisor) -> Result<Rollout, Problem> {
+        if let Some(Set {
+            value: RolloutMode::Surge,
+            path,
+            at,
+        }) = &self.mode
+        {
+            if !proxy {
+                return Err(Problem::new(
+                    *at,
+                    format!(
+                        "{path} = \"surge\" needs [proxy] hosts: it flips nginx from the old \
+                         instances to the new ones (use \"rolling\" without a proxy)"
+                    ),
+                ));
+            }
+            if supervisor == Supervisor::Upstart {
+                return Err(Problem::new(
+                    *at,
+                    format!(
+                        "{path} = \"surge\" needs systemd: upstart jobs cannot tell which port \
+                         bank serves (use \"rolling\")"
+                    ),
+                ));
+            }
+        }
+        let default = if proxy && supervisor != Supervisor::Upstart {
+            RolloutMode::Surge
+        } else {
+            RolloutMode::Rolling
+        };
+        Ok(Rollout {
+            mode: self.mode.map_or(default, |m| m.value),
             batch: self.batch.unwrap_or(1),
             stop_timeout: self.stop_timeout.unwrap_or(Duration::from_secs(30)),
-        }
+        })
     }
 }
 
@@ -82,6 +124,7 @@ fn mode(field: &Field<String>) -> Result<RolloutMode, Problem> {
     one_of(
         field,
         &[
+            ("surge", RolloutMode::Surge),
             ("rolling", RolloutMode::Rolling),
             ("all-at-once", RolloutMode::AllAtOnce),
         ],
@@ -90,7 +133,31 @@ fn mode(field: &Field<String>) -> Result<RolloutMode, Problem> {
 
 #[cfg(test)]
 mod tests {
+    use super::RolloutMode;
     use crate::config::test_support::*;
+
+    #[test]
+    fn surge_is_the_default_with_a_proxy_and_needs_one() {
+        let env = only_env(&format!("{BASE}[proxy]\nhosts = [\"lb1\"]\n"));
+        assert_eq!(env.rollout.mode, RolloutMode::Surge);
+        assert_eq!(only_env(BASE).rollout.mode, RolloutMode::Rolling);
+        let upstart = only_env(&format!(
+            "{BASE}supervisor = \"upstart\"\n[proxy]\nhosts = [\"lb1\"]\n"
+        ));
+        assert_eq!(upstart.rollout.mode, RolloutMode::Rolling);
+        assert_errors(&[
+            (
+                "[rollout]\nmode = \"surge\"\n",
+                "4:8: rollout.mode = \"surge\" needs [proxy] hosts: it flips nginx from the old \
+                 instances to the new ones (use \"rolling\" without a proxy)",
+            ),
+            (
+                "supervisor = \"upstart\"\n[rollout]\nmode = \"surge\"\n[proxy]\nhosts = [\"lb\"]\n",
+                "5:8: rollout.mode = \"surge\" needs systemd: upstart jobs cannot tell which port \
+                 bank serves (use \"rolling\")",
+            ),
+        ]);
+    }
 
     #[test]
     fn numbers_must_be_in_range() {

@@ -21,6 +21,7 @@ use super::state::{millis, summary, End, Host, Session};
 use super::switch;
 use super::target;
 use super::{Remotes, Request};
+use crate::config::RolloutMode;
 use crate::outcome::Outcome;
 use crate::plan::layout::Layout;
 use crate::plan::log::{Action, LogResult};
@@ -60,6 +61,18 @@ fn ship(req: &Request, remotes: Remotes, reporter: &dyn Reporter) -> Outcome {
                 .to_string(),
         });
         return Outcome::Done;
+    }
+    if req.env.rollout.mode == RolloutMode::Surge {
+        // The new formation goes to the bank that does not serve now.
+        if let Err(e) = target::to_other_bank(req, &mut hosts) {
+            return prepare::abort(
+                req,
+                hosts.iter_mut().map(|h| &mut h.session).collect(),
+                &proxies,
+                reporter,
+                &e,
+            );
+        }
     }
     if req.dry_run {
         dry_run(req, &mut hosts, &proxies, reporter);
@@ -113,7 +126,7 @@ fn dry_run(req: &Request, hosts: &mut [Host], proxies: &Proxies, reporter: &dyn 
         }
         scripts.push(switch::forward_script(req, h));
         let units: Vec<String> =
-            super::policy::restart_order(&h.target.formation, &req.env.health.process)
+            super::policy::order(h.target.instances(&req.env), &req.env.health.process)
                 .iter()
                 .map(|s| render::unit_name(req.env.supervisor, &req.env.app, &s.instance))
                 .collect();

@@ -36,6 +36,8 @@ struct Behaviour {
     units: Vec<(String, String)>,
     /// The instances the installed target wants (the running formation).
     wants: Vec<&'static str>,
+    /// A proxy host: its first round trip answers the proxy preflight (every right there).
+    proxy: bool,
 }
 
 struct Recorder {
@@ -117,9 +119,22 @@ impl Remote for Recorder {
                 stderr: "something broke\n".into(),
             });
         }
-        let stdout = if script.name.starts_with("lock.acquire") || script.name.starts_with("facts")
-        {
+        let stdout = if self.behaviour.proxy && script.name.starts_with("lock.acquire") {
+            "write=yes\ntest=yes\nreload=yes\nnginx=/usr/sbin/nginx\n\
+             systemctl=/usr/bin/systemctl\nuser=app\n"
+                .to_string()
+        } else if script.name.starts_with("lock.acquire") || script.name.starts_with("facts") {
             self.facts()
+        } else if script.name == "proxy.connections" {
+            // No connection left on any port asked for (`sport = :PORT` in the script).
+            let text = script.render();
+            text.split("sport = :")
+                .skip(1)
+                .filter_map(|rest| {
+                    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    (!digits.is_empty()).then(|| format!("{digits} 0\n"))
+                })
+                .collect()
         } else if script.name == "supervisor.is_active" {
             "unit\tactive\n".to_string()
         } else {
@@ -204,9 +219,14 @@ impl Events {
 }
 
 fn request(mode: &str) -> Request {
+    request_with(mode, "")
+}
+
+/// [`request`] with `extra` tables at the end of its deliver.toml (e.g. `[proxy]`).
+fn request_with(mode: &str, extra: &str) -> Request {
     let toml = format!(
         "app = \"shop\"\n[processes]\nweb = 2\n[health]\ndeadline = \"300ms\"\ntimeout = \"100ms\"\ninterval = \"10ms\"\n\
-         [rollout]\nmode = \"{mode}\"\n[environments.prod]\nhosts = [\"h1\", \"h2\"]\n"
+         [rollout]\nmode = \"{mode}\"\n[environments.prod]\nhosts = [\"h1\", \"h2\"]\n{extra}"
     );
     let config = Config::parse(Path::new("deliver.toml"), &toml).unwrap();
     Request {
@@ -244,4 +264,5 @@ fn log_of(logs: &Logs, i: usize) -> Vec<String> {
 }
 
 mod failures;
+mod proxy;
 mod rollout;

@@ -46,9 +46,15 @@ fn rendered_units(req: &Request) -> (Vec<crate::render::RenderedFile>, Vec<(Stri
     let (r, _) = Recorder::new("h1", Behaviour::default());
     let facts = crate::plan::facts::parse(&r.facts()).unwrap();
     let layout = crate::plan::Layout::new(&req.env.deploy_to);
-    let units = crate::deploy::target::host_target(&req.env, &req.types, &layout, &facts)
-        .unwrap()
-        .units;
+    let units = crate::deploy::target::host_target(
+        &req.env,
+        &req.types,
+        &layout,
+        &facts,
+        crate::release::Bank::Base,
+    )
+    .unwrap()
+    .units;
     let hashes = units
         .iter()
         .map(|u| {

@@ -1,0 +1,190 @@
+//! `surge` (SPEC §7), one batch of hosts at a time: swap `current` and start the new
+//! formation of the health process on the other port bank (PORT + 50) while the old one
+//! serves, gate all of it at once, flip the batch in the proxy's upstream in one reload,
+//! drain and stop the old bank, then restart the workers together. The bank that serves is
+//! what the installed `<app>.target` wants, so the next run reads it back from the facts.
+//!
+//! A failure before the flip stops the new bank and swaps `current` back on every host of
+//! the batch (nothing served changed; those hosts end `reverted`). After the flip the hosts
+//! stay `switched`, and the revert takes them back through the rollout core with the
+//! proxy's drain hooks: old instances up and healthy first, then the new ones drained out.
+
+use super::health;
+use super::policy::{self, Gate};
+use super::proxy::{Flip, ProxyHooks};
+use super::rollout::{self, Change};
+use super::state::{Host, Phase, StepError};
+use super::switch;
+use super::Request;
+use crate::parallel;
+use crate::plan::supervisor;
+use crate::release::Instance;
+use crate::render;
+use crate::ui::event::{Event, Reporter};
+
+/// A host's instances of the health process, and the others.
+fn split(req: &Request, instances: Vec<Instance>) -> (Vec<Instance>, Vec<Instance>) {
+    instances
+        .into_iter()
+        .partition(|i| i.type_name == req.env.health.process)
+}
+
+fn units(req: &Request, instances: &[Instance]) -> Vec<String> {
+    instances
+        .iter()
+        .map(|i| render::unit_name(req.env.supervisor, &req.env.app, i))
+        .collect()
+}
+
+fn ports(instances: &[Instance]) -> Vec<u16> {
+    instances.iter().map(|i| i.port).collect()
+}
+
+/// Before the flip, on one host: swap, start the new bank, gate it.
+fn start_new_bank(req: &Request, h: &mut Host, reporter: &dyn Reporter) -> Result<(), StepError> {
+    let script = switch::forward_script(req, h);
+    h.session.run(&script, reporter)?;
+    h.session.phase = Phase::Switched;
+    reporter.event(&Event::HostSwitched {
+        host: h.session.name(),
+    });
+    let (new, _) = split(req, h.target.instances(&req.env));
+    if new.is_empty() {
+        return Ok(());
+    }
+    let names = units(req, &new);
+    h.session
+        .run(&supervisor::restart(req.env.supervisor, &names), reporter)?;
+    for (instance, unit) in new.iter().zip(&names) {
+        reporter.event(&Event::InstanceRestarted {
+            host: h.session.name(),
+            unit: unit.clone(),
+        });
+        health::gate(
+            &mut h.session,
+            req.env.supervisor,
+            &req.env.health,
+            instance,
+            unit,
+            &Gate::Health,
+            reporter,
+        )?;
+    }
+    Ok(())
+}
+
+/// A failure before the flip: stop the new bank, swap back. The host ends `reverted`.
+fn undo_before_flip(req: &Request, h: &mut Host, reporter: &dyn Reporter) {
+    if h.session.phase != Phase::Switched {
+        return;
+    }
+    let (new, _) = split(req, h.target.instances(&req.env));
+    let (old, _) = split(
+        req,
+        rollout::running_before(&req.env, &req.types, &h.facts).unwrap_or_default(),
+    );
+    // Only what the old formation does not run (a bank never overlaps the other).
+    let stop = policy::removed(&new, &old);
+    let mut r = h
+        .session
+        .run(
+            &supervisor::stop_removed(req.env.supervisor, &units(req, &stop)),
+            reporter,
+        )
+        .map(drop);
+    if r.is_ok() {
+        r = switch::back_script(req, h).and_then(|s| h.session.run(&s, reporter).map(drop));
+    }
+    match r {
+        Ok(()) => {
+            h.session.phase = Phase::Reverted;
+            reporter.event(&Event::HostReverted {
+                host: h.session.name(),
+            });
+        }
+        Err(e) => {
+            h.session
+                .report_failure(reporter, super::state::Step::Revert, &e);
+            h.session.phase = Phase::RevertFailed {
+                reason: e.to_string(),
+            };
+        }
+    }
+}
+
+/// After the flip, on one host: drain the old bank, stop it, restart the workers.
+fn retire_old_bank(
+    req: &Request,
+    h: &mut Host,
+    hooks: &ProxyHooks<'_>,
+    reporter: &dyn Reporter,
+) -> Result<(), StepError> {
+    let before = rollout::running_before(&req.env, &req.types, &h.facts).unwrap_or_default();
+    let (old_web, old_rest) = split(req, before);
+    let (new_web, new_rest) = split(req, h.target.instances(&req.env));
+    let retired = policy::removed(&old_web, &new_web);
+    if !retired.is_empty() {
+        hooks.drain_all(&mut h.session, &retired, &units(req, &retired))?;
+        h.session.run(
+            &supervisor::stop_removed(req.env.supervisor, &units(req, &retired)),
+            reporter,
+        )?;
+        hooks.proxies.forget(&h.session.name(), &ports(&retired));
+    }
+    let workers = Change {
+        stop: policy::removed(&old_rest, &new_rest),
+        run: new_rest,
+    };
+    rollout::replace(&req.env, &mut h.session, &workers, hooks, reporter)
+}
+
+/// One batch of `surge`. The error names each host that failed.
+pub fn batch(
+    req: &Request,
+    hosts: &mut [&mut Host],
+    hooks: &ProxyHooks<'_>,
+    reporter: &dyn Reporter,
+) -> Result<(), String> {
+    let started = parallel::each(hosts.iter_mut(), |h| {
+        start_new_bank(req, h, reporter).map_err(|e| format!("{}: {e}", h.session.name()))
+    });
+    let mut errors: Vec<String> = started.into_iter().filter_map(Result::err).collect();
+    if errors.is_empty() {
+        let flips: Vec<Flip> = hosts
+            .iter()
+            .map(|h| {
+                let before =
+                    rollout::running_before(&req.env, &req.types, &h.facts).unwrap_or_default();
+                Flip {
+                    host: h.session.name(),
+                    old: ports(&split(req, before).0),
+                    new: ports(&split(req, h.target.instances(&req.env)).0),
+                }
+            })
+            .collect();
+        if let Err(e) = hooks.proxies.flip(req, &flips, reporter) {
+            errors.push(e.to_string());
+        }
+    }
+    if !errors.is_empty() {
+        parallel::each(hosts.iter_mut(), |h| undo_before_flip(req, h, reporter));
+        return Err(errors.join("; "));
+    }
+    let retired = parallel::each(hosts.iter_mut(), |h| {
+        let r = retire_old_bank(req, h, hooks, reporter);
+        h.session.mark_finished();
+        if r.is_ok() {
+            reporter.event(&Event::HostDone {
+                host: h.session.name(),
+                ms: h.session.ms(),
+            });
+        }
+        r.map_err(|e| format!("{}: {e}", h.session.name()))
+    });
+    let errors: Vec<String> = retired.into_iter().filter_map(Result::err).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}

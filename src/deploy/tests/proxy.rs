@@ -1,0 +1,150 @@
+//! A managed proxy on recorded hosts: the drain steps of `rolling` interleaved with the app
+//! hosts' restarts, and `surge`'s order (new bank up and gated, one flip, drain, old bank
+//! stopped, workers restarted).
+
+use super::*;
+use crate::deploy::Remotes;
+
+const RUNNING: [&str; 3] = [
+    "shop-web@5000.service",
+    "shop-web@5001.service",
+    "shop-worker@5100.service",
+];
+
+/// h1 and h2 running web x2 + worker, and the proxy host lb1.
+fn with_proxy() -> (Remotes, Logs, Arc<Mutex<Vec<String>>>) {
+    let running = Behaviour {
+        wants: RUNNING.to_vec(),
+        ..Behaviour::default()
+    };
+    let (apps, logs) = hosts([running.clone(), running]);
+    let (lb, lb_log) = Recorder::new(
+        "lb1",
+        Behaviour {
+            proxy: true,
+            ..Behaviour::default()
+        },
+    );
+    (
+        Remotes {
+            apps,
+            proxies: vec![Box::new(lb)],
+        },
+        logs,
+        lb_log,
+    )
+}
+
+fn proxied(mode: &str) -> Request {
+    let mut req = request_with(
+        mode,
+        "[environments.prod.proxy]\nhosts = [\"lb1\"]\ndrain_timeout = \"1s\"\n",
+    );
+    req.proxy_addresses = vec!["10.0.0.1".into(), "10.0.0.2".into()];
+    req
+}
+
+#[test]
+fn rolling_with_a_proxy_drains_each_web_instance_before_its_restart() {
+    let (remotes, logs, lb) = with_proxy();
+    let events = Events::default();
+    assert_eq!(run(&proxied("rolling"), remotes, &events), Outcome::Done);
+    let h1 = log_of(&logs, 0);
+    assert_eq!(
+        h1,
+        [
+            "lock.acquire",
+            "push 0123456 refs/releases/20261123021320-0123456 having fedcba9",
+            "release.prepare",
+            "switch.swap_current",
+            "proxy.connections",
+            "supervisor.restart",
+            "GET :5000/health",
+            "proxy.connections",
+            "supervisor.restart",
+            "GET :5001/health",
+            "supervisor.restart",
+            "supervisor.is_active",
+            "prune",
+        ],
+        "{h1:#?}"
+    );
+    // Per web instance of each host: down + reload, then up + reload; locked and unlocked
+    // with the app hosts.
+    let lb = lb.lock().unwrap().clone();
+    let applies = lb.iter().filter(|s| *s == "proxy.apply").count();
+    assert_eq!(applies, 8, "{lb:#?}");
+    assert_eq!(lb.first().unwrap(), "lock.acquire");
+    assert_eq!(lb.last().unwrap(), "lock.release");
+    let names = events.names();
+    assert_eq!(
+        names.iter().filter(|n| *n == "instance.drained h1").count(),
+        2
+    );
+    assert!(
+        names.contains(&"proxy.reloaded lb1".to_string()),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn surge_starts_the_other_bank_flips_once_then_retires_the_old_one() {
+    let (remotes, logs, lb) = with_proxy();
+    let events = Events::default();
+    assert_eq!(run(&proxied("surge"), remotes, &events), Outcome::Done);
+    let h1 = log_of(&logs, 0);
+    assert_eq!(
+        h1,
+        [
+            "lock.acquire",
+            "push 0123456 refs/releases/20261123021320-0123456 having fedcba9",
+            "release.prepare",
+            "switch.swap_current",
+            "supervisor.restart",
+            "GET :5050/health",
+            "GET :5051/health",
+            "proxy.connections",
+            "supervisor.stop_removed",
+            "supervisor.restart",
+            "supervisor.is_active",
+            "prune",
+        ],
+        "{h1:#?}"
+    );
+    // One flip per batch (of one host), one tidy write at the end.
+    let lb = lb.lock().unwrap().clone();
+    assert_eq!(
+        lb,
+        [
+            "lock.acquire",
+            "proxy.apply",
+            "proxy.apply",
+            "proxy.apply",
+            "lock.release"
+        ],
+        "{lb:#?}"
+    );
+}
+
+#[test]
+fn a_proxy_without_the_rights_stops_the_run_before_anything_switches() {
+    let (mut remotes, logs, _) = with_proxy();
+    let (lb, _) = Recorder::new(
+        "lb1",
+        Behaviour {
+            proxy: true,
+            fail: vec![("lock.acquire", 1)],
+            ..Behaviour::default()
+        },
+    );
+    remotes.proxies = vec![Box::new(lb)];
+    let events = Events::default();
+    assert_eq!(
+        run(&proxied("rolling"), remotes, &events),
+        Outcome::FailedBeforeSwitch
+    );
+    for i in 0..2 {
+        assert_eq!(log_of(&logs, i), ["lock.acquire", "lock.release"]);
+    }
+    assert!(events.names().contains(&"host.failed lb1".to_string()));
+}
