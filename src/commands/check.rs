@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::project::{local_cpus, Project};
 use crate::cli::CheckArgs;
-use crate::config::Environment;
+use crate::config::{Environment, RolloutMode};
 use crate::outcome::Outcome;
 use crate::release::Formation;
 use crate::ui::event::Event;
@@ -82,6 +82,7 @@ fn report(ui: &Ui, env: &Environment, formation: &Formation, cpus_given: bool) {
         env.deploy_to
     ));
     ui.out(&format!("  hosts      {}", hosts.join(", ")));
+    ui.out(&format!("  rollout    {}", rollout_line(env)));
     let width = formation
         .types
         .iter()
@@ -120,6 +121,41 @@ fn report(ui: &Ui, env: &Environment, formation: &Formation, cpus_given: bool) {
 }
 
 /// Things that are valid but probably not meant.
+/// How the environment's rollout meets its proxy (SPEC §7): what it drives, or, without
+/// `[proxy] hosts`, what zero failed requests then rests on.
+fn rollout_line(env: &Environment) -> String {
+    let mode = match env.rollout.mode {
+        RolloutMode::Rolling => "rolling",
+        RolloutMode::AllAtOnce => "all-at-once",
+        RolloutMode::Surge => "surge",
+    };
+    match &env.proxy {
+        Some(p) => {
+            let hosts: Vec<String> = p.hosts.iter().map(ToString::to_string).collect();
+            let drain = if env.rollout.mode == RolloutMode::Rolling && p.drain {
+                format!(
+                    ", drain up to {}",
+                    crate::config::duration::format(p.drain_timeout)
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "{mode}, batch {}, nginx upstream `{}` on {} managed{drain}",
+                env.rollout.batch,
+                p.upstream,
+                hosts.join(", ")
+            )
+        }
+        None => format!(
+            "{mode}, batch {}; no [proxy]: instances restart behind your proxy without telling \
+             it, so zero failed requests holds only for what nginx retries (connection errors \
+             on idempotent requests: not POSTs)",
+            env.rollout.batch
+        ),
+    }
+}
+
 fn warnings(env: &Environment, formation: &Formation) -> Vec<String> {
     let mut out = Vec::new();
     match formation

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::rollout::{self, InstanceHooks};
 use super::state::{millis, Host, Session, Step, StepError};
 use super::Request;
+use crate::config::RolloutMode;
 use crate::parallel;
 use crate::plan::lock;
 use crate::plan::proxy::{self as plan_proxy, Preflight};
@@ -419,7 +420,13 @@ impl InstanceHooks for ProxyHooks<'_> {
         instance: &Instance,
         unit: &str,
     ) -> Result<(), StepError> {
-        if !self.serves(instance) || !self.proxies.drain {
+        // Only `rolling` drains one instance while the others serve; `all-at-once` would
+        // take every server out together (it claims no zero downtime), and `surge` drains
+        // its old bank itself, after the flip.
+        if !self.serves(instance)
+            || !self.proxies.drain
+            || self.req.env.rollout.mode == RolloutMode::AllAtOnce
+        {
             return Ok(());
         }
         let host = session.name();

@@ -248,10 +248,41 @@ fn rolling_with_drain_loses_no_post_in_a_deploy_a_rollback_a_failed_release_or_a
     assert_eq!(servers.len(), 9, "{servers:#?}");
     let check = tb.exec(PROXY_HOST, "nginx -t");
     assert!(check.status.success(), "nginx -t: {}", text(&check.stderr));
+
+    // `check` tests the proxy host's rights as a deploy does.
+    let checked = proxied.app.ok(&["check"], 0);
+    assert!(
+        checked.contains("`sudo -n nginx -t` allowed")
+            && checked.contains("`sudo -n systemctl reload nginx` allowed"),
+        "{checked}"
+    );
+    // A proxy host without them (h1 has nginx but no sudo rule for it, and app may not
+    // write its conf.d): the deploy stops before anything switches, naming the host and
+    // the sudoers line to add.
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    std::fs::write(
+        &toml_path,
+        toml.replacen(
+            &format!("hosts = [\"{PROXY_HOST}\"]"),
+            "hosts = [\"h1\"]",
+            1,
+        ),
+    )
+    .unwrap();
+    proxied.app.commit("nginx on a host that does not allow it");
+    let out = proxied.app.deliver(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("h1") && said.contains("NOPASSWD:") && said.contains("reload nginx"),
+        "{said}"
+    );
+    let servers = upstream_servers(&tb);
+    assert_eq!(servers.len(), 9, "nothing switched: {servers:#?}");
 }
 
 #[test]
-fn surge_loses_no_post_flips_banks_and_beats_rolling_on_wall_time() {
+fn surge_loses_no_post_and_moves_every_server_to_the_other_bank() {
     let tb = Testbed::up_with_proxy_host(4, PROXY_HOST);
     // surge is the default with a proxy; the first deploy (in proxied_app) is one too.
     let proxied = proxied_app(&tb, &managed_proxy(true), "");
