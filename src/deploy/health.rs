@@ -13,6 +13,9 @@ use crate::release::Instance;
 use crate::remote::{Remote, RemoteError};
 use crate::ui::event::{Event, Reporter};
 
+/// How soon a probe that found nothing listening tries again.
+const REFUSED_RETRY: Duration = Duration::from_millis(20);
+
 /// What one health probe saw.
 #[derive(Debug)]
 pub enum Probe {
@@ -88,7 +91,13 @@ pub fn gate(
                 }
                 .into());
             }
-            std::thread::sleep(health.interval);
+            // A refused connection (not listening yet) is retried soon, so the first good
+            // answer is seen within ~20 ms of the app's; an answer that is not `expect` waits
+            // `interval` (SPEC §7).
+            std::thread::sleep(match last {
+                Probe::Unreachable(_) => REFUSED_RETRY.min(health.interval),
+                _ => health.interval,
+            });
         },
         Gate::StaysActive => {
             std::thread::sleep(Duration::from_secs(1));

@@ -90,24 +90,31 @@ impl Proxies {
         self.managed
     }
 
-    /// Lock + preflight on every proxy host, in parallel (nothing with `--dry-run`). The
-    /// failures, by host.
-    pub fn open(&self, req: &Request) -> Vec<(String, Refused)> {
+    /// Lock + preflight on every proxy host, in parallel (nothing with `--dry-run`). A proxy
+    /// host that is also one of `app_hosts` is locked already (the same lock directory): it
+    /// only gets the preflight. The failures, by host.
+    pub fn open(&self, req: &Request, app_hosts: &[String]) -> Vec<(String, Refused)> {
         if req.dry_run {
             return Vec::new();
         }
         let mut state = self.state();
         let config = req.env.proxy.as_ref().map_or("", |p| p.config.as_str());
         let results = parallel::each(state.sessions.iter_mut(), |s| {
-            let script =
-                lock::acquire(&s.layout, &req.holder_json).then(plan_proxy::preflight(config));
+            let also_app = app_hosts.contains(&s.name());
+            let script = if also_app {
+                plan_proxy::preflight(config)
+            } else {
+                lock::acquire(&s.layout, &req.holder_json).then(plan_proxy::preflight(config))
+            };
             let out = s
                 .query(&script)
                 .map_err(|e| Refused::Failed(e.to_string()))?;
-            if out.status == lock::HELD {
+            if out.status == lock::HELD && !also_app {
                 return Err(Refused::Held(out.stdout.trim().to_string()));
             }
-            s.phase = super::state::Phase::Locked;
+            if !also_app {
+                s.phase = super::state::Phase::Locked;
+            }
             if out.status != 0 {
                 return Err(Refused::Failed(format!(
                     "proxy check exited {}: {}",

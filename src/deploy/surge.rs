@@ -1,7 +1,8 @@
 //! `surge` (SPEC §7), one batch of hosts at a time: swap `current` and start the new
 //! formation of the health process on the other port bank (PORT + 50) while the old one
 //! serves, gate all of it at once, flip the batch in the proxy's upstream in one reload,
-//! drain and stop the old bank, then restart the workers together. The bank that serves is
+//! drain and stop the old bank, then restart the workers together; their 1 s gate is checked
+//! once the next batch is done (or at the end), so it never blocks it. The bank that serves is
 //! what the installed `<app>.target` wants, so the next run reads it back from the facts.
 //!
 //! A failure before the flip stops the new bank and swaps `current` back on every host of
@@ -9,20 +10,25 @@
 //! stay `switched`, and the revert takes them back through the rollout core with the
 //! proxy's drain hooks: old instances up and healthy first, then the new ones drained out.
 
-use super::health;
+use std::time::{Duration, Instant};
+
+use super::health::{self, GateError};
 use super::policy::{self, Gate};
 use super::proxy::{Flip, ProxyHooks};
-use super::rollout::{self, Change};
-use super::state::{Host, Phase, StepError};
+use super::rollout;
+use super::state::{millis, Host, Phase, StepError};
 use super::switch;
 use super::Request;
 use crate::parallel;
-use crate::plan::supervisor;
+use crate::plan::supervisor::{self, UnitState};
 use crate::release::Instance;
 use crate::render;
 use crate::ui::event::{Event, Reporter};
 
 /// A host's instances of the health process, and the others.
+/// How long a worker must stay `active` to pass its gate.
+const STAYS_ACTIVE: Duration = Duration::from_secs(1);
+
 fn split(req: &Request, instances: Vec<Instance>) -> (Vec<Instance>, Vec<Instance>) {
     instances
         .into_iter()
@@ -112,13 +118,64 @@ fn undo_before_flip(req: &Request, h: &mut Host, reporter: &dyn Reporter) {
     }
 }
 
-/// After the flip, on one host: drain the old bank, stop it, restart the workers.
+/// Workers restarted on a host whose 1 s "stays active" gate is still to be checked: it runs
+/// while the next batch works (SPEC §7), and a failure still fails the rollout.
+pub struct PendingGate {
+    units: Vec<String>,
+    since: Instant,
+}
+
+impl PendingGate {
+    /// Waits out what is left of the second, then checks every unit at once; reports each
+    /// healthy, and the host done.
+    pub fn check(
+        self,
+        req: &Request,
+        h: &mut Host,
+        reporter: &dyn Reporter,
+    ) -> Result<(), StepError> {
+        if !self.units.is_empty() {
+            if let Some(left) = STAYS_ACTIVE.checked_sub(self.since.elapsed()) {
+                std::thread::sleep(left);
+            }
+            let out = h
+                .session
+                .query(&supervisor::is_active(req.env.supervisor, &self.units))?;
+            let states = supervisor::parse_states(&out.stdout).map_err(GateError::Unreadable)?;
+            for unit in &self.units {
+                match states.iter().find(|(u, _)| u == unit) {
+                    Some((_, UnitState::Active)) => reporter.event(&Event::InstanceHealthy {
+                        host: h.session.name(),
+                        unit: unit.clone(),
+                        ms: millis(self.since),
+                    }),
+                    other => {
+                        return Err(GateError::NotActive {
+                            unit: unit.clone(),
+                            state: other.map(|(_, s)| s.clone()),
+                        }
+                        .into())
+                    }
+                }
+            }
+        }
+        h.session.mark_finished();
+        reporter.event(&Event::HostDone {
+            host: h.session.name(),
+            ms: h.session.ms(),
+        });
+        Ok(())
+    }
+}
+
+/// After the flip, on one host: drain the old bank, stop it, restart the workers (their
+/// gate is left pending).
 fn retire_old_bank(
     req: &Request,
     h: &mut Host,
     hooks: &ProxyHooks<'_>,
     reporter: &dyn Reporter,
-) -> Result<(), StepError> {
+) -> Result<PendingGate, StepError> {
     let before = rollout::running_before(&req.env, &req.types, &h.facts).unwrap_or_default();
     let (old_web, old_rest) = split(req, before);
     let (new_web, new_rest) = split(req, h.target.instances(&req.env));
@@ -131,20 +188,38 @@ fn retire_old_bank(
         )?;
         hooks.proxies.forget(&h.session.name(), &ports(&retired));
     }
-    let workers = Change {
-        stop: policy::removed(&old_rest, &new_rest),
-        run: new_rest,
-    };
-    rollout::replace(&req.env, &mut h.session, &workers, hooks, reporter)
+    let gone = policy::removed(&old_rest, &new_rest);
+    if !gone.is_empty() {
+        h.session.run(
+            &supervisor::stop_removed(req.env.supervisor, &units(req, &gone)),
+            reporter,
+        )?;
+    }
+    let workers = units(req, &new_rest);
+    if !workers.is_empty() {
+        h.session
+            .run(&supervisor::restart(req.env.supervisor, &workers), reporter)?;
+        for unit in &workers {
+            reporter.event(&Event::InstanceRestarted {
+                host: h.session.name(),
+                unit: unit.clone(),
+            });
+        }
+    }
+    Ok(PendingGate {
+        units: workers,
+        since: Instant::now(),
+    })
 }
 
-/// One batch of `surge`. The error names each host that failed.
+/// One batch of `surge`: the workers' gates of each host come back pending, in batch order.
+/// The error names each host that failed.
 pub fn batch(
     req: &Request,
     hosts: &mut [&mut Host],
     hooks: &ProxyHooks<'_>,
     reporter: &dyn Reporter,
-) -> Result<(), String> {
+) -> Result<Vec<PendingGate>, String> {
     let started = parallel::each(hosts.iter_mut(), |h| {
         start_new_bank(req, h, reporter).map_err(|e| format!("{}: {e}", h.session.name()))
     });
@@ -171,19 +246,18 @@ pub fn batch(
         return Err(errors.join("; "));
     }
     let retired = parallel::each(hosts.iter_mut(), |h| {
-        let r = retire_old_bank(req, h, hooks, reporter);
-        h.session.mark_finished();
-        if r.is_ok() {
-            reporter.event(&Event::HostDone {
-                host: h.session.name(),
-                ms: h.session.ms(),
-            });
-        }
-        r.map_err(|e| format!("{}: {e}", h.session.name()))
+        retire_old_bank(req, h, hooks, reporter).map_err(|e| format!("{}: {e}", h.session.name()))
     });
-    let errors: Vec<String> = retired.into_iter().filter_map(Result::err).collect();
+    let mut pending = Vec::new();
+    let mut errors = Vec::new();
+    for r in retired {
+        match r {
+            Ok(p) => pending.push(p),
+            Err(e) => errors.push(e),
+        }
+    }
     if errors.is_empty() {
-        Ok(())
+        Ok(pending)
     } else {
         Err(errors.join("; "))
     }

@@ -40,7 +40,8 @@ fn ship(req: &Request, remotes: Remotes, reporter: &dyn Reporter) -> Outcome {
         Ok(facts) => facts,
         Err(outcome) => return outcome,
     };
-    let refused = proxies.open(req);
+    let names: Vec<String> = sessions.iter().map(Session::name).collect();
+    let refused = proxies.open(req, &names);
     if !refused.is_empty() {
         return proxy::refused(req, &mut sessions, &proxies, refused, reporter);
     }

@@ -136,7 +136,14 @@ impl Remote for Recorder {
                 })
                 .collect()
         } else if script.name == "supervisor.is_active" {
-            "unit\tactive\n".to_string()
+            // Every unit asked about is active: `printf '%s\t%s\n' UNIT "$(...)"` per unit.
+            script
+                .render()
+                .lines()
+                .filter_map(|l| l.strip_prefix("printf '%s\\t%s\\n' "))
+                .filter_map(|rest| rest.split(' ').next())
+                .map(|unit| format!("{unit}\tactive\n"))
+                .collect()
         } else {
             String::new()
         };
