@@ -348,6 +348,27 @@ impl Proxies {
         Proxies::apply(req, &mut state, reporter)
     }
 
+    /// `surge`, after a flip some proxy host refused: every proxy host back on the old banks
+    /// (those that took the flip reload again; the others kept their previous file).
+    pub fn unflip(&self, req: &Request, flips: &[Flip], reporter: &dyn Reporter) {
+        let mut state = self.state();
+        for f in flips {
+            for port in &f.new {
+                Proxies::set(&mut state, &f.host, *port, ServerState::Absent);
+            }
+            for port in &f.old {
+                Proxies::set(&mut state, &f.host, *port, ServerState::Serving);
+            }
+        }
+        // Best effort: a host that refuses again still serves its previous file, the old
+        // banks; it is reported.
+        if let Err(e) = Proxies::apply(req, &mut state, reporter) {
+            for session in &state.sessions {
+                session.report_failure(reporter, Step::Revert, &e);
+            }
+        }
+    }
+
     /// `surge`: the old bank stopped: left out of the next write (no reload for it alone).
     pub fn forget(&self, host: &str, ports: &[u16]) {
         let mut state = self.state();

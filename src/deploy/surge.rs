@@ -238,6 +238,7 @@ pub fn batch(
             })
             .collect();
         if let Err(e) = hooks.proxies.flip(req, &flips, reporter) {
+            hooks.proxies.unflip(req, &flips, reporter);
             errors.push(e.to_string());
         }
     }

@@ -142,8 +142,10 @@ impl Remote for Recorder {
                 .lines()
                 .filter_map(|l| l.strip_prefix("printf '%s\\t%s\\n' "))
                 .filter_map(|rest| rest.split(' ').next())
-                .map(|unit| format!("{unit}\tactive\n"))
-                .collect()
+                .fold(String::new(), |mut out, unit| {
+                    let _ = writeln!(out, "{unit}\tactive");
+                    out
+                })
         } else {
             String::new()
         };
