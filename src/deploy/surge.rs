@@ -212,14 +212,14 @@ fn retire_old_bank(
     })
 }
 
-/// One batch of `surge`: the workers' gates of each host come back pending, in batch order.
-/// The error names each host that failed.
-pub fn batch(
+/// Starts the new bank of a batch and flips it; on a failure, undoes the batch before the
+/// flip (or after a refused flip) and names each host that failed.
+fn start_and_flip(
     req: &Request,
-    hosts: &mut [&mut Host],
+    hosts: &mut [Host],
     hooks: &ProxyHooks<'_>,
     reporter: &dyn Reporter,
-) -> Result<Vec<PendingGate>, String> {
+) -> Result<(), String> {
     let started = parallel::each(hosts.iter_mut(), |h| {
         start_new_bank(req, h, reporter).map_err(|e| format!("{}: {e}", h.session.name()))
     });
@@ -242,24 +242,62 @@ pub fn batch(
             errors.push(e.to_string());
         }
     }
-    if !errors.is_empty() {
-        parallel::each(hosts.iter_mut(), |h| undo_before_flip(req, h, reporter));
-        return Err(errors.join("; "));
-    }
-    let retired = parallel::each(hosts.iter_mut(), |h| {
-        retire_old_bank(req, h, hooks, reporter).map_err(|e| format!("{}: {e}", h.session.name()))
-    });
-    let mut pending = Vec::new();
-    let mut errors = Vec::new();
-    for r in retired {
-        match r {
-            Ok(p) => pending.push(p),
-            Err(e) => errors.push(e),
-        }
-    }
     if errors.is_empty() {
-        Ok(pending)
+        return Ok(());
+    }
+    parallel::each(hosts.iter_mut(), |h| undo_before_flip(req, h, reporter));
+    Err(errors.join("; "))
+}
+
+/// After a batch's flip: drain and stop its old bank, restart its workers and check their
+/// gate; each host is done then.
+fn retire(
+    req: &Request,
+    hosts: &mut [Host],
+    hooks: &ProxyHooks<'_>,
+    reporter: &dyn Reporter,
+) -> Result<(), String> {
+    let results = parallel::each(hosts.iter_mut(), |h| {
+        retire_old_bank(req, h, hooks, reporter)
+            .and_then(|gate| gate.check(req, h, reporter))
+            .map_err(|e| format!("{}: {e}", h.session.name()))
+    });
+    let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+    if errors.is_empty() {
+        Ok(())
     } else {
         Err(errors.join("; "))
     }
+}
+
+/// Every batch of `surge`, pipelined: batch k is retired (drain, stop, workers and their
+/// gate) while batch k + 1 boots its new bank and flips, so the critical path is one boot
+/// and one flip per batch. Stops at the first failure (or an interrupt, before a batch
+/// starts), once the batch being retired is done; the error names each host that failed.
+pub fn all(
+    req: &Request,
+    hosts: &mut [Host],
+    size: usize,
+    hooks: &ProxyHooks<'_>,
+    reporter: &dyn Reporter,
+) -> Result<(), String> {
+    std::thread::scope(|scope| {
+        let mut retiring: Option<std::thread::ScopedJoinHandle<'_, Result<(), String>>> = None;
+        let joined = |h: Option<std::thread::ScopedJoinHandle<'_, Result<(), String>>>| {
+            h.map_or(Ok(()), |h| h.join().expect("a retiring batch panicked"))
+        };
+        for batch in hosts.chunks_mut(size.max(1)) {
+            if super::interrupt::interrupted() {
+                joined(retiring.take())?;
+                return Err("interrupted".to_string());
+            }
+            if let Err(e) = start_and_flip(req, batch, hooks, reporter) {
+                let before = joined(retiring.take());
+                return Err(before.err().map_or(e.clone(), |b| format!("{b}; {e}")));
+            }
+            joined(retiring.take())?;
+            retiring = Some(scope.spawn(move || retire(req, batch, hooks, reporter)));
+        }
+        joined(retiring.take())
+    })
 }

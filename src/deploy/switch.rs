@@ -82,29 +82,6 @@ pub fn host(
     rollout::replace(&req.env, &mut h.session, &change, hooks, reporter)
 }
 
-/// Checks the pending worker gates of `surge` hosts; the error names each host that failed.
-fn check_gates(
-    req: &Request,
-    hosts: &mut [Host],
-    pending: Vec<(usize, surge::PendingGate)>,
-    reporter: &dyn Reporter,
-) -> Result<(), String> {
-    let errors: Vec<String> = pending
-        .into_iter()
-        .filter_map(|(i, gate)| {
-            let h = &mut hosts[i];
-            gate.check(req, h, reporter)
-                .err()
-                .map(|e| format!("{}: {e}", h.session.name()))
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
-}
-
 /// Switches every host forward, batch by batch. Stops after the first batch where a host
 /// failed (every host of that batch finishes its own switch), or before the next batch once
 /// interrupted; the error names each failed host.
@@ -114,24 +91,26 @@ pub fn all(
     hooks: &ProxyHooks<'_>,
     reporter: &dyn Reporter,
 ) -> Result<(), String> {
-    // `surge`: the workers' gates of the last batch, by host index, checked after the next.
-    let mut pending: Vec<(usize, surge::PendingGate)> = Vec::new();
+    if req.env.rollout.mode == RolloutMode::Surge {
+        let size = policy::batches(hosts.len(), req.env.rollout.mode, req.batch)
+            .first()
+            .map_or(1, Vec::len);
+        surge::all(req, hosts, size, hooks, reporter)?;
+        return hooks
+            .proxies
+            .tidy(req, reporter)
+            .map_err(|e| format!("after the rollout: {e}"));
+    }
     for batch in policy::batches(hosts.len(), req.env.rollout.mode, req.batch) {
         if interrupted() {
             return Err("interrupted".to_string());
         }
-        let mut in_batch: Vec<&mut Host> = hosts
+        let in_batch: Vec<&mut Host> = hosts
             .iter_mut()
             .enumerate()
             .filter(|(i, _)| batch.contains(i))
             .map(|(_, h)| h)
             .collect();
-        if req.env.rollout.mode == RolloutMode::Surge {
-            let gates = surge::batch(req, &mut in_batch, hooks, reporter)?;
-            check_gates(req, hosts, std::mem::take(&mut pending), reporter)?;
-            pending = batch.iter().copied().zip(gates).collect();
-            continue;
-        }
         let results = parallel::each(in_batch, |h| {
             let r = host(req, h, Direction::Forward, hooks, reporter);
             h.session.mark_finished();
@@ -148,8 +127,7 @@ pub fn all(
             return Err(errors.join("; "));
         }
     }
-    check_gates(req, hosts, pending, reporter)?;
-    // The last batch's old bank may still be listed `down`.
+    // The upstream may still list what the rollout stopped.
     hooks
         .proxies
         .tidy(req, reporter)

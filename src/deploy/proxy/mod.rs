@@ -5,29 +5,23 @@
 //! healthy, added or dropped when the formation changes. [`Proxies`] is the rollout core's
 //! [`InstanceHooks`] for that; without `[proxy]` it holds no host and does nothing.
 
-use std::fmt::Write as _;
+mod hooks;
+mod open;
+
+pub use hooks::ProxyHooks;
+pub use open::{refused, Refused};
+
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::rollout::{self, InstanceHooks};
+use super::rollout;
 use super::state::{millis, Host, Session, Step, StepError};
 use super::Request;
-use crate::config::RolloutMode;
 use crate::parallel;
-use crate::plan::lock;
-use crate::plan::proxy::{self as plan_proxy, Preflight};
-use crate::release::{Bank, Instance};
+use crate::plan::proxy as plan_proxy;
+use crate::release::Bank;
 use crate::render::{self, ProxiedHost, ServerState, UpstreamServer};
 use crate::ui::event::{Event, Reporter};
-
-/// How often a drain looks at the instance's connections.
-const DRAIN_POLL: Duration = Duration::from_millis(50);
-
-/// Why a proxy host could not be opened.
-pub enum Refused {
-    Held(String),
-    Failed(String),
-}
 
 /// The proxy hosts of a run and the upstream they serve.
 pub struct Proxies {
@@ -88,65 +82,6 @@ impl Proxies {
     /// Whether there is a proxy to manage.
     pub fn managed(&self) -> bool {
         self.managed
-    }
-
-    /// Lock + preflight on every proxy host, in parallel (nothing with `--dry-run`). A proxy
-    /// host that is also one of `app_hosts` is locked already (the same lock directory): it
-    /// only gets the preflight. The failures, by host.
-    pub fn open(&self, req: &Request, app_hosts: &[String]) -> Vec<(String, Refused)> {
-        if req.dry_run {
-            return Vec::new();
-        }
-        let mut state = self.state();
-        let config = req.env.proxy.as_ref().map_or("", |p| p.config.as_str());
-        let results = parallel::each(state.sessions.iter_mut(), |s| {
-            let also_app = app_hosts.contains(&s.name());
-            let script = if also_app {
-                plan_proxy::preflight(config)
-            } else {
-                lock::acquire(&s.layout, &req.holder_json).then(plan_proxy::preflight(config))
-            };
-            let out = s
-                .query(&script)
-                .map_err(|e| Refused::Failed(e.to_string()))?;
-            if out.status == lock::HELD && !also_app {
-                return Err(Refused::Held(out.stdout.trim().to_string()));
-            }
-            if !also_app {
-                s.phase = super::state::Phase::Locked;
-            }
-            if out.status != 0 {
-                return Err(Refused::Failed(format!(
-                    "proxy check exited {}: {}",
-                    out.status,
-                    out.stderr.trim()
-                )));
-            }
-            let preflight = Preflight::parse(&out.stdout).map_err(Refused::Failed)?;
-            let missing = preflight.missing();
-            if missing.is_empty() {
-                return Ok(());
-            }
-            let mut reason = missing
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            if missing.iter().any(|m| m.needs_sudo_rule()) {
-                let _ = write!(
-                    reason,
-                    "; add to sudoers (visudo -f /etc/sudoers.d/deliver-proxy): {}",
-                    preflight.sudo_rule(&preflight.user).trim_end()
-                );
-            }
-            Err(Refused::Failed(reason))
-        });
-        state
-            .sessions
-            .iter()
-            .zip(results)
-            .filter_map(|(s, r)| r.err().map(|e| (s.name(), e)))
-            .collect()
     }
 
     /// What nginx sees of each app host when the rollout begins: the instances of the health
@@ -396,163 +331,4 @@ impl Proxies {
                 .map(|(_, h)| h.clone())
                 .collect::<Vec<_>>()
     }
-}
-
-/// The context a hook needs besides the host: the run's request and where events go.
-pub struct ProxyHooks<'a> {
-    pub proxies: &'a Proxies,
-    pub req: &'a Request,
-    pub reporter: &'a dyn Reporter,
-}
-
-impl ProxyHooks<'_> {
-    fn serves(&self, instance: &Instance) -> bool {
-        self.proxies.managed() && instance.type_name == self.req.env.health.process
-    }
-
-    /// Waits until none of `instances` (started as `units`) has an established connection,
-    /// or `drain_timeout`; `instance.drained` for each.
-    pub fn drain_all(
-        &self,
-        session: &mut Session,
-        instances: &[Instance],
-        units: &[String],
-    ) -> Result<(), StepError> {
-        let t = Instant::now();
-        let ports: Vec<u16> = instances.iter().map(|i| i.port).collect();
-        let script = plan_proxy::connections(&ports);
-        loop {
-            let out = session.query(&script)?;
-            let open =
-                plan_proxy::parse_connections(&out.stdout, &ports).map_err(StepError::Facts)?;
-            if open.iter().all(|(_, n)| *n == 0) || t.elapsed() >= self.proxies.drain_timeout {
-                for (unit, (_, n)) in units.iter().zip(open) {
-                    self.reporter.event(&Event::InstanceDrained {
-                        host: session.name(),
-                        unit: unit.clone(),
-                        ms: millis(t),
-                        connections: n,
-                    });
-                }
-                return Ok(());
-            }
-            std::thread::sleep(DRAIN_POLL);
-        }
-    }
-}
-
-impl InstanceHooks for ProxyHooks<'_> {
-    fn before_stop(
-        &self,
-        session: &mut Session,
-        instance: &Instance,
-        unit: &str,
-    ) -> Result<(), StepError> {
-        // Only `rolling` drains one instance while the others serve; `all-at-once` would
-        // take every server out together (it claims no zero downtime), and `surge` drains
-        // its old bank itself, after the flip.
-        if !self.serves(instance)
-            || !self.proxies.drain
-            || self.req.env.rollout.mode == RolloutMode::AllAtOnce
-        {
-            return Ok(());
-        }
-        let host = session.name();
-        {
-            let mut state = self.proxies.state();
-            if Proxies::state_of(&state, &host, instance.port) != ServerState::Serving {
-                // Not listed yet (a new instance): nothing to drain.
-                return Ok(());
-            }
-            Proxies::set(&mut state, &host, instance.port, ServerState::Down);
-            Proxies::apply(self.req, &mut state, self.reporter)?;
-        }
-        self.drain_all(session, std::slice::from_ref(instance), &[unit.to_string()])
-    }
-
-    fn after_healthy(
-        &self,
-        session: &mut Session,
-        instance: &Instance,
-        _unit: &str,
-    ) -> Result<(), StepError> {
-        if !self.serves(instance) {
-            return Ok(());
-        }
-        let mut state = self.proxies.state();
-        if Proxies::set(
-            &mut state,
-            &session.name(),
-            instance.port,
-            ServerState::Serving,
-        ) {
-            Proxies::apply(self.req, &mut state, self.reporter)?;
-        }
-        Ok(())
-    }
-
-    fn after_removed(
-        &self,
-        session: &mut Session,
-        instances: &[Instance],
-    ) -> Result<(), StepError> {
-        let host = session.name();
-        let mut state = self.proxies.state();
-        let mut changed = false;
-        for instance in instances.iter().filter(|i| self.serves(i)) {
-            changed |= Proxies::set(&mut state, &host, instance.port, ServerState::Absent);
-        }
-        if changed {
-            Proxies::apply(self.req, &mut state, self.reporter)?;
-        }
-        Ok(())
-    }
-}
-
-/// A failure of a proxy host, as `host.failed` at `lock`.
-pub fn report(reporter: &dyn Reporter, host: &str, error: &str) {
-    reporter.event(&Event::HostFailed {
-        host: host.to_string(),
-        step: Step::Lock.as_str().to_string(),
-        error: error.to_string(),
-    });
-}
-
-/// A proxy host refused the run before anything changed (held lock, missing rights): every
-/// lock taken is released (app and proxy hosts), `deploy.failed`; exit 3 when a lock is held
-/// by another run, else 1.
-pub fn refused(
-    req: &Request,
-    sessions: &mut [Session],
-    proxies: &Proxies,
-    refused: Vec<(String, Refused)>,
-    reporter: &dyn Reporter,
-) -> crate::outcome::Outcome {
-    use crate::outcome::Outcome;
-    let mut held = false;
-    let mut errors = Vec::new();
-    for (host, r) in refused {
-        let error = match r {
-            Refused::Held(holder) => {
-                held = true;
-                format!("locked by another deploy: {holder}")
-            }
-            Refused::Failed(e) => e,
-        };
-        report(reporter, &host, &error);
-        errors.push(format!("{host}: {error}"));
-    }
-    super::session::release_locks(sessions.iter_mut(), reporter);
-    proxies.release(reporter);
-    let outcome = if held {
-        Outcome::Locked
-    } else {
-        Outcome::FailedBeforeSwitch
-    };
-    reporter.event(&Event::DeployFailed {
-        error: errors.join("; "),
-        code: outcome.code(),
-        summary: super::state::summary(req, sessions.iter()),
-    });
-    outcome
 }
