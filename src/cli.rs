@@ -174,9 +174,10 @@ pub struct DeployArgs {
     #[arg(long, value_name = "H,..", value_delimiter = ',')]
     pub hosts: Vec<String>,
 
-    /// Hosts switched at the same time (overrides `rollout.batch`).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch: Option<u32>,
+    /// Hosts switched at the same time: a count, or a percentage such as 25% (overrides
+    /// `rollout.batch`).
+    #[arg(long, value_name = "N|P%")]
+    pub batch: Option<crate::config::BatchSize>,
 
     /// Deploy even when every host already runs this commit with these units.
     #[arg(long)]

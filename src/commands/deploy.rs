@@ -1,4 +1,4 @@
-//! `deliver [deploy] [ENV] [--ref REF] [--hosts H,..] [--batch N] [--force] [--dry-run]`:
+//! `deliver [deploy] [ENV] [--ref REF] [--hosts H,..] [--batch N|P%] [--force] [--dry-run]`:
 //! resolves the commit locally, connects to every host (one session each) and hands the
 //! rest to `deploy`.
 

@@ -31,7 +31,7 @@ pub use section::general::Supervisor;
 pub use section::health::{Health, HealthPath, InvalidHealthPath};
 pub use section::processes::{Instances, ProcessSetting};
 pub use section::proxy::{Proxy, UpstreamName};
-pub use section::rollout::{Rollout, RolloutMode};
+pub use section::rollout::{BatchSize, Rollout, RolloutMode};
 
 /// A place in a file, 1-based, as editors show it.
 #[derive(Debug, Clone, PartialEq, Eq)]

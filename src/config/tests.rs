@@ -67,7 +67,7 @@ fn spec_example_parses_into_the_expected_values() {
         production.rollout,
         Rollout {
             mode: RolloutMode::Rolling,
-            batch: 1,
+            batch: crate::config::BatchSize::Count(1),
             stop_timeout: Duration::from_secs(30),
         }
     );
@@ -139,7 +139,7 @@ fn defaults_apply_when_keys_are_missing() {
         env.rollout,
         Rollout {
             mode: RolloutMode::Rolling,
-            batch: 1,
+            batch: crate::config::BatchSize::Count(1),
             stop_timeout: Duration::from_secs(30)
         }
     );

@@ -56,7 +56,7 @@ pub struct Request {
     pub force: bool,
     pub dry_run: bool,
     /// Hosts switched at the same time (`--batch`, else `rollout.batch`).
-    pub batch: u32,
+    pub batch: crate::config::BatchSize,
     pub holder_json: String,
     /// Who deploys (`user@machine`), for the log.
     pub who: String,

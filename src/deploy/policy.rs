@@ -2,17 +2,15 @@
 //! a host's instances restart and how each is gated, and the order of a revert. No I/O; the
 //! orchestrator follows these plans.
 
-use crate::config::RolloutMode;
+use crate::config::{BatchSize, RolloutMode};
 use crate::release::{Formation, Instance};
 
 /// Host indices grouped into the batches that switch at the same time: `batch` hosts at a
 /// time when rolling, every host at once for `all-at-once`.
-pub fn batches(hosts: usize, mode: RolloutMode, batch: u32) -> Vec<Vec<usize>> {
+pub fn batches(hosts: usize, mode: RolloutMode, batch: BatchSize) -> Vec<Vec<usize>> {
     let size = match mode {
         RolloutMode::AllAtOnce => hosts.max(1),
-        RolloutMode::Rolling | RolloutMode::Surge => {
-            usize::try_from(batch.max(1)).unwrap_or(usize::MAX)
-        }
+        RolloutMode::Rolling | RolloutMode::Surge => batch.of(hosts),
     };
     (0..hosts)
         .collect::<Vec<_>>()
@@ -107,17 +105,34 @@ mod tests {
     #[test]
     fn rolling_batches_take_batch_hosts_at_a_time() {
         assert_eq!(
-            batches(5, RolloutMode::Rolling, 2),
+            batches(5, RolloutMode::Rolling, BatchSize::Count(2)),
             [vec![0, 1], vec![2, 3], vec![4]]
         );
-        assert_eq!(batches(3, RolloutMode::Rolling, 1), [[0], [1], [2]]);
-        assert_eq!(batches(3, RolloutMode::Rolling, 9), [[0, 1, 2]]);
+        assert_eq!(
+            batches(3, RolloutMode::Rolling, BatchSize::Count(1)),
+            [[0], [1], [2]]
+        );
+        assert_eq!(
+            batches(3, RolloutMode::Rolling, BatchSize::Count(9)),
+            [[0, 1, 2]]
+        );
+        assert_eq!(
+            batches(3, RolloutMode::Surge, BatchSize::Percent(100)),
+            [[0, 1, 2]]
+        );
+        assert_eq!(
+            batches(3, RolloutMode::Rolling, BatchSize::Percent(34)),
+            [[0], [1], [2]]
+        );
     }
 
     #[test]
     fn all_at_once_is_one_batch_of_every_host() {
-        assert_eq!(batches(3, RolloutMode::AllAtOnce, 1), [[0, 1, 2]]);
-        assert!(batches(0, RolloutMode::AllAtOnce, 1).is_empty());
+        assert_eq!(
+            batches(3, RolloutMode::AllAtOnce, BatchSize::Count(1)),
+            [[0, 1, 2]]
+        );
+        assert!(batches(0, RolloutMode::AllAtOnce, BatchSize::Count(1)).is_empty());
     }
 
     #[test]

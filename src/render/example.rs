@@ -132,7 +132,7 @@ fn environment() -> Environment {
         },
         rollout: Rollout {
             mode: RolloutMode::Rolling,
-            batch: 1,
+            batch: crate::config::BatchSize::Count(1),
             stop_timeout: Duration::from_secs(30),
         },
         proxy: Some(Proxy {

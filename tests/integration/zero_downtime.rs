@@ -311,12 +311,12 @@ fn surge_loses_no_post_and_moves_every_server_to_the_other_bank() {
 
     // Every host at once, then the same change rolled instead (the figures: bench/README).
     proxied.app.commit("a new release, surged at once");
-    let (out, all) = under_load(&tb, &proxied, "surge, --batch 3", &["--batch", "3"]);
+    let (out, all) = under_load(&tb, &proxied, "surge, --batch 100%", &["--batch", "100%"]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     assert_eq!(
         all.failed(),
         0,
-        "POSTs failed during surge --batch 3: {all}"
+        "POSTs failed during surge --batch 100%: {all}"
     );
 
     let toml_path = proxied.app.path().join("deliver.toml");
@@ -335,7 +335,7 @@ fn surge_loses_no_post_and_moves_every_server_to_the_other_bank() {
         "POSTs failed during the rolling deploy: {rolling}"
     );
     eprintln!(
-        "wall: surge batch 1 {:.1} s, surge --batch 3 {:.1} s, rolling batch 1 {:.1} s \
+        "wall: surge batch 1 {:.1} s, surge --batch 100% {:.1} s, rolling batch 1 {:.1} s \
          (surge/rolling {:.2})",
         surge.wall.as_secs_f64(),
         all.wall.as_secs_f64(),

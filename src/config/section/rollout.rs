@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use crate::config::raw::{integer, known_entries, string, Entry, Field, Problem};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::config::raw::{field, known_entries, string, wrong_type, Entry, Field, Kind, Problem};
 use crate::config::value::{at_least_one, one_of, positive, Set};
 use crate::config::Supervisor;
 
@@ -13,7 +16,8 @@ const KEYS: [&str; 3] = ["mode", "batch", "stop_timeout"];
 #[derive(Debug, Default)]
 pub(in crate::config) struct RawRollout {
     pub mode: Option<Field<String>>,
-    pub batch: Option<Field<i64>>,
+    /// A count (an integer) or a percentage (a string `"25%"`).
+    pub batch: Option<Field<RawBatch>>,
     pub stop_timeout: Option<Field<String>>,
 }
 
@@ -23,7 +27,13 @@ impl RawRollout {
         for e in known_entries(entry, &KEYS)? {
             match e.key.as_str() {
                 "mode" => raw.mode = Some(string(e)?),
-                "batch" => raw.batch = Some(integer(e)?),
+                "batch" => {
+                    raw.batch = Some(match &e.node.kind {
+                        Kind::Integer(n) => field(e, RawBatch::Count(*n)),
+                        Kind::String(text) => field(e, RawBatch::Text(text.clone())),
+                        _ => return Err(wrong_type(e, "a count or a percentage such as \"25%\"")),
+                    });
+                }
                 _ => raw.stop_timeout = Some(string(e)?),
             }
         }
@@ -31,11 +41,88 @@ impl RawRollout {
     }
 }
 
+/// `batch` as written.
+#[derive(Debug, Clone)]
+pub(in crate::config) enum RawBatch {
+    Count(i64),
+    Text(String),
+}
+
+/// How many hosts switch at the same time: a count, or a percentage of the hosts of the run
+/// (its whole part, at least 1, as Kamal's group limits: `"34%"` of 3 hosts is 1, `"67%"`
+/// is 2, `"100%"` every host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSize {
+    /// >= 1.
+    Count(u32),
+    /// 1..=100.
+    Percent(u32),
+}
+
+impl BatchSize {
+    /// The hosts per batch among `hosts`: the count, or `hosts * percent / 100` (whole
+    /// part); at least 1, at most `hosts` (when there are any).
+    pub fn of(self, hosts: usize) -> usize {
+        let n = match self {
+            BatchSize::Count(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            BatchSize::Percent(p) => hosts * usize::try_from(p).unwrap_or(100) / 100,
+        };
+        n.clamp(1, hosts.max(1))
+    }
+}
+
+impl fmt::Display for BatchSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BatchSize::Count(n) => write!(f, "{n}"),
+            BatchSize::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl FromStr for BatchSize {
+    type Err = String;
+
+    /// `3` or `25%` (a percentage of 1..=100).
+    fn from_str(text: &str) -> Result<BatchSize, String> {
+        let bad =
+            || format!("`{text}` is not a count of hosts (1, 2, ...) or a percentage (1% to 100%)");
+        if let Some(p) = text.strip_suffix('%') {
+            match p.trim().parse::<u32>() {
+                Ok(p) if (1..=100).contains(&p) => Ok(BatchSize::Percent(p)),
+                _ => Err(bad()),
+            }
+        } else {
+            match text.trim().parse::<u32>() {
+                Ok(n) if n >= 1 => Ok(BatchSize::Count(n)),
+                _ => Err(bad()),
+            }
+        }
+    }
+}
+
+fn batch(field: &Field<RawBatch>) -> Result<BatchSize, Problem> {
+    match &field.value {
+        RawBatch::Count(n) => {
+            let count = Field {
+                path: field.path.clone(),
+                key_at: field.key_at,
+                at: field.at,
+                value: *n,
+            };
+            at_least_one(&count).map(BatchSize::Count)
+        }
+        RawBatch::Text(text) => text
+            .parse()
+            .map_err(|e: String| Problem::new(field.at, format!("{}: {e}", field.path))),
+    }
+}
+
 /// One level's `[rollout]`, checked.
 #[derive(Debug, Clone, Default)]
 pub(super) struct RolloutSettings {
     mode: Option<Set<RolloutMode>>,
-    batch: Option<u32>,
+    batch: Option<BatchSize>,
     stop_timeout: Option<Duration>,
 }
 
@@ -51,8 +138,8 @@ pub enum RolloutMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rollout {
     pub mode: RolloutMode,
-    /// >= 1; default 1.
-    pub batch: u32,
+    /// Default 1.
+    pub batch: BatchSize,
     /// Default 30s.
     pub stop_timeout: Duration,
 }
@@ -65,7 +152,7 @@ impl RolloutSettings {
                 .as_ref()
                 .map(|f| Ok::<_, Problem>(Set::at(f, mode(f)?)))
                 .transpose()?,
-            batch: raw.batch.as_ref().map(at_least_one).transpose()?,
+            batch: raw.batch.as_ref().map(batch).transpose()?,
             stop_timeout: raw.stop_timeout.as_ref().map(positive).transpose()?,
         })
     }
@@ -114,7 +201,7 @@ impl RolloutSettings {
         };
         Ok(Rollout {
             mode: self.mode.map_or(default, |m| m.value),
-            batch: self.batch.unwrap_or(1),
+            batch: self.batch.unwrap_or(BatchSize::Count(1)),
             stop_timeout: self.stop_timeout.unwrap_or(Duration::from_secs(30)),
         })
     }
@@ -155,6 +242,38 @@ mod tests {
                 "supervisor = \"upstart\"\n[rollout]\nmode = \"surge\"\n[proxy]\nhosts = [\"lb\"]\n",
                 "5:8: rollout.mode = \"surge\" needs systemd: upstart jobs cannot tell which port \
                  bank serves (use \"rolling\")",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn batch_is_a_count_or_a_percentage_of_the_hosts() {
+        use super::BatchSize;
+        assert_eq!(
+            only_env(&format!("{BASE}[rollout]\nbatch = \"34%\"\n"))
+                .rollout
+                .batch,
+            BatchSize::Percent(34)
+        );
+        assert_eq!(BatchSize::Percent(34).of(3), 1);
+        assert_eq!(BatchSize::Percent(67).of(3), 2);
+        assert_eq!(BatchSize::Percent(100).of(3), 3);
+        assert_eq!(BatchSize::Percent(1).of(3), 1);
+        assert_eq!(BatchSize::Count(9).of(3), 3);
+        assert_eq!("25%".parse(), Ok(BatchSize::Percent(25)));
+        assert_eq!("2".parse(), Ok(BatchSize::Count(2)));
+        for bad in ["0", "0%", "101%", "x", "-1", "%"] {
+            assert!(bad.parse::<BatchSize>().is_err(), "{bad}");
+        }
+        assert_errors(&[
+            (
+                "[rollout]\nbatch = \"150%\"\n",
+                "4:9: rollout.batch: `150%` is not a count of hosts (1, 2, ...) or a percentage \
+                 (1% to 100%)",
+            ),
+            (
+                "[rollout]\nbatch = 1.5\n",
+                "4:9: rollout.batch must be a count or a percentage such as \"25%\", found a float",
             ),
         ]);
     }

@@ -247,7 +247,7 @@ fn request_with(mode: &str, extra: &str) -> Request {
         repo: Some("/repo".into()),
         force: false,
         dry_run: false,
-        batch: 1,
+        batch: crate::config::BatchSize::Count(1),
         holder_json: "{}".into(),
         who: "me@laptop".into(),
         now_unix: 1_795_400_000,
