@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::health::{self, GateError};
 use super::policy::{self, Gate};
-use super::proxy::{Flip, ProxyHooks};
-use super::rollout;
+use super::proxy::{running, Flip, ProxyHooks};
 use super::state::{millis, Host, Phase, StepError};
 use super::switch;
 use super::Request;
@@ -85,10 +84,7 @@ fn undo_before_flip(req: &Request, h: &mut Host, reporter: &dyn Reporter) {
         return;
     }
     let (new, _) = split(req, h.target.instances(&req.env));
-    let (old, _) = split(
-        req,
-        rollout::running_before(&req.env, &req.types, &h.facts).unwrap_or_default(),
-    );
+    let (old, _) = split(req, running(req, h));
     // Only what the old formation does not run (a bank never overlaps the other).
     let stop = policy::removed(&new, &old);
     let mut r = h
@@ -176,12 +172,13 @@ fn retire_old_bank(
     hooks: &ProxyHooks<'_>,
     reporter: &dyn Reporter,
 ) -> Result<PendingGate, StepError> {
-    let before = rollout::running_before(&req.env, &req.types, &h.facts).unwrap_or_default();
-    let (old_web, old_rest) = split(req, before);
+    let (old_web, old_rest) = split(req, running(req, h));
     let (new_web, new_rest) = split(req, h.target.instances(&req.env));
     let retired = policy::removed(&old_web, &new_web);
     if !retired.is_empty() {
-        hooks.drain_all(&mut h.session, &retired, &units(req, &retired))?;
+        if hooks.proxies.drains() {
+            hooks.drain_all(&mut h.session, &retired, &units(req, &retired))?;
+        }
         h.session.run(
             &supervisor::stop_removed(req.env.supervisor, &units(req, &retired)),
             reporter,
@@ -228,8 +225,7 @@ fn start_and_flip(
         let flips: Vec<Flip> = hosts
             .iter()
             .map(|h| {
-                let before =
-                    rollout::running_before(&req.env, &req.types, &h.facts).unwrap_or_default();
+                let before = running(req, h);
                 Flip {
                     host: h.session.name(),
                     old: ports(&split(req, before).0),

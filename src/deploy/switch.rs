@@ -96,10 +96,8 @@ pub fn all(
             .first()
             .map_or(1, Vec::len);
         surge::all(req, hosts, size, hooks, reporter)?;
-        return hooks
-            .proxies
-            .tidy(req, reporter)
-            .map_err(|e| format!("after the rollout: {e}"));
+        hooks.proxies.tidy(req, reporter);
+        return Ok(());
     }
     for batch in policy::batches(hosts.len(), req.env.rollout.mode, req.batch) {
         if interrupted() {
@@ -128,8 +126,6 @@ pub fn all(
         }
     }
     // The upstream may still list what the rollout stopped.
-    hooks
-        .proxies
-        .tidy(req, reporter)
-        .map_err(|e| format!("after the rollout: {e}"))
+    hooks.proxies.tidy(req, reporter);
+    Ok(())
 }

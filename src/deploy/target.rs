@@ -149,7 +149,10 @@ pub fn decide(
 /// test, which compares with what runs); a host where nothing runs yet stays on the base
 /// bank. The first host whose target cannot be made there names the error.
 pub fn to_other_bank(req: &Request, hosts: &mut [Host]) -> Result<(), String> {
-    for h in hosts.iter_mut().filter(|h| !h.facts.wants.is_empty()) {
+    for h in hosts
+        .iter_mut()
+        .filter(|h| h.facts.current.is_some() && !h.facts.wants.is_empty())
+    {
         let bank = h.target.bank.other();
         h.target = host_target(&req.env, &req.types, &h.session.layout, &h.facts, bank)
             .map_err(|e| format!("{}: {}", h.session.name(), StepError::Target(e)))?;

@@ -9,6 +9,7 @@
 //! fail). With `drain` (the default of a managed proxy) a deploy, a rollback, a release that
 //! fails its health check and a formation change lose none. Needs root (the test bed).
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -163,6 +164,38 @@ fn under_load(
     (out, figures)
 }
 
+/// Where the time of a `--json` run went: each event's name and host, in seconds from
+/// `deploy.start` (from the events' `ts`), one line each; `host.output` left out.
+fn timeline(json: &str) -> String {
+    let secs = |ts: &str| -> f64 {
+        // `2026-11-26T03:06:15.917Z`: seconds of the day are enough within one run.
+        let t = &ts[11..ts.len() - 1];
+        let mut parts = t.split(':');
+        let h: f64 = parts.next().unwrap().parse().unwrap();
+        let m: f64 = parts.next().unwrap().parse().unwrap();
+        let s: f64 = parts.next().unwrap().parse().unwrap();
+        h * 3600.0 + m * 60.0 + s
+    };
+    let mut start = None;
+    let mut out = String::new();
+    for line in json.lines() {
+        let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let (Some(name), Some(ts)) = (e["event"].as_str(), e["ts"].as_str()) else {
+            continue;
+        };
+        if name == "host.output" || name == "host.script" {
+            continue;
+        }
+        let t = secs(ts);
+        let t0 = *start.get_or_insert(t);
+        let what = e["unit"].as_str().or(e["host"].as_str()).unwrap_or("");
+        let _ = writeln!(out, "  {:6.2} s  {name} {what}", t - t0);
+    }
+    out
+}
+
 /// The upstream file deliver wrote on the proxy host: its `server` lines.
 fn upstream_servers(tb: &Testbed) -> Vec<String> {
     let out = tb.exec(PROXY_HOST, &format!("cat {}", upstream_path()));
@@ -293,6 +326,7 @@ fn surge_loses_no_post_and_moves_every_server_to_the_other_bank() {
     proxied.app.commit("a new release, surged");
     let (out, surge) = under_load(&tb, &proxied, "surge, batch 1", &["--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    eprint!("{}", timeline(&text(&out.stdout)));
     assert_eq!(
         surge.failed(),
         0,

@@ -94,7 +94,9 @@ fn ship(req: &Request, remotes: Remotes, reporter: &dyn Reporter) -> Outcome {
     if interrupted() {
         return failed(&mut hosts, "interrupted before switching");
     }
-    proxies.start(req, &hosts);
+    if let Err(e) = proxies.start(req, &hosts) {
+        return failed(&mut hosts, &e);
+    }
     let hooks = ProxyHooks {
         proxies: &proxies,
         req,

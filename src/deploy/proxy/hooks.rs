@@ -82,8 +82,9 @@ impl InstanceHooks for ProxyHooks<'_> {
                 // Not listed yet (a new instance): nothing to drain.
                 return Ok(());
             }
-            Proxies::set(&mut state, &host, instance.port, ServerState::Down);
-            Proxies::apply(self.req, &mut state, self.reporter)?;
+            Proxies::change(self.req, &mut state, self.reporter, |state| {
+                Proxies::set(state, &host, instance.port, ServerState::Down);
+            })?;
         }
         self.drain_all(session, std::slice::from_ref(instance), &[unit.to_string()])
     }
@@ -98,15 +99,13 @@ impl InstanceHooks for ProxyHooks<'_> {
             return Ok(());
         }
         let mut state = self.proxies.state();
-        if Proxies::set(
-            &mut state,
-            &session.name(),
-            instance.port,
-            ServerState::Serving,
-        ) {
-            Proxies::apply(self.req, &mut state, self.reporter)?;
+        let host = session.name();
+        if Proxies::state_of(&state, &host, instance.port) == ServerState::Serving {
+            return Ok(());
         }
-        Ok(())
+        Proxies::change(self.req, &mut state, self.reporter, |state| {
+            Proxies::set(state, &host, instance.port, ServerState::Serving);
+        })
     }
 
     fn after_removed(
@@ -116,13 +115,19 @@ impl InstanceHooks for ProxyHooks<'_> {
     ) -> Result<(), StepError> {
         let host = session.name();
         let mut state = self.proxies.state();
-        let mut changed = false;
-        for instance in instances.iter().filter(|i| self.serves(i)) {
-            changed |= Proxies::set(&mut state, &host, instance.port, ServerState::Absent);
+        let gone: Vec<u16> = instances
+            .iter()
+            .filter(|i| self.serves(i))
+            .map(|i| i.port)
+            .filter(|port| Proxies::state_of(&state, &host, *port) != ServerState::Absent)
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
         }
-        if changed {
-            Proxies::apply(self.req, &mut state, self.reporter)?;
-        }
-        Ok(())
+        Proxies::change(self.req, &mut state, self.reporter, |state| {
+            for port in gone {
+                Proxies::set(state, &host, port, ServerState::Absent);
+            }
+        })
     }
 }

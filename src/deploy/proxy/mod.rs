@@ -79,6 +79,11 @@ impl Proxies {
         self.state.lock().expect("proxy state lock")
     }
 
+    /// `[proxy] drain`: instances leave the upstream and drain before they stop.
+    pub fn drains(&self) -> bool {
+        self.drain
+    }
+
     /// Whether there is a proxy to manage.
     pub fn managed(&self) -> bool {
         self.managed
@@ -86,19 +91,20 @@ impl Proxies {
 
     /// What nginx sees of each app host when the rollout begins: the instances of the health
     /// process it runs now (none where nothing is deployed yet), all serving.
-    pub fn start(&self, req: &Request, hosts: &[Host]) {
+    ///
+    /// Renders the file once, so that an upstream nginx cannot take (two hosts behind one
+    /// address, ...) fails the run before anything switches.
+    pub fn start(&self, req: &Request, hosts: &[Host]) -> Result<(), String> {
+        if !self.managed {
+            return Ok(());
+        }
         let process = &req.env.health.process;
         let mut state = self.state();
         state.hosts = hosts
             .iter()
             .enumerate()
             .map(|(i, h)| {
-                let running = if h.facts.current.is_none() {
-                    Vec::new()
-                } else {
-                    rollout::running_before(&req.env, &req.types, &h.facts)
-                        .unwrap_or_else(|| h.target.instances(&req.env))
-                };
+                let running = running(req, h);
                 let servers = running
                     .iter()
                     .filter(|i| &i.type_name == process)
@@ -117,6 +123,25 @@ impl Proxies {
             })
             .collect();
         state.written = state.hosts.iter().map(|(_, h)| h.clone()).collect();
+        // What the rollout will list: every host's target, serving.
+        let mut target = state.hosts.clone();
+        for ((_, t), h) in target.iter_mut().zip(hosts) {
+            t.servers = h
+                .target
+                .instances(&req.env)
+                .iter()
+                .filter(|i| &i.type_name == process)
+                .map(|i| UpstreamServer {
+                    port: i.port,
+                    bank: Bank::Base,
+                    state: ServerState::Serving,
+                })
+                .collect();
+        }
+        let target: Vec<ProxiedHost> = target.into_iter().map(|(_, h)| h).collect();
+        render::nginx_managed(&req.env, &target)
+            .map(drop)
+            .map_err(|e| format!("the upstream for the proxy: {e}"))
     }
 
     /// The upstream file as it stands.
@@ -202,6 +227,24 @@ impl Proxies {
             .map_or(ServerState::Absent, |s| s.state)
     }
 
+    /// Changes the state with `edit`, then writes it as [`Proxies::apply`] does; when the write
+    /// fails, the state goes back to what it was, so that it keeps telling what the proxy
+    /// hosts serve (a proxy host that refuses keeps its previous file).
+    fn change(
+        req: &Request,
+        state: &mut State,
+        reporter: &dyn Reporter,
+        edit: impl FnOnce(&mut State),
+    ) -> Result<(), StepError> {
+        let before = state.hosts.clone();
+        edit(state);
+        let r = Proxies::apply(req, state, reporter);
+        if r.is_err() {
+            state.hosts = before;
+        }
+        r
+    }
+
     /// Writes the upstream on every proxy host, checks and reloads it there (in parallel);
     /// `proxy.reloaded` per host.
     fn apply(req: &Request, state: &mut State, reporter: &dyn Reporter) -> Result<(), StepError> {
@@ -254,6 +297,16 @@ impl Proxies {
     }
 }
 
+/// The instances running on `h` before the run: none where nothing is deployed yet, else
+/// what its installed target wants (or, with no record, the target's).
+pub fn running(req: &Request, h: &Host) -> Vec<crate::release::Instance> {
+    if h.facts.current.is_none() {
+        return Vec::new();
+    }
+    rollout::running_before(&req.env, &req.types, &h.facts)
+        .unwrap_or_else(|| h.target.instances(&req.env))
+}
+
 /// One app host's part of a `surge` flip: the ports of its health instances that stop
 /// serving, and those that start.
 pub struct Flip {
@@ -272,15 +325,16 @@ impl Proxies {
         reporter: &dyn Reporter,
     ) -> Result<(), StepError> {
         let mut state = self.state();
-        for f in flips {
-            for port in &f.old {
-                Proxies::set(&mut state, &f.host, *port, ServerState::Down);
+        Proxies::change(req, &mut state, reporter, |state| {
+            for f in flips {
+                for port in &f.old {
+                    Proxies::set(state, &f.host, *port, ServerState::Down);
+                }
+                for port in &f.new {
+                    Proxies::set(state, &f.host, *port, ServerState::Serving);
+                }
             }
-            for port in &f.new {
-                Proxies::set(&mut state, &f.host, *port, ServerState::Serving);
-            }
-        }
-        Proxies::apply(req, &mut state, reporter)
+        })
     }
 
     /// `surge`, after a flip some proxy host refused: every proxy host back on the old banks
@@ -314,12 +368,18 @@ impl Proxies {
 
     /// Writes the upstream once more if it still lists servers that no longer run (`surge`'s
     /// last batch leaves its old bank `down` in the file).
-    pub fn tidy(&self, req: &Request, reporter: &dyn Reporter) -> Result<(), StepError> {
+    ///
+    /// Every host runs its target by then, and what is left in the file is only `down`:
+    /// a failure here is reported (`host.failed` at `finish`) and does not fail the run.
+    pub fn tidy(&self, req: &Request, reporter: &dyn Reporter) {
         let mut state = self.state();
         if self.managed && Proxies::unwritten(&state) {
-            Proxies::apply(req, &mut state, reporter)?;
+            if let Err(e) = Proxies::apply(req, &mut state, reporter) {
+                for session in &state.sessions {
+                    session.report_failure(reporter, Step::Finish, &e);
+                }
+            }
         }
-        Ok(())
     }
 
     /// The state differs from what the proxy hosts were last given.

@@ -32,15 +32,26 @@ impl Proxies {
         let results = parallel::each(state.sessions.iter_mut(), |s| {
             let also_app = app_hosts.contains(&s.name());
             let script = if also_app {
-                plan_proxy::preflight(config)
+                checks(config)
             } else {
-                lock::acquire(&s.layout, &req.holder_json).then(plan_proxy::preflight(config))
+                lock::acquire(&s.layout, &req.holder_json).then(checks(config))
             };
             let out = s
                 .query(&script)
                 .map_err(|e| Refused::Failed(e.to_string()))?;
-            if out.status == lock::HELD && !also_app {
+            // Our own app session's lock, reached under another name (an alias, a user@):
+            // the holder is this very run.
+            let ours = out.status == lock::HELD
+                && out.stdout.lines().next().map(str::trim) == Some(req.holder_json.trim());
+            if out.status == lock::HELD && !also_app && !ours {
                 return Err(Refused::Held(out.stdout.trim().to_string()));
+            }
+            if ours {
+                // The preflight did not run after a held lock: ask it alone.
+                let again = s
+                    .query(&checks(config))
+                    .map_err(|e| Refused::Failed(e.to_string()))?;
+                return judge(&again.stdout);
             }
             if !also_app {
                 s.phase = Phase::Locked;
@@ -52,24 +63,7 @@ impl Proxies {
                     out.stderr.trim()
                 )));
             }
-            let preflight = Preflight::parse(&out.stdout).map_err(Refused::Failed)?;
-            let missing = preflight.missing();
-            if missing.is_empty() {
-                return Ok(());
-            }
-            let mut reason = missing
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            if missing.iter().any(|m| m.needs_sudo_rule()) {
-                let _ = write!(
-                    reason,
-                    "; add to sudoers (visudo -f /etc/sudoers.d/deliver-proxy): {}",
-                    preflight.sudo_rule(&preflight.user).trim_end()
-                );
-            }
-            Err(Refused::Failed(reason))
+            judge(&out.stdout)
         });
         state
             .sessions
@@ -78,6 +72,53 @@ impl Proxies {
             .filter_map(|(s, r)| r.err().map(|e| (s.name(), e)))
             .collect()
     }
+}
+
+/// The preflight, then (changing nothing either) whether nginx takes its configuration as
+/// it is: a proxy already broken by another file would refuse deliver's first write after
+/// hosts switched.
+fn checks(config: &str) -> crate::plan::Script {
+    plan_proxy::preflight(config).raw(
+        "nginx -t as it stands (the rule the preflight checks allows it); its report prefixed",
+        "if out=$(sudo -n nginx -t 2>&1 </dev/null); then echo valid=yes\n\
+         else echo valid=no; printf '%s\\n' \"$out\" | sed 's/^/nginx-t=/'; fi",
+    )
+}
+
+/// What a proxy host lacks, from the output of [`checks`]: each missing right (with the
+/// sudoers line when sudo is what lacks), or nginx's report when its configuration fails.
+fn judge(stdout: &str) -> Result<(), Refused> {
+    let (extra, rest): (Vec<&str>, Vec<&str>) = stdout
+        .lines()
+        .partition(|l| l.starts_with("valid=") || l.starts_with("nginx-t="));
+    let preflight = Preflight::parse(&rest.join("\n")).map_err(Refused::Failed)?;
+    let missing = preflight.missing();
+    if missing.is_empty() {
+        if extra.contains(&"valid=no") {
+            let report: Vec<&str> = extra
+                .iter()
+                .filter_map(|l| l.strip_prefix("nginx-t="))
+                .collect();
+            return Err(Refused::Failed(format!(
+                "`sudo -n nginx -t` fails before deliver changes anything: {}",
+                report.join(" | ")
+            )));
+        }
+        return Ok(());
+    }
+    let mut reason = missing
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if missing.iter().any(|m| m.needs_sudo_rule()) {
+        let _ = write!(
+            reason,
+            "; add to sudoers (visudo -f /etc/sudoers.d/deliver-proxy): {}",
+            preflight.sudo_rule(&preflight.user).trim_end()
+        );
+    }
+    Err(Refused::Failed(reason))
 }
 
 /// A failure of a proxy host, as `host.failed` at `lock`.
@@ -126,4 +167,46 @@ pub fn refused(
         summary: crate::deploy::state::summary(req, sessions.iter()),
     });
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALLOWED: &str = "write=yes\ntest=yes\nreload=yes\nnginx=/usr/sbin/nginx\n\
+                           systemctl=/usr/bin/systemctl\nuser=app\n";
+
+    fn reason(stdout: &str) -> String {
+        match judge(stdout) {
+            Err(Refused::Failed(reason)) => reason,
+            Err(Refused::Held(_)) => panic!("held"),
+            Ok(()) => String::new(),
+        }
+    }
+
+    #[test]
+    fn a_proxy_host_is_judged_on_its_rights_then_on_its_nginx_config() {
+        assert_eq!(reason(&format!("{ALLOWED}valid=yes\n")), "");
+        let broken = reason(&format!(
+            "{ALLOWED}valid=no\nnginx-t=nginx: [emerg] unknown directive \"x\"\n\
+             nginx-t=nginx: configuration file /etc/nginx/nginx.conf test failed\n"
+        ));
+        assert!(
+            broken.starts_with("`sudo -n nginx -t` fails before deliver changes anything: ")
+                && broken.contains("unknown directive"),
+            "{broken}"
+        );
+        let denied = reason(
+            "write=no\ntest=no\nreload=no\nnginx=/usr/sbin/nginx\nsystemctl=/usr/bin/systemctl\n\
+             user=deploy\nvalid=no\n",
+        );
+        assert!(
+            denied.contains("not writable")
+                && denied.ends_with(
+                    "add to sudoers (visudo -f /etc/sudoers.d/deliver-proxy): deploy ALL=(root) \
+                     NOPASSWD: /usr/sbin/nginx -t, /usr/bin/systemctl reload nginx"
+                ),
+            "{denied}"
+        );
+    }
 }
