@@ -1,14 +1,16 @@
-//! `surge` (SPEC §7), one batch of hosts at a time: swap `current` and start the new
-//! formation of the health process on the other port bank (PORT + 50) while the old one
-//! serves, gate all of it at once, flip the batch in the proxy's upstream in one reload,
-//! drain and stop the old bank, then restart the workers together; their 1 s gate is checked
-//! once the next batch is done (or at the end), so it never blocks it. The bank that serves is
-//! what the installed `<app>.target` wants, so the next run reads it back from the facts.
+//! `surge` (SPEC §7), batch by batch: swap `current`, start the new formation of the health
+//! process on the other port bank (PORT + 50) while the old one serves, and restart the
+//! workers with it (they serve no request); gate the new bank; flip the batch in the
+//! proxy's upstream in one reload; drain and stop the old bank. The workers' 1 s gate is
+//! checked once that is done. Batches are pipelined: batch k is retired (drain, stop, gate)
+//! while batch k + 1 boots and flips. The bank that serves is what the installed
+//! `<app>.target` wants, so the next run reads it back from the facts.
 //!
-//! A failure before the flip stops the new bank and swaps `current` back on every host of
-//! the batch (nothing served changed; those hosts end `reverted`). After the flip the hosts
-//! stay `switched`, and the revert takes them back through the rollout core with the
-//! proxy's drain hooks: old instances up and healthy first, then the new ones drained out.
+//! A failure before the flip stops the new bank, swaps `current` back and restarts the
+//! workers on every host of the batch (nothing served changed; those hosts end `reverted`).
+//! After the flip the hosts stay `switched`, and the revert takes them back through the
+//! rollout core with the proxy's drain hooks: old instances up and healthy first, then the
+//! new ones drained out.
 
 use std::time::{Duration, Instant};
 
@@ -45,26 +47,60 @@ fn ports(instances: &[Instance]) -> Vec<u16> {
     instances.iter().map(|i| i.port).collect()
 }
 
-/// Before the flip, on one host: swap, start the new bank, gate it.
-fn start_new_bank(req: &Request, h: &mut Host, reporter: &dyn Reporter) -> Result<(), StepError> {
-    let script = switch::forward_script(req, h);
-    h.session.run(&script, reporter)?;
-    h.session.phase = Phase::Switched;
-    reporter.event(&Event::HostSwitched {
-        host: h.session.name(),
+/// Swaps `current` (and installs the units that want the new bank) on every host of a
+/// batch, in parallel; the error names each host that failed.
+fn swap(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Result<(), String> {
+    let results = parallel::each(hosts.iter_mut(), |h| {
+        let script = switch::forward_script(req, h);
+        h.session
+            .run(&script, reporter)
+            .map_err(|e| format!("{}: {e}", h.session.name()))?;
+        h.session.phase = Phase::Switched;
+        reporter.event(&Event::HostSwitched {
+            host: h.session.name(),
+        });
+        Ok(())
     });
-    let (new, _) = split(req, h.target.instances(&req.env));
-    if new.is_empty() {
-        return Ok(());
+    let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
     }
+}
+
+/// Undoes every swapped host of a batch that did not flip.
+fn undo(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) {
+    parallel::each(hosts.iter_mut(), |h| undo_before_flip(req, h, reporter));
+}
+
+/// Before the flip, on one swapped host: start the new bank and restart the workers (one
+/// round trip: the workers serve no request, and their 1 s gate then runs beside the new
+/// bank's boot), gate the new bank. The workers' gate comes back pending.
+fn start_new_bank(
+    req: &Request,
+    h: &mut Host,
+    reporter: &dyn Reporter,
+) -> Result<PendingGate, StepError> {
+    let (new, workers) = split(req, h.target.instances(&req.env));
     let names = units(req, &new);
-    h.session
-        .run(&supervisor::restart(req.env.supervisor, &names), reporter)?;
-    for (instance, unit) in new.iter().zip(&names) {
+    let workers = units(req, &workers);
+    let all: Vec<String> = names.iter().chain(&workers).cloned().collect();
+    if !all.is_empty() {
+        h.session
+            .run(&supervisor::restart(req.env.supervisor, &all), reporter)?;
+    }
+    let pending = PendingGate {
+        units: workers,
+        since: Instant::now(),
+    };
+    for unit in &all {
         reporter.event(&Event::InstanceRestarted {
             host: h.session.name(),
             unit: unit.clone(),
         });
+    }
+    for (instance, unit) in new.iter().zip(&names) {
         health::gate(
             &mut h.session,
             req.env.supervisor,
@@ -75,7 +111,7 @@ fn start_new_bank(req: &Request, h: &mut Host, reporter: &dyn Reporter) -> Resul
             reporter,
         )?;
     }
-    Ok(())
+    Ok(pending)
 }
 
 /// A failure before the flip: stop the new bank, swap back. The host ends `reverted`.
@@ -96,6 +132,15 @@ fn undo_before_flip(req: &Request, h: &mut Host, reporter: &dyn Reporter) {
         .map(drop);
     if r.is_ok() {
         r = switch::back_script(req, h).and_then(|s| h.session.run(&s, reporter).map(drop));
+    }
+    // The workers restarted with the new bank: back on the old release.
+    let (_, workers) = split(req, running(req, h));
+    if r.is_ok() && !workers.is_empty() {
+        let workers = units(req, &workers);
+        r = h
+            .session
+            .run(&supervisor::restart(req.env.supervisor, &workers), reporter)
+            .map(drop);
     }
     match r {
         Ok(()) => {
@@ -164,14 +209,13 @@ impl PendingGate {
     }
 }
 
-/// After the flip, on one host: drain the old bank, stop it, restart the workers (their
-/// gate is left pending).
+/// After the flip, on one host: drain the old bank, stop it and the workers that left.
 fn retire_old_bank(
     req: &Request,
     h: &mut Host,
     hooks: &ProxyHooks<'_>,
     reporter: &dyn Reporter,
-) -> Result<PendingGate, StepError> {
+) -> Result<(), StepError> {
     let (old_web, old_rest) = split(req, running(req, h));
     let (new_web, new_rest) = split(req, h.target.instances(&req.env));
     let retired = policy::removed(&old_web, &new_web);
@@ -192,21 +236,7 @@ fn retire_old_bank(
             reporter,
         )?;
     }
-    let workers = units(req, &new_rest);
-    if !workers.is_empty() {
-        h.session
-            .run(&supervisor::restart(req.env.supervisor, &workers), reporter)?;
-        for unit in &workers {
-            reporter.event(&Event::InstanceRestarted {
-                host: h.session.name(),
-                unit: unit.clone(),
-            });
-        }
-    }
-    Ok(PendingGate {
-        units: workers,
-        since: Instant::now(),
-    })
+    Ok(())
 }
 
 /// Starts the new bank of a batch and flips it; on a failure, undoes the batch before the
@@ -216,11 +246,18 @@ fn start_and_flip(
     hosts: &mut [Host],
     hooks: &ProxyHooks<'_>,
     reporter: &dyn Reporter,
-) -> Result<(), String> {
+) -> Result<Vec<PendingGate>, String> {
     let started = parallel::each(hosts.iter_mut(), |h| {
         start_new_bank(req, h, reporter).map_err(|e| format!("{}: {e}", h.session.name()))
     });
-    let mut errors: Vec<String> = started.into_iter().filter_map(Result::err).collect();
+    let mut gates = Vec::new();
+    let mut errors = Vec::new();
+    for r in started {
+        match r {
+            Ok(gate) => gates.push(gate),
+            Err(e) => errors.push(e),
+        }
+    }
     if errors.is_empty() {
         let flips: Vec<Flip> = hosts
             .iter()
@@ -239,9 +276,9 @@ fn start_and_flip(
         }
     }
     if errors.is_empty() {
-        return Ok(());
+        return Ok(gates);
     }
-    parallel::each(hosts.iter_mut(), |h| undo_before_flip(req, h, reporter));
+    undo(req, hosts, reporter);
     Err(errors.join("; "))
 }
 
@@ -250,12 +287,13 @@ fn start_and_flip(
 fn retire(
     req: &Request,
     hosts: &mut [Host],
+    gates: Vec<PendingGate>,
     hooks: &ProxyHooks<'_>,
     reporter: &dyn Reporter,
 ) -> Result<(), String> {
-    let results = parallel::each(hosts.iter_mut(), |h| {
+    let results = parallel::each(hosts.iter_mut().zip(gates), |(h, gate)| {
         retire_old_bank(req, h, hooks, reporter)
-            .and_then(|gate| gate.check(req, h, reporter))
+            .and_then(|()| gate.check(req, h, reporter))
             .map_err(|e| format!("{}: {e}", h.session.name()))
     });
     let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
@@ -266,10 +304,12 @@ fn retire(
     }
 }
 
-/// Every batch of `surge`, pipelined: batch k is retired (drain, stop, workers and their
-/// gate) while batch k + 1 boots its new bank and flips, so the critical path is one boot
-/// and one flip per batch. Stops at the first failure (or an interrupt, before a batch
-/// starts), once the batch being retired is done; the error names each host that failed.
+/// Every batch of `surge`, pipelined: while batch k boots its new bank and flips, batch
+/// k + 1 swaps `current` (installing its units); once batch k flipped, it is retired (drain,
+/// stop, the workers' gate) while batch k + 1 boots and flips. The critical path is one
+/// boot and one flip per batch. Stops at the first failure (or an interrupt, between
+/// batches): a batch that swapped but did not flip is undone; a batch that flipped stays
+/// switched for the revert. The error names each host that failed.
 pub fn all(
     req: &Request,
     hosts: &mut [Host],
@@ -277,23 +317,73 @@ pub fn all(
     hooks: &ProxyHooks<'_>,
     reporter: &dyn Reporter,
 ) -> Result<(), String> {
+    use std::thread::ScopedJoinHandle;
+    let interrupted = super::interrupt::interrupted;
     std::thread::scope(|scope| {
-        let mut retiring: Option<std::thread::ScopedJoinHandle<'_, Result<(), String>>> = None;
-        let joined = |h: Option<std::thread::ScopedJoinHandle<'_, Result<(), String>>>| {
+        let join_retired = |h: Option<ScopedJoinHandle<'_, Result<(), String>>>| {
             h.map_or(Ok(()), |h| h.join().expect("a retiring batch panicked"))
         };
-        for batch in hosts.chunks_mut(size.max(1)) {
-            if super::interrupt::interrupted() {
-                joined(retiring.take())?;
-                return Err("interrupted".to_string());
-            }
-            if let Err(e) = start_and_flip(req, batch, hooks, reporter) {
-                let before = joined(retiring.take());
-                return Err(before.err().map_or(e.clone(), |b| format!("{b}; {e}")));
-            }
-            joined(retiring.take())?;
-            retiring = Some(scope.spawn(move || retire(req, batch, hooks, reporter)));
+        let both = |a: Result<(), String>, b: String| match a {
+            Ok(()) => b,
+            Err(a) => format!("{a}; {b}"),
+        };
+        let mut chunks = hosts.chunks_mut(size.max(1));
+        let Some(first) = chunks.next() else {
+            return Ok(());
+        };
+        if interrupted() {
+            return Err("interrupted".to_string());
         }
-        joined(retiring.take())
+        let mut current = first;
+        let mut swapped = swap(req, current, reporter);
+        let mut retiring: Option<ScopedJoinHandle<'_, Result<(), String>>> = None;
+        loop {
+            let next = if swapped.is_ok() && !interrupted() {
+                chunks.next()
+            } else {
+                None
+            };
+            let swapping = next.map(|n| {
+                scope.spawn(move || {
+                    let r = swap(req, n, reporter);
+                    (n, r)
+                })
+            });
+            let flipped = match swapped {
+                Ok(()) => start_and_flip(req, current, hooks, reporter),
+                Err(e) => {
+                    undo(req, current, reporter);
+                    Err(e)
+                }
+            };
+            let next = swapping.map(|h| h.join().expect("a swapping batch panicked"));
+            let gates = match flipped {
+                Ok(gates) => gates,
+                Err(e) => {
+                    if let Some((n, _)) = next {
+                        undo(req, n, reporter);
+                    }
+                    return Err(both(join_retired(retiring.take()), e));
+                }
+            };
+            if let Err(e) = join_retired(retiring.take()) {
+                if let Some((n, _)) = next {
+                    undo(req, n, reporter);
+                }
+                return Err(e);
+            }
+            retiring = Some(scope.spawn(move || retire(req, current, gates, hooks, reporter)));
+            match next {
+                Some((n, r)) => {
+                    current = n;
+                    swapped = r;
+                }
+                None if chunks.len() > 0 => {
+                    return Err(both(join_retired(retiring.take()), "interrupted".into()));
+                }
+                None => break,
+            }
+        }
+        join_retired(retiring.take())
     })
 }

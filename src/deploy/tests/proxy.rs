@@ -105,7 +105,6 @@ fn surge_starts_the_other_bank_flips_once_then_retires_the_old_one() {
             "GET :5051/health",
             "proxy.connections",
             "supervisor.stop_removed",
-            "supervisor.restart",
             "supervisor.is_active",
             "prune",
         ],
@@ -147,4 +146,53 @@ fn a_proxy_without_the_rights_stops_the_run_before_anything_switches() {
         assert_eq!(log_of(&logs, i), ["lock.acquire", "lock.release"]);
     }
     assert!(events.names().contains(&"host.failed lb1".to_string()));
+}
+
+#[test]
+fn surge_failing_before_the_flip_undoes_that_batch_and_reverts_the_flipped_ones() {
+    let running = Behaviour {
+        wants: RUNNING.to_vec(),
+        ..Behaviour::default()
+    };
+    let sick = Behaviour {
+        unhealthy: true,
+        ..running.clone()
+    };
+    let (apps, logs) = hosts([running, sick]);
+    let (lb, lb_log) = Recorder::new(
+        "lb1",
+        Behaviour {
+            proxy: true,
+            ..Behaviour::default()
+        },
+    );
+    let remotes = Remotes {
+        apps,
+        proxies: vec![Box::new(lb)],
+    };
+    let events = Events::default();
+    assert_eq!(run(&proxied("surge"), remotes, &events), Outcome::Reverted);
+    // h2's new bank never answered: stopped, `current` swapped back, workers restarted; the
+    // proxy never flipped it.
+    let h2 = log_of(&logs, 1);
+    let after_gate = h2
+        .iter()
+        .rposition(|s| s == "GET :5050/health")
+        .expect("gated");
+    assert_eq!(
+        &h2[after_gate + 1..],
+        [
+            "supervisor.stop_removed",
+            "switch.swap_current",
+            "supervisor.restart",
+            "prune"
+        ],
+        "{h2:#?}"
+    );
+    // h1 had flipped: back through the rollout core, old instances up again.
+    let names = events.names();
+    assert!(names.contains(&"host.reverted h1".to_string()), "{names:?}");
+    assert!(names.contains(&"host.reverted h2".to_string()), "{names:?}");
+    let lb = lb_log.lock().unwrap().clone();
+    assert_eq!(lb.last().unwrap(), "lock.release", "{lb:#?}");
 }
