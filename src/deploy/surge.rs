@@ -271,7 +271,19 @@ fn start_and_flip(
             })
             .collect();
         if let Err(e) = hooks.proxies.flip(req, &flips, reporter) {
-            hooks.proxies.unflip(req, &flips, reporter);
+            if let Err(back) = hooks.proxies.unflip(req, &flips, reporter) {
+                // Some proxy host may point at the new bank: it stays up, and the batch
+                // needs a human (exit 5).
+                let reason = format!("the flip failed ({e}) and so did putting it back ({back})");
+                for h in hosts.iter_mut() {
+                    h.session
+                        .report_failure(reporter, super::state::Step::Revert, &reason);
+                    h.session.phase = Phase::RevertFailed {
+                        reason: reason.clone(),
+                    };
+                }
+                return Err(reason);
+            }
             errors.push(e.to_string());
         }
     }

@@ -339,7 +339,12 @@ impl Proxies {
 
     /// `surge`, after a flip some proxy host refused: every proxy host back on the old banks
     /// (those that took the flip reload again; the others kept their previous file).
-    pub fn unflip(&self, req: &Request, flips: &[Flip], reporter: &dyn Reporter) {
+    pub fn unflip(
+        &self,
+        req: &Request,
+        flips: &[Flip],
+        reporter: &dyn Reporter,
+    ) -> Result<(), StepError> {
         let mut state = self.state();
         for f in flips {
             for port in &f.new {
@@ -349,13 +354,7 @@ impl Proxies {
                 Proxies::set(&mut state, &f.host, *port, ServerState::Serving);
             }
         }
-        // Best effort: a host that refuses again still serves its previous file, the old
-        // banks; it is reported.
-        if let Err(e) = Proxies::apply(req, &mut state, reporter) {
-            for session in &state.sessions {
-                session.report_failure(reporter, Step::Revert, &e);
-            }
-        }
+        Proxies::apply(req, &mut state, reporter)
     }
 
     /// `surge`: the old bank stopped: left out of the next write (no reload for it alone).
