@@ -144,11 +144,7 @@ fn dry_run(req: &Request, hosts: &mut [Host], proxies: &Proxies, reporter: &dyn 
         }
         h.session.end(End::DryRun);
     }
-    for (host, script) in proxies.dry_run_scripts(req, hosts) {
-        reporter.event(&Event::HostScript {
-            host,
-            name: script.name.clone(),
-            script: script.render_masked(),
-        });
+    for (host, name, script) in proxies.dry_run_scripts(req, hosts) {
+        reporter.event(&Event::HostScript { host, name, script });
     }
 }

@@ -150,13 +150,11 @@ impl Proxies {
         render::nginx_managed(&req.env, &hosts).map_err(|e| StepError::Target(e.to_string()))
     }
 
-    /// The script a run would send each proxy host for the upstream of `hosts`' targets
-    /// (`--dry-run`), by proxy host.
-    pub fn dry_run_scripts(
-        &self,
-        req: &Request,
-        hosts: &[Host],
-    ) -> Vec<(String, crate::plan::Script)> {
+    /// What a run would send each proxy host for the upstream of `hosts`' targets
+    /// (`--dry-run`), by proxy host: the upstream file itself (`proxy.upstream`, shown whole:
+    /// it holds no secret), then the script that writes and applies it (which shows the
+    /// contents by size).
+    pub fn dry_run_scripts(&self, req: &Request, hosts: &[Host]) -> Vec<(String, String, String)> {
         let Some(proxy) = &req.env.proxy else {
             return Vec::new();
         };
@@ -183,13 +181,20 @@ impl Proxies {
                     .collect(),
             })
             .collect();
-        let Ok(contents) = render::nginx_managed(&req.env, &target) else {
-            return Vec::new();
+        let contents = match render::nginx_managed(&req.env, &target) {
+            Ok(contents) => contents,
+            Err(e) => format!("# deliver: the upstream cannot be rendered: {e}\n"),
         };
+        let apply = plan_proxy::apply(&proxy.config, &contents);
         proxy
             .hosts
             .iter()
-            .map(|h| (h.to_string(), plan_proxy::apply(&proxy.config, &contents)))
+            .flat_map(|h| {
+                [
+                    (h.to_string(), "proxy.upstream".to_owned(), contents.clone()),
+                    (h.to_string(), apply.name.clone(), apply.render_masked()),
+                ]
+            })
             .collect()
     }
 

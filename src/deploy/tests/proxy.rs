@@ -196,3 +196,45 @@ fn surge_failing_before_the_flip_undoes_that_batch_and_reverts_the_flipped_ones(
     let lb = lb_log.lock().unwrap().clone();
     assert_eq!(lb.last().unwrap(), "lock.release", "{lb:#?}");
 }
+
+#[test]
+fn dry_run_shows_the_upstream_each_proxy_host_would_get_and_locks_nothing() {
+    let (remotes, logs, lb) = with_proxy();
+    let mut req = proxied("rolling");
+    req.dry_run = true;
+    let events = Events::default();
+    assert_eq!(run(&req, remotes, &events), Outcome::Done);
+    assert_eq!(log_of(&logs, 0), ["facts"]);
+    assert!(
+        lb.lock().unwrap().is_empty(),
+        "the proxy host is not touched"
+    );
+    let shown: Vec<String> = events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::HostScript { host, script, .. } if host == "lb1" => Some(script.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shown.len(), 2, "{shown:#?}");
+    for server in [
+        "10.0.0.1:5000",
+        "10.0.0.1:5001",
+        "10.0.0.2:5000",
+        "10.0.0.2:5001",
+    ] {
+        assert!(
+            shown[0].contains(&format!("server {server}")),
+            "{server}: {}",
+            shown[0]
+        );
+    }
+    assert!(
+        shown[1].starts_with("# deliver: proxy.apply"),
+        "{}",
+        shown[1]
+    );
+}
