@@ -5,12 +5,31 @@
 use super::policy;
 use super::proxy::ProxyHooks;
 use super::session;
-use super::state::{summary, End, Host, Phase};
+use super::state::{summary, End, Host, Phase, Session, Step, StepError};
 use super::switch::{self, Direction};
 use super::Request;
 use crate::outcome::Outcome;
 use crate::plan::log::LogResult;
 use crate::ui::event::{Event, Reporter};
+
+/// A host's way back: `reverted` (`host.reverted`), or `not reverted` (`host.failed` at
+/// `revert`); its lock is still held either way.
+pub fn record(session: &mut Session, back: Result<(), StepError>, reporter: &dyn Reporter) {
+    match back {
+        Ok(()) => {
+            session.phase = Phase::Reverted;
+            reporter.event(&Event::HostReverted {
+                host: session.name(),
+            });
+        }
+        Err(e) => {
+            session.report_failure(reporter, Step::Revert, &e);
+            session.phase = Phase::RevertFailed {
+                reason: e.to_string(),
+            };
+        }
+    }
+}
 
 pub fn revert(
     req: &Request,
@@ -24,21 +43,8 @@ pub fn revert(
         .collect();
     for i in policy::revert_order(&switched) {
         let h = &mut hosts[i];
-        match switch::host(req, h, Direction::Back, hooks, reporter) {
-            Ok(()) => {
-                h.session.phase = Phase::Reverted;
-                reporter.event(&Event::HostReverted {
-                    host: h.session.name(),
-                });
-            }
-            Err(e) => {
-                h.session
-                    .report_failure(reporter, super::state::Step::Revert, &e);
-                h.session.phase = Phase::RevertFailed {
-                    reason: e.to_string(),
-                };
-            }
-        }
+        let back = switch::host(req, h, Direction::Back, hooks, reporter);
+        record(&mut h.session, back, reporter);
     }
     // Those back now: here, or (`surge`) before their batch's flip.
     let reverted: Vec<String> = hosts

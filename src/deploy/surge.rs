@@ -142,21 +142,7 @@ fn undo_before_flip(req: &Request, h: &mut Host, reporter: &dyn Reporter) {
             .run(&supervisor::restart(req.env.supervisor, &workers), reporter)
             .map(drop);
     }
-    match r {
-        Ok(()) => {
-            h.session.phase = Phase::Reverted;
-            reporter.event(&Event::HostReverted {
-                host: h.session.name(),
-            });
-        }
-        Err(e) => {
-            h.session
-                .report_failure(reporter, super::state::Step::Revert, &e);
-            h.session.phase = Phase::RevertFailed {
-                reason: e.to_string(),
-            };
-        }
-    }
+    super::revert::record(&mut h.session, r, reporter);
 }
 
 /// Workers restarted on a host whose 1 s "stays active" gate is still to be checked: it runs

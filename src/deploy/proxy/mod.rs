@@ -105,15 +105,7 @@ impl Proxies {
             .enumerate()
             .map(|(i, h)| {
                 let running = running(req, h);
-                let servers = running
-                    .iter()
-                    .filter(|i| &i.type_name == process)
-                    .map(|i| UpstreamServer {
-                        port: i.port,
-                        bank: Bank::Base,
-                        state: ServerState::Serving,
-                    })
-                    .collect();
+                let servers = serving(&running, process);
                 let address = req
                     .proxy_addresses
                     .get(i)
@@ -126,17 +118,7 @@ impl Proxies {
         // What the rollout will list: every host's target, serving.
         let mut target = state.hosts.clone();
         for ((_, t), h) in target.iter_mut().zip(hosts) {
-            t.servers = h
-                .target
-                .instances(&req.env)
-                .iter()
-                .filter(|i| &i.type_name == process)
-                .map(|i| UpstreamServer {
-                    port: i.port,
-                    bank: Bank::Base,
-                    state: ServerState::Serving,
-                })
-                .collect();
+            t.servers = serving(&h.target.instances(&req.env), process);
         }
         let target: Vec<ProxiedHost> = target.into_iter().map(|(_, h)| h).collect();
         render::nginx_managed(&req.env, &target)
@@ -168,17 +150,7 @@ impl Proxies {
                     .get(i)
                     .cloned()
                     .unwrap_or_else(|| h.session.name()),
-                servers: h
-                    .target
-                    .instances(&req.env)
-                    .iter()
-                    .filter(|i| &i.type_name == process)
-                    .map(|i| UpstreamServer {
-                        port: i.port,
-                        bank: Bank::Base,
-                        state: ServerState::Serving,
-                    })
-                    .collect(),
+                servers: serving(&h.target.instances(&req.env), process),
             })
             .collect();
         let contents = match render::nginx_managed(&req.env, &target) {
@@ -300,6 +272,20 @@ impl Proxies {
         let mut state = self.state();
         super::session::release_locks(state.sessions.iter_mut(), reporter);
     }
+}
+
+/// The servers of `instances` of the health `process`, all serving, on the ports they
+/// listen on.
+fn serving(instances: &[crate::release::Instance], process: &str) -> Vec<UpstreamServer> {
+    instances
+        .iter()
+        .filter(|i| i.type_name == process)
+        .map(|i| UpstreamServer {
+            port: i.port,
+            bank: Bank::Base,
+            state: ServerState::Serving,
+        })
+        .collect()
 }
 
 /// The instances running on `h` before the run: none where nothing is deployed yet, else
