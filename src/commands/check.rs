@@ -42,6 +42,20 @@ pub fn run(args: &CheckArgs, config_path: &std::path::Path, ui: &Ui) -> Result<O
         for warning in warnings(env, formation) {
             ui.warn(&format!("{}: {warning}", env.name));
         }
+        let sharing: Vec<&str> = project
+            .config
+            .sharing_upstream(env)
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        if !sharing.is_empty() {
+            ui.warn(&format!(
+                "{}: the proxy's upstream file is also `{}`'s: deploys of either would drop \
+                 the other's servers, so deliver refuses them; give each its own [proxy]",
+                env.name,
+                sharing.join("`, `")
+            ));
+        }
     }
     Ok(Outcome::Done)
 }

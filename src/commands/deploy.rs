@@ -21,6 +21,7 @@ use crate::ui::Ui;
 pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let config = load_config(config_path)?;
     let env = config.environment(args.env.as_deref())?.clone();
+    hosts::own_upstream(&config, &env)?;
     let selected = hosts::select(&env, &args.hosts)?;
     let dir = config_path
         .parent()

@@ -170,6 +170,28 @@ impl Connector {
     }
 }
 
+/// Refuses to drive a proxy whose upstream file another environment writes too (exit 2):
+/// each run would list only its own hosts there.
+pub fn own_upstream(config: &crate::config::Config, env: &Environment) -> Result<()> {
+    let others: Vec<&str> = config
+        .sharing_upstream(env)
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    match (&env.proxy, others.is_empty()) {
+        (Some(proxy), false) => Err(UsageError(format!(
+            "environments `{}` and `{}` would both write {} on the same proxy host(s), each \
+             listing only its own hosts: give each environment its own [proxy] (another \
+             `config` and `upstream`, or other hosts)",
+            env.name,
+            others.join("`, `"),
+            proxy.config
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// With `[proxy] hosts`: the address nginx reaches each of `hosts` at (`proxy.addresses`,
 /// else the `HostName` of an ~/.ssh/config alias, else the host as written); empty without
 /// a proxy. Refuses a subset of the environment's hosts (`--hosts`): the upstream lists every

@@ -74,6 +74,7 @@ impl Drop for Held {
 pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let config = load_config(config_path)?;
     let env = config.environment(args.env.as_deref())?.clone();
+    hosts::own_upstream(&config, &env)?;
     let to = args
         .to
         .as_deref()

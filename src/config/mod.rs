@@ -74,6 +74,26 @@ impl Config {
         resolve::resolve(file, text)
     }
 
+    /// The environments other than `env` whose managed upstream is `env`'s: the same file on
+    /// one of the same proxy hosts. Each run would write only its own hosts into it, so they
+    /// cannot both manage it (SPEC §3's top-level `[proxy]` is shared by every environment
+    /// that has none of its own).
+    pub fn sharing_upstream(&self, env: &Environment) -> Vec<&Environment> {
+        let Some(mine) = &env.proxy else {
+            return Vec::new();
+        };
+        self.environments
+            .iter()
+            .filter(|other| other.name != env.name)
+            .filter(|other| {
+                other.proxy.as_ref().is_some_and(|theirs| {
+                    theirs.config == mine.config
+                        && theirs.hosts.iter().any(|h| mine.hosts.contains(h))
+                })
+            })
+            .collect()
+    }
+
     /// `name`, else `default_environment`, else the only environment.
     pub fn environment(&self, name: Option<&str>) -> Result<&Environment, ConfigError> {
         resolve::pick_environment(self, name)

@@ -194,6 +194,35 @@ fn deploy_to_a_host_not_in_the_environment_is_a_usage_error() {
 }
 
 #[test]
+fn environments_sharing_one_managed_upstream_are_refused_before_any_host_is_reached() {
+    let toml = r#"
+        app = "shop"
+        [proxy]
+        hosts = ["lb1"]
+
+        [environments.production]
+        hosts = ["web1", "web2"]
+
+        [environments.staging]
+        hosts = ["staging"]
+        "#;
+    Test::new()
+        .toml(toml)
+        .procfile(PROCFILE)
+        .args(["deploy", "staging"])
+        .status(2)
+        .stderr("environments `staging` and `production` would both write /etc/nginx/conf.d/shop-upstream.conf")
+        .run();
+    Test::new()
+        .toml(toml)
+        .procfile(PROCFILE)
+        .args(["check", "--offline"])
+        .status(0)
+        .stderr("production: the proxy's upstream file is also `staging`'s")
+        .run();
+}
+
+#[test]
 fn json_check_prints_only_json_lines_on_stdout() {
     let (out, _dir) = Test::new()
         .toml(TOML)
