@@ -64,6 +64,46 @@ fn seen(last: &Probe) -> String {
     }
 }
 
+/// How long a unit that is not health-checked must stay `active` to pass its gate.
+pub const STAYS_ACTIVE: Duration = Duration::from_secs(1);
+
+/// The gate of units that are not health-checked, several at once: waits until
+/// [`STAYS_ACTIVE`] has passed since `since` (their start), then asks their states in one
+/// round trip; reports each healthy, or fails naming the first that is not `active`.
+pub fn stays_active(
+    session: &mut Session,
+    supervisor_kind: Supervisor,
+    units: &[String],
+    since: Instant,
+    reporter: &dyn Reporter,
+) -> Result<(), StepError> {
+    if units.is_empty() {
+        return Ok(());
+    }
+    if let Some(left) = STAYS_ACTIVE.checked_sub(since.elapsed()) {
+        std::thread::sleep(left);
+    }
+    let out = session.query(&supervisor::is_active(supervisor_kind, units))?;
+    let states = supervisor::parse_states(&out.stdout).map_err(GateError::Unreadable)?;
+    for unit in units {
+        match states.iter().find(|(u, _)| u == unit) {
+            Some((_, UnitState::Active)) => reporter.event(&Event::InstanceHealthy {
+                host: session.name(),
+                unit: unit.clone(),
+                ms: millis(since),
+            }),
+            other => {
+                return Err(GateError::NotActive {
+                    unit: unit.clone(),
+                    state: other.map(|(_, s)| s.clone()),
+                }
+                .into())
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Waits until `instance` (started as `unit`) passes `gate`, then reports it healthy.
 pub fn gate(
     session: &mut Session,
@@ -100,17 +140,7 @@ pub fn gate(
             });
         },
         Gate::StaysActive => {
-            std::thread::sleep(Duration::from_secs(1));
-            let out =
-                session.query(&supervisor::is_active(supervisor_kind, &[unit.to_string()]))?;
-            let states = supervisor::parse_states(&out.stdout).map_err(GateError::Unreadable)?;
-            if !matches!(states.first(), Some((_, UnitState::Active))) {
-                return Err(GateError::NotActive {
-                    unit: unit.to_string(),
-                    state: states.into_iter().next().map(|(_, s)| s),
-                }
-                .into());
-            }
+            return stays_active(session, supervisor_kind, &[unit.to_string()], t, reporter);
         }
     }
     reporter.event(&Event::InstanceHealthy {

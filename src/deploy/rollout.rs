@@ -6,7 +6,9 @@
 //! healthy again.
 
 use super::health;
-use super::policy;
+use std::time::Instant;
+
+use super::policy::{self, Gate};
 use super::state::{Session, StepError};
 use crate::config::{Environment, RolloutMode};
 use crate::plan::facts::Facts;
@@ -23,13 +25,30 @@ pub struct Change {
     pub run: Vec<Instance>,
     /// Instances that leave the formation: stopped once the others are up.
     pub stop: Vec<Instance>,
+    /// Types of `run` of which nothing runs yet (a first deploy, a new type): nothing can
+    /// be disrupted there, so they start all at once and gate together (SPEC §7).
+    pub fresh: Vec<String>,
 }
 
 impl Change {
-    /// Forward to `new`, from `old` when known (else nothing is stopped).
+    /// Forward to `new`, from `old` when known (else nothing is stopped, and every type is
+    /// taken to run already).
     pub fn forward(new: Vec<Instance>, old: Option<Vec<Instance>>) -> Change {
+        let fresh = old.as_ref().map_or_else(Vec::new, |o| {
+            let mut fresh: Vec<String> = new
+                .iter()
+                .filter(|n| !o.iter().any(|i| i.type_name == n.type_name))
+                .map(|n| n.type_name.clone())
+                .collect();
+            fresh.dedup();
+            fresh
+        });
         let stop = old.map(|o| policy::removed(&o, &new)).unwrap_or_default();
-        Change { run: new, stop }
+        Change {
+            run: new,
+            stop,
+            fresh,
+        }
     }
 
     /// Back to `old` from `new`; when nothing was recorded (an older layout), the same
@@ -37,7 +56,11 @@ impl Change {
     pub fn back(new: &[Instance], old: Option<Vec<Instance>>) -> Change {
         let keep = old.unwrap_or_else(|| new.to_vec());
         let stop = policy::removed(new, &keep);
-        Change { run: keep, stop }
+        Change {
+            run: keep,
+            stop,
+            fresh: Vec::new(),
+        }
     }
 }
 
@@ -78,10 +101,12 @@ pub struct NoHooks;
 
 impl InstanceHooks for NoHooks {}
 
-/// Restarts `change.run` on the host in `policy` order, gating each (`rolling`: one at a
-/// time; `all-at-once`: all restarted together, then gated), then stops `change.stop`. The
-/// hooks run before each instance stops (those of `change.stop` too) and after each passed
-/// its gate, and once the removed instances stopped.
+/// Restarts `change.run` on the host in `policy` order and gates it, then stops
+/// `change.stop`. `rolling`: the health process one instance at a time (all at once where
+/// none runs yet), then the other types together; `all-at-once`: everything together. Units
+/// that are not health-checked are gated together (one second, one query). The hooks run
+/// before each instance stops (those of `change.stop` too) and after each passed its gate,
+/// and once the removed instances stopped.
 pub fn replace(
     env: &Environment,
     session: &mut Session,
@@ -92,23 +117,40 @@ pub fn replace(
     let host = session.name();
     let unit = |i: &Instance| render::unit_name(env.supervisor, &env.app, i);
     let steps = policy::order(change.run.clone(), &env.health.process);
-    let batches: Vec<&[policy::Step]> = match env.rollout.mode {
-        RolloutMode::Rolling => steps.chunks(1).collect(),
+    let (checked, others): (Vec<&policy::Step>, Vec<&policy::Step>) =
+        steps.iter().partition(|s| s.gate == Gate::Health);
+    let batches: Vec<Vec<&policy::Step>> = match env.rollout.mode {
+        RolloutMode::Rolling => {
+            let mut batches: Vec<Vec<&policy::Step>> = if change.fresh.contains(&env.health.process)
+            {
+                vec![checked]
+            } else {
+                checked.into_iter().map(|s| vec![s]).collect()
+            };
+            batches.push(others);
+            batches
+        }
         // `surge` restarts through here only what it does not flip (workers; a revert):
         // together, gated together.
-        RolloutMode::AllAtOnce | RolloutMode::Surge => vec![&steps[..]],
+        RolloutMode::AllAtOnce | RolloutMode::Surge => vec![steps.iter().collect()],
     };
-    for batch in batches {
+    for batch in batches.into_iter().filter(|b| !b.is_empty()) {
         let units: Vec<String> = batch.iter().map(|s| unit(&s.instance)).collect();
         for (step, unit) in batch.iter().zip(&units) {
             hooks.before_stop(session, &step.instance, unit)?;
         }
         session.run(&supervisor::restart(env.supervisor, &units), reporter)?;
+        let started = Instant::now();
+        let mut stays = Vec::new();
         for (step, unit) in batch.iter().zip(&units) {
             reporter.event(&Event::InstanceRestarted {
                 host: host.clone(),
                 unit: unit.clone(),
             });
+            if step.gate == Gate::StaysActive {
+                stays.push((step, unit));
+                continue;
+            }
             health::gate(
                 session,
                 env.supervisor,
@@ -118,6 +160,11 @@ pub fn replace(
                 &step.gate,
                 reporter,
             )?;
+            hooks.after_healthy(session, &step.instance, unit)?;
+        }
+        let stay_units: Vec<String> = stays.iter().map(|(_, u)| (*u).clone()).collect();
+        health::stays_active(session, env.supervisor, &stay_units, started, reporter)?;
+        for (step, unit) in stays {
             hooks.after_healthy(session, &step.instance, unit)?;
         }
     }

@@ -12,24 +12,21 @@
 //! rollout core with the proxy's drain hooks: old instances up and healthy first, then the
 //! new ones drained out.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::health::{self, GateError};
+use super::health;
 use super::policy::{self, Gate};
 use super::proxy::{running, Flip, ProxyHooks};
-use super::state::{millis, Host, Phase, StepError};
+use super::state::{Host, Phase, StepError};
 use super::switch;
 use super::Request;
 use crate::parallel;
-use crate::plan::supervisor::{self, UnitState};
+use crate::plan::supervisor;
 use crate::release::Instance;
 use crate::render;
 use crate::ui::event::{Event, Reporter};
 
 /// A host's instances of the health process, and the others.
-/// How long a worker must stay `active` to pass its gate.
-const STAYS_ACTIVE: Duration = Duration::from_secs(1);
-
 fn split(req: &Request, instances: Vec<Instance>) -> (Vec<Instance>, Vec<Instance>) {
     instances
         .into_iter()
@@ -161,31 +158,13 @@ impl PendingGate {
         h: &mut Host,
         reporter: &dyn Reporter,
     ) -> Result<(), StepError> {
-        if !self.units.is_empty() {
-            if let Some(left) = STAYS_ACTIVE.checked_sub(self.since.elapsed()) {
-                std::thread::sleep(left);
-            }
-            let out = h
-                .session
-                .query(&supervisor::is_active(req.env.supervisor, &self.units))?;
-            let states = supervisor::parse_states(&out.stdout).map_err(GateError::Unreadable)?;
-            for unit in &self.units {
-                match states.iter().find(|(u, _)| u == unit) {
-                    Some((_, UnitState::Active)) => reporter.event(&Event::InstanceHealthy {
-                        host: h.session.name(),
-                        unit: unit.clone(),
-                        ms: millis(self.since),
-                    }),
-                    other => {
-                        return Err(GateError::NotActive {
-                            unit: unit.clone(),
-                            state: other.map(|(_, s)| s.clone()),
-                        }
-                        .into())
-                    }
-                }
-            }
-        }
+        health::stays_active(
+            &mut h.session,
+            req.env.supervisor,
+            &self.units,
+            self.since,
+            reporter,
+        )?;
         h.session.mark_finished();
         reporter.event(&Event::HostDone {
             host: h.session.name(),

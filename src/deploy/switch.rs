@@ -74,7 +74,12 @@ pub fn host(
         });
     }
     let new = h.target.instances(&req.env);
-    let old = rollout::running_before(&req.env, &req.types, &h.facts);
+    // Nothing deployed yet: nothing runs (every type starts at once).
+    let old = if h.facts.current.is_none() {
+        Some(Vec::new())
+    } else {
+        rollout::running_before(&req.env, &req.types, &h.facts)
+    };
     let change = match direction {
         Direction::Forward => Change::forward(new, old),
         Direction::Back => Change::back(&new, old),

@@ -38,6 +38,8 @@ struct Behaviour {
     wants: Vec<&'static str>,
     /// A proxy host: its first round trip answers the proxy preflight (every right there).
     proxy: bool,
+    /// Nothing deployed yet: no `current`, no release.
+    fresh: bool,
 }
 
 struct Recorder {
@@ -69,8 +71,10 @@ impl Recorder {
         );
         let sha = self.behaviour.current_sha.unwrap_or(OLD_SHA);
         let id = ReleaseId::new(1_793_491_200, sha).unwrap();
-        let _ = write!(out, "current=releases/{id}\nrelease={id}\t{sha}\n");
-        let _ = writeln!(out, "tip={sha}\trefs/releases/{id}");
+        if !self.behaviour.fresh {
+            let _ = write!(out, "current=releases/{id}\nrelease={id}\t{sha}\n");
+            let _ = writeln!(out, "tip={sha}\trefs/releases/{id}");
+        }
         for unit in &self.behaviour.wants {
             let _ = writeln!(out, "wants={unit}");
         }

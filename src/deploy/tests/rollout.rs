@@ -250,3 +250,33 @@ fn instance_hooks_run_before_each_instance_stops_and_after_it_passed_its_gate() 
         ]
     );
 }
+
+#[test]
+fn a_first_deploy_starts_every_instance_of_a_type_at_once_and_gates_the_workers_together() {
+    let fresh = Behaviour {
+        fresh: true,
+        ..Behaviour::default()
+    };
+    let (remotes, logs) = hosts([fresh.clone(), fresh]);
+    assert_eq!(
+        run(&request("rolling"), remotes, &Events::default()),
+        Outcome::Done
+    );
+    let h1 = log_of(&logs, 0);
+    assert_eq!(
+        h1,
+        [
+            "lock.acquire",
+            "push 0123456 refs/releases/20261123021320-0123456 having ",
+            "release.prepare",
+            "switch.swap_current",
+            "supervisor.restart",
+            "GET :5000/health",
+            "GET :5001/health",
+            "supervisor.restart",
+            "supervisor.is_active",
+            "prune",
+        ],
+        "{h1:#?}"
+    );
+}
