@@ -37,7 +37,7 @@ pub struct Step {
 
 /// The instances of a host in restart order: every instance of the health process first
 /// (each health-gated), then the other types in Procfile order (each gated on staying
-/// active). One at a time: the next starts only after this one passed its gate.
+/// active). How many restart together is the rollout core's (`rollout::replace`).
 pub fn restart_order(formation: &Formation, health_process: &str) -> Vec<Step> {
     order(formation.instances(), health_process)
 }
