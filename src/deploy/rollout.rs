@@ -96,6 +96,32 @@ pub trait InstanceHooks: Sync {
     }
 }
 
+/// Units restarted whose "stays active" gate is left to the caller ([`replace`] with
+/// `defer`): `rolling` checks them once the next batch is done, so that their second never
+/// blocks it (SPEC §7). A failure then still fails the rollout.
+pub struct Deferred {
+    instances: Vec<Instance>,
+    units: Vec<String>,
+    since: Instant,
+}
+
+impl Deferred {
+    /// The gate, at last (waiting out what is left of its second), then the hooks.
+    pub fn settle(
+        self,
+        env: &Environment,
+        session: &mut Session,
+        hooks: &dyn InstanceHooks,
+        reporter: &dyn Reporter,
+    ) -> Result<(), StepError> {
+        health::stays_active(session, env.supervisor, &self.units, self.since, reporter)?;
+        for (instance, unit) in self.instances.iter().zip(&self.units) {
+            hooks.after_healthy(session, instance, unit)?;
+        }
+        Ok(())
+    }
+}
+
 /// No hooks: nothing coordinates with a proxy.
 pub struct NoHooks;
 
@@ -106,14 +132,16 @@ impl InstanceHooks for NoHooks {}
 /// none runs yet), then the other types together; `all-at-once`: everything together. Units
 /// that are not health-checked are gated together (one second, one query). The hooks run
 /// before each instance stops (those of `change.stop` too) and after each passed its gate,
-/// and once the removed instances stopped.
+/// and once the removed instances stopped. With `defer` (`rolling` forward), the last
+/// batch's "stays active" gate comes back [`Deferred`] instead of being waited for.
 pub fn replace(
     env: &Environment,
     session: &mut Session,
     change: &Change,
     hooks: &dyn InstanceHooks,
+    defer: bool,
     reporter: &dyn Reporter,
-) -> Result<(), StepError> {
+) -> Result<Option<Deferred>, StepError> {
     let host = session.name();
     let unit = |i: &Instance| render::unit_name(env.supervisor, &env.app, i);
     let steps = policy::order(change.run.clone(), &env.health.process);
@@ -134,7 +162,10 @@ pub fn replace(
         // together, gated together.
         RolloutMode::AllAtOnce | RolloutMode::Surge => vec![steps.iter().collect()],
     };
-    for batch in batches.into_iter().filter(|b| !b.is_empty()) {
+    let batches: Vec<Vec<&policy::Step>> = batches.into_iter().filter(|b| !b.is_empty()).collect();
+    let last = batches.len().saturating_sub(1);
+    let mut deferred = None;
+    for (n, batch) in batches.into_iter().enumerate() {
         let units: Vec<String> = batch.iter().map(|s| unit(&s.instance)).collect();
         for (step, unit) in batch.iter().zip(&units) {
             hooks.before_stop(session, &step.instance, unit)?;
@@ -162,10 +193,15 @@ pub fn replace(
             )?;
             hooks.after_healthy(session, &step.instance, unit)?;
         }
-        let stay_units: Vec<String> = stays.iter().map(|(_, u)| (*u).clone()).collect();
-        health::stays_active(session, env.supervisor, &stay_units, started, reporter)?;
-        for (step, unit) in stays {
-            hooks.after_healthy(session, &step.instance, unit)?;
+        let pending = Deferred {
+            instances: stays.iter().map(|(s, _)| s.instance.clone()).collect(),
+            units: stays.iter().map(|(_, u)| (*u).clone()).collect(),
+            since: started,
+        };
+        if defer && n == last && !pending.units.is_empty() {
+            deferred = Some(pending);
+        } else {
+            pending.settle(env, session, hooks, reporter)?;
         }
     }
     if !change.stop.is_empty() {
@@ -176,7 +212,7 @@ pub fn replace(
         session.run(&supervisor::stop_removed(env.supervisor, &stop), reporter)?;
         hooks.after_removed(session, &change.stop)?;
     }
-    Ok(())
+    Ok(deferred)
 }
 
 /// The instances the host ran before this run, from the installed target's `Wants=`

@@ -5,7 +5,7 @@
 use super::interrupt::interrupted;
 use super::policy;
 use super::proxy::ProxyHooks;
-use super::rollout::{self, Change, InstanceHooks};
+use super::rollout::{self, Change, Deferred, InstanceHooks};
 use super::state::{Host, Phase, StepError};
 use super::surge;
 use super::Request;
@@ -54,14 +54,14 @@ pub(super) fn back_script(req: &Request, h: &Host) -> Result<Script, StepError> 
 }
 
 /// Switches one host `direction`: swaps `current`, then replaces its running formation
-/// through the rollout core.
+/// through the rollout core. Forward in `rolling`, the workers' gate comes back deferred.
 pub fn host(
     req: &Request,
     h: &mut Host,
     direction: Direction,
     hooks: &dyn InstanceHooks,
     reporter: &dyn Reporter,
-) -> Result<(), StepError> {
+) -> Result<Option<Deferred>, StepError> {
     let script = match direction {
         Direction::Forward => forward_script(req, h),
         Direction::Back => back_script(req, h)?,
@@ -84,7 +84,39 @@ pub fn host(
         Direction::Forward => Change::forward(new, old),
         Direction::Back => Change::back(&new, old),
     };
-    rollout::replace(&req.env, &mut h.session, &change, hooks, reporter)
+    let defer = direction == Direction::Forward && req.env.rollout.mode == RolloutMode::Rolling;
+    rollout::replace(&req.env, &mut h.session, &change, hooks, defer, reporter)
+}
+
+/// Settles the deferred gates of a batch's hosts (by index); each host is done then. The
+/// error names each host that failed.
+fn settle(
+    req: &Request,
+    hosts: &mut [Host],
+    pending: Vec<(usize, Option<Deferred>)>,
+    hooks: &dyn InstanceHooks,
+    reporter: &dyn Reporter,
+) -> Result<(), String> {
+    let mut errors = Vec::new();
+    for (i, deferred) in pending {
+        let h = &mut hosts[i];
+        let r = deferred.map_or(Ok(()), |d| {
+            d.settle(&req.env, &mut h.session, hooks, reporter)
+        });
+        h.session.mark_finished();
+        match r {
+            Ok(()) => reporter.event(&Event::HostDone {
+                host: h.session.name(),
+                ms: h.session.ms(),
+            }),
+            Err(e) => errors.push(format!("{}: {e}", h.session.name())),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
 }
 
 /// Switches every host forward, batch by batch. Stops after the first batch where a host
@@ -104,8 +136,11 @@ pub fn all(
         hooks.proxies.tidy(req, reporter);
         return Ok(());
     }
+    // The previous batch's hosts and their deferred gates: settled once this batch is done.
+    let mut pending: Vec<(usize, Option<Deferred>)> = Vec::new();
     for batch in policy::batches(hosts.len(), req.env.rollout.mode, req.batch) {
         if interrupted() {
+            settle(req, hosts, pending, hooks, reporter)?;
             return Err("interrupted".to_string());
         }
         let in_batch: Vec<&mut Host> = hosts
@@ -115,21 +150,35 @@ pub fn all(
             .map(|(_, h)| h)
             .collect();
         let results = parallel::each(in_batch, |h| {
-            let r = host(req, h, Direction::Forward, hooks, reporter);
-            h.session.mark_finished();
-            if r.is_ok() {
-                reporter.event(&Event::HostDone {
-                    host: h.session.name(),
-                    ms: h.session.ms(),
-                });
-            }
-            r.map_err(|e| format!("{}: {e}", h.session.name()))
+            host(req, h, Direction::Forward, hooks, reporter)
+                .map_err(|e| format!("{}: {e}", h.session.name()))
         });
-        let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+        let mut errors = Vec::new();
+        let mut next = Vec::new();
+        for (i, r) in batch.iter().zip(results) {
+            match r {
+                Ok(deferred) => next.push((*i, deferred)),
+                Err(e) => {
+                    hosts[*i].session.mark_finished();
+                    errors.push(e);
+                }
+            }
+        }
+        if let Err(e) = settle(
+            req,
+            hosts,
+            std::mem::replace(&mut pending, next),
+            hooks,
+            reporter,
+        ) {
+            errors.insert(0, e);
+        }
         if !errors.is_empty() {
+            // This batch's other hosts switched; the revert takes them back.
             return Err(errors.join("; "));
         }
     }
+    settle(req, hosts, pending, hooks, reporter)?;
     // The upstream may still list what the rollout stopped.
     hooks.proxies.tidy(req, reporter);
     Ok(())

@@ -155,11 +155,39 @@ fn instances_that_left_the_formation_stop_after_the_new_ones_are_up() {
         .iter()
         .position(|s| s == "supervisor.stop_removed")
         .expect("stopped");
-    let last_gate = log
+    // After every new instance was restarted and every web one answered its health check;
+    // the worker's "stays active" second is checked once the next host is done (SPEC §7:
+    // it never blocks the next batch), so it may come after.
+    let last_restart = log.iter().rposition(|s| s == "supervisor.restart").unwrap();
+    let last_health = log.iter().rposition(|s| s.starts_with("GET ")).unwrap();
+    assert!(stop > last_restart && stop > last_health, "{log:?}");
+    let gate = log
         .iter()
         .rposition(|s| s == "supervisor.is_active")
         .unwrap();
-    assert!(stop > last_gate, "{log:?}");
+    assert!(gate < log.len() - 1, "gated before the end: {log:?}");
+}
+
+#[test]
+fn a_workers_stays_active_second_does_not_hold_up_the_next_host() {
+    let (remotes, logs) = hosts(Default::default());
+    let events = Events::default();
+    assert_eq!(run(&request("rolling"), remotes, &events), Outcome::Done);
+    let names = events.names();
+    let pos = |n: &str| {
+        names
+            .iter()
+            .position(|e| e == n)
+            .unwrap_or_else(|| panic!("{n}: {names:?}"))
+    };
+    // h2 switches before h1's worker is checked; h1 is done only then.
+    let h1_worker_ok = names
+        .iter()
+        .rposition(|n| n == "instance.healthy h1")
+        .unwrap();
+    assert!(pos("host.switched h2") < h1_worker_ok, "{names:?}");
+    assert!(h1_worker_ok < pos("host.done h1"), "{names:?}");
+    assert_eq!(log_of(&logs, 0).last().unwrap(), "prune");
 }
 
 #[test]
@@ -233,6 +261,7 @@ fn instance_hooks_run_before_each_instance_stops_and_after_it_passed_its_gate() 
         &mut session,
         &change,
         &LoggedHooks,
+        false,
         &Events::default(),
     )
     .unwrap();
