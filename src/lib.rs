@@ -13,6 +13,7 @@ pub mod parallel;
 pub mod plan;
 pub mod procfile;
 pub mod release;
+pub mod release_id;
 pub mod remote;
 pub mod render;
 pub mod shell;

@@ -14,7 +14,7 @@ use crate::cli::DeployArgs;
 use crate::deploy::{self, interrupt, Request};
 use crate::outcome::Outcome;
 use crate::plan::{lock, log::Action};
-use crate::release::ReleaseId;
+use crate::release_id::ReleaseId;
 use crate::ui::event::{Event, Reporter};
 use crate::ui::Ui;
 

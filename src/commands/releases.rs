@@ -83,7 +83,7 @@ fn table(rows: &[ReleaseRow]) -> Vec<String> {
 
 /// `YYYY-mm-dd HH:MM:SS` (UTC) of unix seconds.
 pub fn utc_date(unix_seconds: u64) -> String {
-    let stamp = crate::release::rfc3339_millis(u128::from(unix_seconds) * 1000);
+    let stamp = crate::release_id::rfc3339_millis(u128::from(unix_seconds) * 1000);
     stamp[..19].replacen('T', " ", 1)
 }
 

@@ -18,7 +18,7 @@ use crate::plan::facts::{self, Facts};
 use crate::plan::layout::Layout;
 use crate::plan::{inspect, log::Action};
 use crate::procfile;
-use crate::release::ReleaseId;
+use crate::release_id::ReleaseId;
 use crate::remote::Remote;
 use crate::ui::event::{Event, Reporter};
 use crate::ui::Ui;

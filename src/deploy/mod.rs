@@ -37,7 +37,7 @@ use crate::config::Environment;
 use crate::outcome::Outcome;
 use crate::plan::log::Action;
 use crate::procfile::ProcessType;
-use crate::release::ReleaseId;
+use crate::release_id::ReleaseId;
 use crate::remote::Remote;
 use crate::ui::event::{Event, Reporter};
 

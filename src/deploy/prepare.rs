@@ -103,12 +103,7 @@ pub fn prepare(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Re
         Action::Deploy => push_and_build(req, h, reporter),
         Action::Rollback => stage(h, reporter),
     });
-    let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
+    super::state::all_ok(results)
 }
 
 /// A failure before any host switched: remove this run's release dirs, log, unlock; every

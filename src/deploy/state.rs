@@ -272,6 +272,16 @@ pub fn summary<'a>(
         .collect()
 }
 
+/// Ok when no host failed, else every host's error (`host: ...`) joined.
+pub fn all_ok(results: impl IntoIterator<Item = Result<(), String>>) -> Result<(), String> {
+    let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
 /// Milliseconds since `t`.
 pub fn millis(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)

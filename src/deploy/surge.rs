@@ -58,12 +58,7 @@ fn swap(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Result<()
         });
         Ok(())
     });
-    let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
+    super::state::all_ok(results)
 }
 
 /// Undoes every swapped host of a batch that did not flip.
@@ -273,12 +268,7 @@ fn retire(
             .and_then(|()| gate.check(req, h, reporter))
             .map_err(|e| format!("{}: {e}", h.session.name()))
     });
-    let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
+    super::state::all_ok(results)
 }
 
 /// Every batch of `surge`, pipelined: while batch k boots its new bank and flips, batch

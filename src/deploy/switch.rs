@@ -12,7 +12,7 @@ use super::Request;
 use crate::config::RolloutMode;
 use crate::parallel;
 use crate::plan::{supervisor, switch, Script};
-use crate::release::ReleaseId;
+use crate::release_id::ReleaseId;
 use crate::ui::event::{Event, Reporter};
 
 /// Which way a host switches.

@@ -43,7 +43,7 @@ use super::layout::Layout;
 use super::script::Script;
 use super::supervisor;
 use crate::config::{AppName, Supervisor};
-use crate::release::ReleaseId;
+use crate::release_id::ReleaseId;
 use crate::shell::quote;
 
 /// The first line of the facts output: the format's version.

@@ -9,7 +9,8 @@ use super::release_dir::app_environment;
 use super::script::Script;
 use super::supervisor::{TAIL, UPSTART_LOG_DIR};
 use crate::config::{AppName, EnvVarName, Supervisor};
-use crate::release::{Formation, ReleaseId};
+use crate::release::Formation;
+use crate::release_id::ReleaseId;
 use crate::render;
 use crate::shell::quote;
 

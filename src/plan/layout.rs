@@ -3,7 +3,7 @@
 //! relative path `shop` (a quoted `~` would not expand); absolute paths stay absolute. Pure:
 //! string arithmetic only, no I/O.
 
-use crate::release::ReleaseId;
+use crate::release_id::ReleaseId;
 
 /// The remote paths of one `deploy_to`, relative to the home directory unless absolute.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::Layout;
 use super::log::utc_timestamp;
 use super::script::Script;
-use crate::release::ReleaseId;
+use crate::release_id::ReleaseId;
 use crate::shell::quote;
 
 /// `acquire`: the lock is held by someone else; their `holder.json` is on stdout (empty when

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::layout::Layout;
 use super::script::Script;
-use crate::release::ReleaseId;
+use crate::release_id::ReleaseId;
 use crate::shell::quote;
 
 /// What a log line records.

@@ -8,6 +8,7 @@
 //! working directory; [`Layout`] paths are relative to it unless absolute. Since stdin is the
 //! script itself, commands that could read stdin get `</dev/null`.
 
+pub mod connections;
 pub mod facts;
 pub mod inspect;
 pub mod layout;
@@ -52,7 +53,7 @@ mod tests {
 
     use super::*;
     use crate::config::Supervisor;
-    use crate::release::ReleaseId;
+    use crate::release_id::ReleaseId;
 
     #[test]
     fn exit_codes_are_distinct_and_in_range() {

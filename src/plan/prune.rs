@@ -4,7 +4,7 @@
 use super::layout::Layout;
 use super::release_dir;
 use super::script::Script;
-use crate::release::ReleaseId;
+use crate::release_id::ReleaseId;
 
 /// The releases to delete, oldest first: all but the newest `keep`, never `current`, and
 /// never the release just before `current` (what a rollback goes back to).

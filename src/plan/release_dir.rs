@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::layout::{linked_path, Layout};
 use super::script::Script;
 use crate::config::EnvVarName;
-use crate::release::ReleaseId;
+use crate::release_id::ReleaseId;
 use crate::shell::quote;
 
 /// `prepare`: `releases/<ID>` already exists; deliver never writes into an existing release.

@@ -3,7 +3,7 @@
 
 use super::layout::Layout;
 use super::script::Script;
-use crate::release::ReleaseId;
+use crate::release_id::ReleaseId;
 use crate::shell::quote;
 
 /// `swap_current`: `releases/<ID>/REVISION` is missing (no such release, or an incomplete

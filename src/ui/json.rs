@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::event::{Event, Reporter};
-use crate::release::rfc3339_millis;
+use crate::release_id::rfc3339_millis;
 
 #[derive(Default)]
 pub struct JsonReporter {

@@ -9,7 +9,7 @@ use crate::config::RolloutMode;
 use crate::deploy::rollout::InstanceHooks;
 use crate::deploy::state::{millis, Session, StepError};
 use crate::deploy::Request;
-use crate::plan::proxy as plan_proxy;
+use crate::plan::connections;
 use crate::release::Instance;
 use crate::ui::event::{Event, Reporter};
 
@@ -38,11 +38,10 @@ impl ProxyHooks<'_> {
     ) -> Result<(), StepError> {
         let t = Instant::now();
         let ports: Vec<u16> = instances.iter().map(|i| i.port).collect();
-        let script = plan_proxy::connections(&ports);
+        let script = connections::established(&ports);
         loop {
             let out = session.query(&script)?;
-            let open =
-                plan_proxy::parse_connections(&out.stdout, &ports).map_err(StepError::Facts)?;
+            let open = connections::parse(&out.stdout, &ports).map_err(StepError::Facts)?;
             if open.iter().all(|(_, n)| *n == 0) || t.elapsed() >= self.proxies.drain_timeout {
                 for (unit, (_, n)) in units.iter().zip(open) {
                     self.reporter.event(&Event::InstanceDrained {

@@ -12,7 +12,7 @@ use crate::outcome::Outcome;
 use crate::plan::log::Action;
 use crate::plan::{lock, release_dir, Script};
 use crate::procfile;
-use crate::release::ReleaseId;
+use crate::release_id::ReleaseId;
 use crate::remote::{Output, PushStats, Remote, RemoteError, Stream};
 use crate::ui::event::{Event, Reporter};
 

@@ -11,13 +11,22 @@ const RUNNING: [&str; 3] = [
     "shop-worker@5100.service",
 ];
 
-/// h1 and h2 running web x2 + worker, and the proxy host lb1.
-fn with_proxy() -> (Remotes, Logs, Arc<Mutex<Vec<String>>>) {
-    let running = Behaviour {
+/// A host running web x2 + worker.
+fn running() -> Behaviour {
+    Behaviour {
         wants: RUNNING.to_vec(),
         ..Behaviour::default()
-    };
-    let (apps, logs) = hosts([running.clone(), running]);
+    }
+}
+
+/// h1 and h2 running web x2 + worker, and the proxy host lb1.
+fn with_proxy() -> (Remotes, Logs, Arc<Mutex<Vec<String>>>) {
+    behind_proxy([running(), running()])
+}
+
+/// h1 and h2 as given, and the proxy host lb1 (every right there).
+fn behind_proxy(apps: [Behaviour; 2]) -> (Remotes, Logs, Arc<Mutex<Vec<String>>>) {
+    let (apps, logs) = hosts(apps);
     let (lb, lb_log) = Recorder::new(
         "lb1",
         Behaviour {
@@ -150,26 +159,11 @@ fn a_proxy_without_the_rights_stops_the_run_before_anything_switches() {
 
 #[test]
 fn surge_failing_before_the_flip_undoes_that_batch_and_reverts_the_flipped_ones() {
-    let running = Behaviour {
-        wants: RUNNING.to_vec(),
-        ..Behaviour::default()
-    };
     let sick = Behaviour {
         unhealthy: true,
-        ..running.clone()
+        ..running()
     };
-    let (apps, logs) = hosts([running, sick]);
-    let (lb, lb_log) = Recorder::new(
-        "lb1",
-        Behaviour {
-            proxy: true,
-            ..Behaviour::default()
-        },
-    );
-    let remotes = Remotes {
-        apps,
-        proxies: vec![Box::new(lb)],
-    };
+    let (remotes, logs, lb_log) = behind_proxy([running(), sick]);
     let events = Events::default();
     assert_eq!(run(&proxied("surge"), remotes, &events), Outcome::Reverted);
     // h2's new bank never answered: stopped, `current` swapped back, workers restarted; the
