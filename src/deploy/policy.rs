@@ -19,6 +19,23 @@ pub fn batches(hosts: usize, mode: RolloutMode, batch: BatchSize) -> Vec<Vec<usi
         .collect()
 }
 
+/// [`batches`] for hosts of which some run nothing yet (`fresh[i]`: a first deploy): those
+/// switch first, all together, since nothing there can be disrupted (SPEC §7); the others
+/// follow in batches as usual.
+pub fn switch_batches(fresh: &[bool], mode: RolloutMode, batch: BatchSize) -> Vec<Vec<usize>> {
+    let (new, running): (Vec<usize>, Vec<usize>) = (0..fresh.len()).partition(|&i| fresh[i]);
+    let mut out = Vec::new();
+    if !new.is_empty() {
+        out.push(new);
+    }
+    out.extend(
+        batches(running.len(), mode, batch)
+            .into_iter()
+            .map(|b| b.into_iter().map(|i| running[i]).collect()),
+    );
+    out
+}
+
 /// How a restarted instance proves itself before the next one restarts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gate {
@@ -124,6 +141,24 @@ mod tests {
             batches(3, RolloutMode::Rolling, BatchSize::Percent(34)),
             [[0], [1], [2]]
         );
+    }
+
+    #[test]
+    fn hosts_running_nothing_switch_first_all_together() {
+        let one = BatchSize::Count(1);
+        assert_eq!(
+            switch_batches(&[true, true, true], RolloutMode::Rolling, one),
+            [[0, 1, 2]]
+        );
+        assert_eq!(
+            switch_batches(&[false, true, false, true], RolloutMode::Rolling, one),
+            [vec![1, 3], vec![0], vec![2]]
+        );
+        assert_eq!(
+            switch_batches(&[false, false], RolloutMode::Rolling, one),
+            [[0], [1]]
+        );
+        assert!(switch_batches(&[], RolloutMode::Rolling, one).is_empty());
     }
 
     #[test]

@@ -129,11 +129,12 @@ impl InstanceHooks for NoHooks {}
 
 /// Restarts `change.run` on the host in `policy` order and gates it, then stops
 /// `change.stop`. `rolling`: the health process one instance at a time (all at once where
-/// none runs yet), then the other types together; `all-at-once`: everything together. Units
-/// that are not health-checked are gated together (one second, one query). The hooks run
-/// before each instance stops (those of `change.stop` too) and after each passed its gate,
-/// and once the removed instances stopped. With `defer` (`rolling` forward), the last
-/// batch's "stays active" gate comes back [`Deferred`] instead of being waited for.
+/// none runs yet), the other types together with its first instance; `all-at-once`:
+/// everything together. Units that are not health-checked are gated together (one second
+/// from their start, one query) once the health process is done. The hooks run before each
+/// instance stops (those of `change.stop` too) and after each passed its gate, and once the
+/// removed instances stopped. With `defer` (`rolling` forward), that "stays active" gate
+/// comes back [`Deferred`] instead of being waited for.
 pub fn replace(
     env: &Environment,
     session: &mut Session,
@@ -155,7 +156,12 @@ pub fn replace(
             } else {
                 checked.into_iter().map(|s| vec![s]).collect()
             };
-            batches.push(others);
+            // The other types restart with the first batch, so that their second overlaps
+            // the health process's boots instead of following them (SPEC §7).
+            match batches.first_mut() {
+                Some(first) => first.extend(others),
+                None => batches.push(others),
+            }
             batches
         }
         // `surge` restarts through here only what it does not flip (workers; a revert):
@@ -163,23 +169,31 @@ pub fn replace(
         RolloutMode::AllAtOnce | RolloutMode::Surge => vec![steps.iter().collect()],
     };
     let batches: Vec<Vec<&policy::Step>> = batches.into_iter().filter(|b| !b.is_empty()).collect();
-    let last = batches.len().saturating_sub(1);
-    let mut deferred = None;
-    for (n, batch) in batches.into_iter().enumerate() {
+    // The units gated on staying active, from the batch they restarted in: one gate for all,
+    // once the other batches are done (or left to the caller with `defer`).
+    let mut pending: Option<Deferred> = None;
+    for batch in batches {
         let units: Vec<String> = batch.iter().map(|s| unit(&s.instance)).collect();
         for (step, unit) in batch.iter().zip(&units) {
             hooks.before_stop(session, &step.instance, unit)?;
         }
         session.run(&supervisor::restart(env.supervisor, &units), reporter)?;
         let started = Instant::now();
-        let mut stays = Vec::new();
-        for (step, unit) in batch.iter().zip(&units) {
+        for unit in &units {
             reporter.event(&Event::InstanceRestarted {
                 host: host.clone(),
                 unit: unit.clone(),
             });
+        }
+        for (step, unit) in batch.iter().zip(&units) {
             if step.gate == Gate::StaysActive {
-                stays.push((step, unit));
+                let p = pending.get_or_insert_with(|| Deferred {
+                    instances: Vec::new(),
+                    units: Vec::new(),
+                    since: started,
+                });
+                p.instances.push(step.instance.clone());
+                p.units.push(unit.clone());
                 continue;
             }
             health::gate(
@@ -193,17 +207,14 @@ pub fn replace(
             )?;
             hooks.after_healthy(session, &step.instance, unit)?;
         }
-        let pending = Deferred {
-            instances: stays.iter().map(|(s, _)| s.instance.clone()).collect(),
-            units: stays.iter().map(|(_, u)| (*u).clone()).collect(),
-            since: started,
-        };
-        if defer && n == last && !pending.units.is_empty() {
-            deferred = Some(pending);
-        } else {
-            pending.settle(env, session, hooks, reporter)?;
-        }
     }
+    let deferred = match pending {
+        Some(p) if !defer => {
+            p.settle(env, session, hooks, reporter)?;
+            None
+        }
+        other => other,
+    };
     if !change.stop.is_empty() {
         let stop: Vec<String> = change.stop.iter().map(unit).collect();
         for (instance, unit) in change.stop.iter().zip(&stop) {

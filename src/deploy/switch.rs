@@ -119,7 +119,8 @@ fn settle(
     }
 }
 
-/// Switches every host forward, batch by batch. Stops after the first batch where a host
+/// Switches every host forward, batch by batch (hosts that run nothing yet first, together).
+/// Stops after the first batch where a host
 /// failed (every host of that batch finishes its own switch), or before the next batch once
 /// interrupted; the error names each failed host.
 pub fn all(
@@ -128,17 +129,23 @@ pub fn all(
     hooks: &ProxyHooks<'_>,
     reporter: &dyn Reporter,
 ) -> Result<(), String> {
+    let fresh: Vec<bool> = hosts.iter().map(|h| h.facts.current.is_none()).collect();
     if req.env.rollout.mode == RolloutMode::Surge {
-        let size = policy::batches(hosts.len(), req.env.rollout.mode, req.batch)
-            .first()
-            .map_or(1, Vec::len);
+        // A first deploy to every host: nothing serves yet, so one batch (SPEC §7).
+        let size = if fresh.iter().all(|f| *f) {
+            hosts.len()
+        } else {
+            policy::batches(hosts.len(), req.env.rollout.mode, req.batch)
+                .first()
+                .map_or(1, Vec::len)
+        };
         surge::all(req, hosts, size, hooks, reporter)?;
         hooks.proxies.tidy(req, reporter);
         return Ok(());
     }
     // The previous batch's hosts and their deferred gates: settled once this batch is done.
     let mut pending: Vec<(usize, Option<Deferred>)> = Vec::new();
-    for batch in policy::batches(hosts.len(), req.env.rollout.mode, req.batch) {
+    for batch in policy::switch_batches(&fresh, req.env.rollout.mode, req.batch) {
         if interrupted() {
             settle(req, hosts, pending, hooks, reporter)?;
             return Err("interrupted".to_string());

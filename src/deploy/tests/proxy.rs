@@ -72,7 +72,6 @@ fn rolling_with_a_proxy_drains_each_web_instance_before_its_restart() {
             "proxy.connections",
             "supervisor.restart",
             "GET :5001/health",
-            "supervisor.restart",
             "supervisor.is_active",
             "prune",
         ],
