@@ -182,7 +182,7 @@ mod tests {
         );
         assert_eq!(
             std::fs::read_to_string(sandbox.path("calls")).unwrap(),
-            "systemctl --user daemon-reload\nsystemctl --user enable shop.target\n"
+            "systemctl --user enable --no-reload shop.target\nsystemctl --user daemon-reload\n"
         );
     }
 

@@ -176,9 +176,11 @@ pub fn install_units(sup: Supervisor, app: &AppName, layout: &Layout) -> Script 
         );
     let target = format!("{app}.target");
     s = match sup {
+        // `enable` reloads the manager by itself (~40 ms): with --no-reload first, the one
+        // daemon-reload after it does for both.
         Supervisor::SystemdUser => s
-            .cmd("systemctl", ["--user", "daemon-reload"])
-            .cmd("systemctl", ["--user", "enable", &target]),
+            .cmd("systemctl", ["--user", "enable", "--no-reload", &target])
+            .cmd("systemctl", ["--user", "daemon-reload"]),
         Supervisor::Systemd => s
             .cmd("sudo", ["-n", SYSTEMCTL, "daemon-reload"])
             .cmd("sudo", ["-n", SYSTEMCTL, "enable", &target]),
@@ -746,7 +748,7 @@ mod tests {
         );
         assert_eq!(
             calls(&sandbox),
-            "systemctl --user daemon-reload\nsystemctl --user enable shop.target\n"
+            "systemctl --user enable --no-reload shop.target\nsystemctl --user daemon-reload\n"
         );
     }
 
