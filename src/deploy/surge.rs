@@ -254,20 +254,31 @@ fn start_and_flip(
     Err(errors.join("; "))
 }
 
-/// After a batch's flip: drain and stop its old bank, restart its workers and check their
-/// gate; each host is done then.
+/// After a batch's flip: drain and stop its old bank, then check the workers' gate; each
+/// host is done then. After the `last` batch, the upstream's last write (dropping the old
+/// bank) goes while what is left of the workers' second runs out.
 fn retire(
     req: &Request,
     hosts: &mut [Host],
     gates: Vec<PendingGate>,
     hooks: &ProxyHooks<'_>,
+    last: bool,
     reporter: &dyn Reporter,
 ) -> Result<(), String> {
-    let results = parallel::each(hosts.iter_mut().zip(gates), |(h, gate)| {
-        retire_old_bank(req, h, hooks, reporter)
-            .and_then(|()| gate.check(req, h, reporter))
-            .map_err(|e| format!("{}: {e}", h.session.name()))
+    let retired = parallel::each(hosts.iter_mut(), |h| {
+        retire_old_bank(req, h, hooks, reporter).map_err(|e| format!("{}: {e}", h.session.name()))
     });
+    if last {
+        hooks.proxies.tidy(req, reporter);
+    }
+    let results = parallel::each(
+        hosts.iter_mut().zip(gates).zip(retired),
+        |((h, gate), retired)| {
+            retired?;
+            gate.check(req, h, reporter)
+                .map_err(|e| format!("{}: {e}", h.session.name()))
+        },
+    );
     super::state::all_ok(results)
 }
 
@@ -339,7 +350,9 @@ pub fn all(
                 }
                 return Err(e);
             }
-            retiring = Some(scope.spawn(move || retire(req, current, gates, hooks, reporter)));
+            let last = next.is_none();
+            retiring =
+                Some(scope.spawn(move || retire(req, current, gates, hooks, last, reporter)));
             match next {
                 Some((n, r)) => {
                     current = n;
