@@ -1,6 +1,6 @@
 //! The one integration test binary: CLI behaviour (`cli`), rendered units checked by the real
 //! tools (`render`), and end-to-end runs against the project's test bed (`testbed`, `deploy`,
-//! `commands`, `units`, and `zero_downtime` under the POST load of `load`).
+//! `commands`, `units`, `speed`, and `zero_downtime` under the POST load of `load`).
 
 mod cli;
 mod commands;
@@ -8,6 +8,7 @@ mod deploy;
 mod load;
 mod remote;
 mod render;
+mod speed;
 mod support;
 mod testbed;
 mod units;
