@@ -6,8 +6,15 @@
 #   - the first deploy of examples/node-app, then a second one after a one-line change:
 #     wall time, the prepare phase (deploy.start -> the last host.built, from the --json
 #     `ts`), the switch phase, objects/bytes pushed, peak RSS (/usr/bin/time -v);
-#   - on 3 servers also: no-op redeploys, and a rollback;
-#   - for every command: the sshd "Accepted publickey" lines each host logged during it.
+#   - on 3 servers also: a deploy of another change with `--batch 100%`, no-op redeploys,
+#     and a rollback; and (BENCH_SURGE=1) a round with nginx on h4 managed by deliver in
+#     `surge` mode: first, second (batch 1) and `--batch 100%` deploys;
+#   - for every command: the sshd "Accepted publickey" lines each host logged during it, the
+#     remote commands (round trips) each host ran (`-v`'s host.script events), and the boot
+#     floor: from the hosts' journals, the time during which a web instance was booting
+#     (systemd's "Started" to the app's "listening"), beside the wall time.
+# The app boots in BENCH_BOOT_MS (600) ms (BOOT_DELAY_MS), with 2 web instances and 1 worker
+# per host: the shape of issue 11.
 # It prints min / median / max of each figure, the 9/1 prepare ratio, and the targets met.
 #
 # Needs root and the test bed's packages (sudo tests/testbed/testbed.sh install). The whole
@@ -16,7 +23,8 @@
 # Traffic: SSH to the test bed's own addresses (10.79.0.x) only.
 #
 # Settings: BENCH_RUNS (5), BENCH_SIZES ("1 3 9"), BENCH_NOOPS (no-op runs per 3-server
-# round, 3), BENCH_MAX_SECONDS (600: then it stops and gives the shared test bed back),
+# round, 3), BENCH_BOOT_MS (600), BENCH_SURGE (1: the surge round on 3 servers; 0: none),
+# BENCH_ALL (100%: the --batch of the all100 runs; 3 for an older binary without percentages), BENCH_MAX_SECONDS (600: then it stops and gives the shared test bed back),
 # BENCH_HOST_CPU (each server capped at that many cores, e.g. 0.2: the servers are then
 # machines of a fixed size whether 1 or 9 run, instead of 9 sharing the cores 1 had alone;
 # default: no cap), BENCH_OUT (raw events, stderr, samples; default a new /tmp dir, kept),
@@ -35,6 +43,9 @@ read -r -a SIZES <<<"${BENCH_SIZES:-1 3 9}"
 NOOPS=${BENCH_NOOPS:-3}
 MAX_SECONDS=${BENCH_MAX_SECONDS:-600}  # never hold the shared test bed longer than this
 HOST_CPU=${BENCH_HOST_CPU:-}  # e.g. 0.2: each server capped at 0.2 core (testbed TB_HOST_CPU)
+BOOT_MS=${BENCH_BOOT_MS:-600}  # the app's boot (BOOT_DELAY_MS): listening that long after start
+SURGE=${BENCH_SURGE:-1}        # 1: a surge round on 3 servers behind nginx on h4
+ALL=${BENCH_ALL:-100%}         # --batch of the all-hosts-at-once runs (3 for a binary without %)
 APP=node-app
 
 fail() { echo "bench: $*" >&2; exit 1; }
@@ -75,10 +86,14 @@ build() {
 }
 
 # A fresh test bed of $1 hosts: nothing left from the last round (first deploys are first).
+# testbed N [PROXY]: PROXY (e.g. h4) is one more host, running nginx for deliver to manage.
 testbed() {
+  local up=$1
+  [ -z "${2:-}" ] || up=$((up + 1))
   "$TB" down >>"$OUT/testbed.log" 2>&1
-  TB_SUDO_UNITS=$APP TB_HOST_CPU=$HOST_CPU "$TB" up "$1" >>"$OUT/testbed.log" 2>&1 ||
-    { tail -n 30 "$OUT/testbed.log" >&2; fail "testbed.sh up $1 failed"; }
+  TB_SUDO_UNITS=$APP TB_HOST_CPU=$HOST_CPU TB_PROXY_HOSTS=${2:-} "$TB" up "$up" \
+    >>"$OUT/testbed.log" 2>&1 ||
+    { tail -n 30 "$OUT/testbed.log" >&2; fail "testbed.sh up $up failed"; }
   # `up` returns once sshd answers; the hosts' boot goes on (the app's user manager, journald).
   # Measure settled servers: wait (bounded) until each host's systemd says it is done.
   local i
@@ -87,15 +102,24 @@ testbed() {
   done
 }
 
-# A git repo of examples/node-app, its own deliver.toml (the example's settings) plus an
-# environment `bench` with hosts h1..h$1; and a HOME whose ~/.ssh/config includes the bed's.
+# A git repo of examples/node-app, its own deliver.toml (the example's settings, the app
+# booting in BOOT_MS) plus an environment `bench` with hosts h1..h$1 (and with $2, e.g. h4, as
+# its managed proxy in `surge` mode); and a HOME whose ~/.ssh/config includes the bed's.
 make_app() {
-  local n=$1 hosts i
+  local n=$1 proxy=${2:-} hosts i toml=$WORK/app/deliver.toml
   rm -rf "$WORK/app"
   cp -a "$ROOT/examples/$APP" "$WORK/app"
   rm -rf "$WORK/app/.git" "$WORK/app/build" "$WORK/app/node_modules"
+  sed -i "s/^NODE_ENV = .*/&\nBOOT_DELAY_MS = \"$BOOT_MS\"/" "$toml"
+  grep -q "^BOOT_DELAY_MS = \"$BOOT_MS\"" "$toml" || fail "no [env] NODE_ENV line in $toml"
   hosts=$(for ((i = 1; i <= n; i++)); do printf '"h%d", ' "$i"; done)
-  printf '\n[environments.bench]\nhosts = [%s]\n' "${hosts%, }" >>"$WORK/app/deliver.toml"
+  printf '\n[environments.bench]\nhosts = [%s]\n' "${hosts%, }" >>"$toml"
+  if [ -n "$proxy" ]; then
+    # Only `bench` behind the proxy: the example's `demo` would write the same upstream file.
+    sed -i -e 's/^mode = "rolling"/mode = "surge"/' -e 's/^default_environment = .*/default_environment = "bench"/' \
+      -e '/^\[environments\.demo\]/,/^hosts = /d' "$toml"
+    printf '\n[proxy]\nhosts = ["%s"]\n' "$proxy" >>"$toml"
+  fi
   git -C "$WORK/app" init -q -b main
   commit "first release"
 }
@@ -122,10 +146,11 @@ run() {
   local n=$2 tag=$1.h$2; shift 2
   [ $((SECONDS - BEGAN)) -le "$MAX_SECONDS" ] ||
     fail "over BENCH_MAX_SECONDS ($MAX_SECONDS s): stopping, the test bed is shared"
-  local f=$OUT/$tag.r$R before after rc=0 i k v
+  local f=$OUT/$tag.r$R before after rc=0 i k v since
   read -r -a before <<<"$(accepted "$n")"
+  since=$(date +%s.%N)
   (cd "$WORK/app" && HOME=$WORK/home CI=true python3 "$EV" watch "$f.jsonl" "$f.cpu" "$n" \
-    /usr/bin/time -v -o "$f.time" "$DELIVER" --json "$@" 2>"$f.err") || rc=$?
+    /usr/bin/time -v -o "$f.time" "$DELIVER" --json -v "$@" 2>"$f.err") || rc=$?
   if [ $rc != 0 ]; then
     cat "$f.err" >&2; tail -n 5 "$f.jsonl" >&2
     fail "$tag run $R: deliver $* exited $rc"
@@ -157,6 +182,24 @@ run() {
       esac
     done <"$f.cpu"
   fi
+  # The boot floor, from each host's journal since the command began.
+  local journals=() floor="" trips=""
+  for ((i = 1; i <= n; i++)); do
+    "$TB" exec "h$i" journalctl -o short-unix --no-pager --since "@${since%.*}" \
+      >"$f.journal.h$i" 2>/dev/null || true
+    journals+=("$f.journal.h$i")
+  done
+  while IFS='=' read -r k v; do
+    case $k in floor_s) floor=$v; sample "$tag.floor_s" "$v" ;; esac
+  done < <(python3 "$EV" floor "$APP" "${journals[@]}")
+  if [ -n "$floor" ] && [ "$outcome" = done ]; then
+    sample "$tag.over_floor_s" "$(python3 -c "print(f'{$wall - $floor:.3f}')")"
+  fi
+  while IFS='=' read -r k v; do
+    case $k in
+      trips_min | trips_max) sample "$tag.$k" "$v"; trips="$trips$v " ;;
+    esac
+  done < <(python3 "$EV" metrics "$f.jsonl")
   local user sys
   user=$(sed -n 's/.*User time (seconds): //p' "$f.time")
   sys=$(sed -n 's/.*System time (seconds): //p' "$f.time")
@@ -166,8 +209,8 @@ run() {
     sample "$tag.ssh_per_host" "$m"
     [ "$m" = 1 ] || echo "  !! h$((i + 1)): $m SSH connections for $tag" | tee -a "$OUT/ssh_mismatch"
   done
-  printf '  %-12s %-5s wall %6ss  prepare %6ss (%4s cores busy)  pushed %2s obj %5s B  rss %5s kB  ssh/host %s\n' \
-    "$tag" "$outcome" "$wall" "${prepare:--}" "${cpu:--}" "${objects:--}" "${bytes:--}" "$rss" \
+  printf '  %-12s %-5s wall %6ss  floor %5ss  prepare %6ss (%4s cores busy)  pushed %2s obj %5s B  rss %5s kB  trips %s ssh/host %s\n' \
+    "$tag" "$outcome" "$wall" "${floor:--}" "${prepare:--}" "${cpu:--}" "${objects:--}" "${bytes:--}" "$rss" "${trips:-- }" \
     "$(for ((i = 0; i < n; i++)); do printf '%s ' "$((after[i] - before[i]))"; done)"
   { echo "== $tag run $R: $outcome, ${wall}s"; python3 "$EV" hosts "$f.jsonl"; } >>"$OUT/hosts.txt"
 }
@@ -182,9 +225,24 @@ round() {  # round N: one run of every measurement on N servers
   commit "a one-line change"
   run second "$n" deploy bench
   if [ "$n" = 3 ]; then
+    echo "// bench run $R: another change" >>"$WORK/app/worker.js"
+    commit "another change"
+    run all100 "$n" deploy bench --batch "$ALL"
     local noop
     for ((noop = 0; noop < NOOPS; noop++)); do run noop "$n" deploy bench; done
     run rollback "$n" rollback bench
+  fi
+  if [ "$n" = 3 ] && [ "$SURGE" = 1 ]; then
+    echo "-- run $R/$RUNS, $n server(s) behind nginx on h4, surge"
+    testbed "$n" h4
+    make_app "$n" h4
+    run surge-first "$n" deploy bench
+    echo "// bench run $R: a one-line change" >>"$WORK/app/worker.js"
+    commit "a one-line change"
+    run surge "$n" deploy bench
+    echo "// bench run $R: another change" >>"$WORK/app/worker.js"
+    commit "another change"
+    run surge-all100 "$n" deploy bench --batch "$ALL"
   fi
 }
 
@@ -230,6 +288,34 @@ if "noop.h3.wall_s" in s:
          f"max {max(v):.3f} s (target < 0.5 s)")
 if "rollback.h3.wall_s" in s:
     print(f"  [info] rollback, 3 servers: median {med('rollback.h3.wall_s'):.2f} s")
+# Issue 11: the rollout at the boot floor (3 servers, 2 web booting in BENCH_BOOT_MS, 1 worker).
+if "second.h3.over_floor_s" in s:
+    o, f, w = med("second.h3.over_floor_s"), med("second.h3.floor_s"), med("second.h3.wall_s")
+    line(o <= 1.0, f"rolling batch 1, 3 servers: wall {w:.3f} s = boot floor {f:.3f} s + {o:.3f} s "
+         "(target: <= floor + 1.0 s, medians of wall - floor)")
+if "first.h3.wall_s" in s:
+    w = med("first.h3.wall_s")
+    line(w <= 2.2, f"first deploy to 3 fresh servers: {w:.3f} s (target <= 2.2 s), boot floor "
+         f"{med('first.h3.floor_s'):.3f} s")
+if "all100.h3.wall_s" in s:
+    w = med("all100.h3.wall_s")
+    line(w <= 2.0, f"rolling --batch 100%, 3 servers: {w:.3f} s (target <= 2.0 s), boot floor "
+         f"{med('all100.h3.floor_s'):.3f} s")
+if "rollback.h3.wall_s" in s and "second.h3.wall_s" in s:
+    r, d = med("rollback.h3.wall_s"), med("second.h3.wall_s")
+    line(abs(r / d - 1) <= 0.10, f"rollback / deploy of the same shape, 3 servers: {r:.3f} / {d:.3f} s"
+         f" = {r / d:.2f} (target within 10%)")
+if "noop.h3.wall_s" in s:
+    line(max(s["noop.h3.wall_s"]) < 0.3, f"no-op under 0.3 s: max {max(s['noop.h3.wall_s']):.3f} s")
+if "surge-all100.h3.switch_s" in s:
+    sw, f = med("surge-all100.h3.switch_s"), med("surge-all100.h3.floor_s")
+    line(sw <= f + 0.6, f"surge --batch 100%, 3 servers: rollout (last host.built -> done) {sw:.3f} s"
+         f" = one boot {f:.3f} s + {sw - f:.3f} s (target: + <= 0.6 s); wall "
+         f"{med('surge-all100.h3.wall_s'):.3f} s")
+for tag in ("second", "all100", "noop", "rollback", "surge", "surge-all100"):
+    lo, hi = s.get(f"{tag}.h3.trips_min"), s.get(f"{tag}.h3.trips_max")
+    if lo:
+        print(f"  [info] remote commands per host, {tag}: {min(lo):g}..{max(hi):g}")
 ssh = sorted({v for k, vs in s.items() if k.endswith(".ssh_per_host") for v in vs})
 line(ssh == [1.0], f"SSH connections per host per command: {', '.join(f'{x:g}' for x in ssh)} "
      "seen (target: exactly 1)")

@@ -4,6 +4,12 @@
   events.py metrics EVENTS.jsonl   key=value lines for one run (phases, push sizes, per host)
   events.py hosts EVENTS.jsonl     per host, seconds after deploy.start of each step
   events.py table SAMPLES.tsv      min / median / max of every metric (SAMPLES: metric TAB value)
+  events.py floor APP JOURNAL...   the boot floor of one run, from each host's journal since it
+                                   began (`journalctl -o short-unix`, one file per host): the time
+                                   during which at least one web instance was between systemd's
+                                   "Started APP-web@PORT" and the app's "web listening on PORT".
+                                   Instances booting one after another add up; instances booting
+                                   together (a first deploy, a batch of hosts) count once.
   events.py watch OUT.jsonl CPU.txt N CMD...
                                    runs CMD (deliver --json ...), copying its stdout to
                                    OUT.jsonl; writes to CPU.txt the CPU time used during the
@@ -69,6 +75,15 @@ def metrics(path):
         done = last_ts(events, "deploy.done")
         if done is not None:
             out["switch_s"] = f"{done - built:.3f}"
+    # `-v`: one host.script per remote command (script, push, upload): the round trips, per
+    # host. Health GETs are not commands; they are counted apart (instance.healthy).
+    trips = {}
+    for e in events:
+        if e["event"] == "host.script":
+            trips[e["host"]] = trips.get(e["host"], 0) + 1
+    if trips:
+        out["trips_min"] = min(trips.values())
+        out["trips_max"] = max(trips.values())
     pushed = [e for e in events if e["event"] == "host.pushed"]
     if pushed:
         objects = {e["objects"] for e in pushed}
@@ -131,12 +146,18 @@ def table(path):
     def mmm(v):
         return "/".join(fmt(x) for x in (min(v), statistics.median(v), max(v))) if v else "-"
 
+    def span(lo, hi):
+        if not lo:
+            return "-"
+        a, b = min(lo), max(hi)
+        return fmt(a) if a == b else f"{fmt(a)}..{fmt(b)}"
+
     def med(v):
         return fmt(statistics.median(v)) if v else "-"
 
     head = ["command", "runs", "wall s min/med/max", "prepare s min/med/max", "connected",
             "pushed", "switch s", "prep busy cores", "prep CPU s hosts", "RSS MB max",
-            "pushed obj", "pushed B", "ssh/host"]
+            "pushed obj", "pushed B", "ssh/host", "trips/host", "floor s", "over floor s"]
     rows = [head]
     for tag in order:
         m = samples[tag]
@@ -149,11 +170,46 @@ def table(path):
             med(m.get("push_objects")), med(m.get("push_bytes")),
             (fmt(min(ssh)) if min(ssh) == max(ssh) else f"{fmt(min(ssh))}..{fmt(max(ssh))}")
             if ssh else "-",
+            span(m.get("trips_min"), m.get("trips_max")),
+            med(m.get("floor_s")), med(m.get("over_floor_s")),
         ])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     for r in rows:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                         for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+
+
+def floor(app, paths):
+    """The boot floor (seconds) and the boots it is made of, from the hosts' journals."""
+    import re
+    started = re.compile(r"Started " + re.escape(app) + r"-web@(\d+)\.service")
+    listening = re.compile(r"web listening on (\d+)")
+    spans = []
+    for path in paths:
+        open_at = {}
+        for line in open(path, errors="replace"):
+            parts = line.split(" ", 1)
+            try:
+                t = float(parts[0])
+            except ValueError:
+                continue
+            m = started.search(line)
+            if m:
+                open_at[m.group(1)] = t
+                continue
+            m = listening.search(line)
+            if m and m.group(1) in open_at:
+                spans.append((open_at.pop(m.group(1)), t))
+    total, end = 0.0, None
+    for a, b in sorted(spans):
+        if end is None or a >= end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    boots = sorted(b - a for a, b in spans)
+    return total, boots
 
 
 def fmt(x):
@@ -232,9 +288,16 @@ if __name__ == "__main__":
     elif cmd == "metrics":
         for k, v in metrics(path).items():
             print(f"{k}={v}")
+    elif cmd == "floor":
+        total, boots = floor(path, sys.argv[3:])
+        print(f"floor_s={total:.3f}")
+        print(f"boots={len(boots)}")
+        if boots:
+            print(f"boot_s_min={boots[0]:.3f}")
+            print(f"boot_s_max={boots[-1]:.3f}")
     elif cmd == "hosts":
         hosts(path)
     elif cmd == "table":
         table(path)
     else:
-        sys.exit(f"usage: {sys.argv[0]} metrics|hosts|table FILE")
+        sys.exit(f"usage: {sys.argv[0]} metrics|hosts|table|floor FILE")
