@@ -49,7 +49,7 @@ pub fn run(args: &CheckArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         });
         let cpus = facts.cpus.unwrap_or(1);
         checks.push(
-            match Formation::resolve(&project.types, &env.processes, env.port_base, cpus) {
+            match Formation::for_environment(&project.types, env, cpus) {
                 Ok(formation) => Check::ok(
                     "formation",
                     format!("{} ({cpus} CPUs)", formation_summary(&formation)),

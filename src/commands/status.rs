@@ -82,7 +82,7 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let results = fleet.each(|_, _, remote| {
         let facts = fleet::facts(remote, &gather)?;
         let cpus = facts.cpus.unwrap_or(1);
-        let formation = Formation::resolve(&project.types, &env.processes, env.port_base, cpus)?;
+        let formation = Formation::for_environment(&project.types, env, cpus)?;
         let bank = target::serving_bank(env, &project.types, &facts);
         let types = states(env, &formation, bank, remote)?;
         Ok(HostStatus {

@@ -8,6 +8,7 @@ mod deploy;
 mod load;
 mod remote;
 mod render;
+mod sizing;
 mod support;
 mod testbed;
 mod units;
