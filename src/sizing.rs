@@ -3,6 +3,7 @@
 //! checked against the Procfile. Pure: the CPU count is passed in, never read here.
 
 use crate::config::Limits;
+use crate::plan::neighbours::Neighbour;
 use crate::procfile::ProcessType;
 use crate::release::FormationError;
 
@@ -43,6 +44,63 @@ pub fn check_limits(types: &[ProcessType], limits: &[Limits]) -> Result<(), Form
     })
 }
 
+/// A host's cores against the instances of every deliver app on it (`check`, `status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreUse {
+    pub cpus: u32,
+    pub apps: Vec<Neighbour>,
+}
+
+impl CoreUse {
+    /// The instances of every app together.
+    pub fn total(&self) -> u32 {
+        self.apps.iter().map(|a| a.instances).sum()
+    }
+
+    /// N-1 (at least 1, as `"auto"` is): what the apps may take together, one core left to
+    /// the system.
+    pub fn room(&self) -> u32 {
+        self.cpus.saturating_sub(1).max(1)
+    }
+
+    pub fn over(&self) -> bool {
+        self.total() > self.room()
+    }
+
+    /// `4 cores: node-app 1 (user:app), blog 1 (user:bob); 2 instances of 3`.
+    pub fn summary(&self) -> String {
+        let apps: Vec<String> = self
+            .apps
+            .iter()
+            .map(|a| format!("{} {} ({})", a.app, a.instances, a.owner))
+            .collect();
+        let apps = if apps.is_empty() {
+            "no deliver app".to_owned()
+        } else {
+            apps.join(", ")
+        };
+        format!(
+            "{} cores: {apps}; {} instances of {}",
+            self.cpus,
+            self.total(),
+            self.room()
+        )
+    }
+
+    /// The warning when the apps take more than N-1 instances together.
+    pub fn warning(&self) -> Option<String> {
+        self.over().then(|| {
+            format!(
+                "{} instances of deliver apps on {} cores: more than the {} that leave one \
+                 core free; they fight for the CPU (lower cpu_share or the counts)",
+                self.total(),
+                self.cpus,
+                self.room()
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -70,6 +128,35 @@ mod tests {
         assert_eq!(auto_instances(11, 0.3), 3);
         assert_eq!(auto_instances(11, 0.7), 7);
         assert_eq!(auto_instances(u32::MAX, 1.0), 100);
+    }
+
+    #[test]
+    fn the_apps_of_a_host_are_counted_against_its_cores_minus_one() {
+        let app = |app: &str, owner: &str, instances| Neighbour {
+            owner: owner.to_owned(),
+            app: app.to_owned(),
+            instances,
+        };
+        let mut host = CoreUse {
+            cpus: 4,
+            apps: vec![app("one", "user:app", 1), app("two", "user:app", 1)],
+        };
+        assert_eq!(
+            host.summary(),
+            "4 cores: one 1 (user:app), two 1 (user:app); 2 instances of 3"
+        );
+        assert_eq!(host.warning(), None);
+        host.apps.push(app("blog", "system", 2));
+        assert_eq!(
+            host.warning().unwrap(),
+            "4 instances of deliver apps on 4 cores: more than the 3 that leave one core free; \
+             they fight for the CPU (lower cpu_share or the counts)"
+        );
+        let alone = CoreUse {
+            cpus: 1,
+            apps: vec![app("one", "user:app", 1)],
+        };
+        assert_eq!(alone.warning(), None);
     }
 
     #[test]
