@@ -53,7 +53,7 @@ impl Example {
         }
     }
 
-    /// [`Example::new`] with `[limits]`: `web` recycled after 30 minutes (plus up to 15)
+    /// [`Example::new`] with `[limits]`: `web` recycled after 30 to 60 minutes
     /// and held to 512M, `worker` held to 1G; `clock` free.
     pub fn limited() -> Example {
         let mut example = Example::new();

@@ -1,7 +1,9 @@
 //! Sizing (SPEC §10) as a user meets it: `cpu_share` and `[limits.TYPE]` checked offline
-//! with the file, line and key at fault (exit 2), and what `check --offline` prints.
+//! with the file, line and key at fault (exit 2), and what `check --offline` prints; on the
+//! test bed, two apps sharing a 4-core host and what `status` and `check` say of it.
 
-use crate::support::Test;
+use crate::support::{on, App, Test, APP};
+use crate::testbed::Testbed;
 
 const PROCFILE: &str = "
     web: node server.js
@@ -29,7 +31,7 @@ fn check_offline_resolves_auto_with_the_share_and_shows_the_limits() {
         .args(["check", "--offline", "--cpus", "8"])
         .stdout("web        3 instances (auto)  ports 5000-5002")
         .stdout("\"auto\" resolved with 8 CPUs x cpu_share 0.5 (--cpus)")
-        .stdout("web        limits: recycled after 30m (+ up to 15m), restarted past 512M")
+        .stdout("web        limits: recycled after 30m (+ up to 30m), restarted past 512M")
         .run();
 }
 
@@ -81,4 +83,104 @@ fn bad_shares_sizes_and_upstart_limits_are_errors_naming_the_key() {
             .stderr(want)
             .run();
     }
+}
+
+/// Writes `app`'s deliver.toml for one of the two apps of a shared host: `name`, its own
+/// ports, half the cores for `web = "auto"`, no worker.
+fn half_of_the_cores(app: &App, name: &str, port_base: u16) {
+    app.config(&format!("cpu_share = 0.5\nport_base = {port_base}"));
+    let path = app.path().join("deliver.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    let toml = toml
+        .replace(&format!("app = \"{APP}\""), &format!("app = \"{name}\""))
+        .replace("web = 2\nworker = 1", "web = \"auto\"\nworker = 0");
+    std::fs::write(&path, toml).unwrap();
+    app.commit("half of the cores");
+}
+
+#[test]
+fn two_apps_with_half_the_cores_each_run_one_web_each_on_a_4_core_host() {
+    let tb = Testbed::up(1);
+    // h1 looks like a 4-core server to its SSH sessions (GNU nproc honours OMP_NUM_THREADS,
+    // which sshd's PAM stack reads from /etc/environment), as in deploy.rs.
+    assert!(tb
+        .exec("h1", "echo OMP_NUM_THREADS=4 >>/etc/environment")
+        .status
+        .success());
+    assert_eq!(on(&tb, "h1", "nproc"), "4");
+    let one = App::new(&tb, &["h1"]);
+    half_of_the_cores(&one, APP, 5000);
+    let two = App::new(&tb, &["h1"]);
+    half_of_the_cores(&two, "other-app", 6000);
+    one.ok(&[], 0);
+    two.ok(&[], 0);
+
+    // N-1 = 3, x 0.5 = 1.5: one web each.
+    let running = on(
+        &tb,
+        "h1",
+        "systemctl --user list-units --plain --no-legend --state=active '*-web@*' | cut -d' ' -f1",
+    );
+    assert_eq!(
+        running,
+        "node-app-web@5000.service\nother-app-web@6000.service"
+    );
+
+    // Either app's status shows both on that host, against its cores.
+    for app in [&one, &two] {
+        let out = app.ok(&["status"], 0);
+        assert!(
+            out.contains("h1 |   cores 4 cores: ")
+                && out.contains("node-app 1 (user:app)")
+                && out.contains("other-app 1 (user:app)")
+                && out.contains("; 2 instances of 3"),
+            "{out}"
+        );
+        assert!(!out.contains("warning"), "{out}");
+    }
+    let json = one.ok(&["--json", "status"], 0);
+    let status: serde_json::Value = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["event"] == "host.status")
+        .unwrap_or_else(|| panic!("no host.status in {json}"));
+    let cores = &status["cores"];
+    assert_eq!(cores["cpus"], 4, "{status}");
+    assert_eq!(cores["room"], 3, "{status}");
+    assert_eq!(cores["instances"], 2, "{status}");
+    assert_eq!(cores["over"], false, "{status}");
+    let mut apps: Vec<(String, u64)> = cores["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["app"].as_str().unwrap().to_owned(),
+                a["instances"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    apps.sort();
+    assert_eq!(
+        apps,
+        [("node-app".to_owned(), 1), ("other-app".to_owned(), 1)]
+    );
+
+    // A third app taking every core would make them fight: check says so.
+    let three = App::new(&tb, &["h1"]);
+    three.config("port_base = 7000");
+    let path = three.path().join("deliver.toml");
+    let toml = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(&format!("app = \"{APP}\""), "app = \"greedy\"")
+        .replace("web = 2\nworker = 1", "web = \"auto\"\nworker = 0");
+    std::fs::write(&path, toml).unwrap();
+    three.commit("all the cores");
+    three.ok(&[], 0);
+    let out = one.deliver(&["check"]);
+    let shown = crate::support::shown(&out);
+    assert!(
+        shown.contains("5 instances of deliver apps on 4 cores: more than the 3"),
+        "{shown}"
+    );
 }

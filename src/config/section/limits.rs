@@ -47,18 +47,19 @@ pub struct Limits {
     pub process: String,
     /// Where `[limits.TYPE]` was written: errors about the type point there.
     pub location: Location,
-    /// `RuntimeMaxSec=`: recycled after this long (plus a spread of up to half of it).
+    /// `RuntimeMaxSec=`: recycled after this long (plus a random spread of up to as long).
     pub max_lifetime: Option<Duration>,
     /// `MemoryMax=`, in bytes.
     pub memory_max: Option<u64>,
 }
 
 impl Limits {
-    /// The random extra lifetime each start draws (`RuntimeRandomizedExtraSec=`): up to half
-    /// the lifetime, so that instances started together recycle at different moments and
-    /// drift further apart with every recycle.
+    /// The random extra lifetime each start draws (`RuntimeRandomizedExtraSec=`): up to the
+    /// lifetime itself, so that instances started together (a first deploy) recycle at moments
+    /// spread over a whole lifetime, and drift further apart with every recycle. A narrower
+    /// spread lets instances that started together be down together on their first recycle.
     pub fn lifetime_spread(&self) -> Option<Duration> {
-        self.max_lifetime.map(|d| d / 2)
+        self.max_lifetime
     }
 }
 
@@ -226,7 +227,7 @@ mod tests {
         assert_eq!(env.limits[0].location, at(6, 28));
         assert_eq!(
             env.limits[0].lifetime_spread(),
-            Some(Duration::from_secs(15 * 60))
+            Some(Duration::from_secs(30 * 60))
         );
         assert_eq!(env.limits[1].process, "worker");
         assert_eq!(env.limits[1].memory_max, None);
