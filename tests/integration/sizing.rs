@@ -85,17 +85,17 @@ fn bad_shares_sizes_and_upstart_limits_are_errors_naming_the_key() {
     }
 }
 
-/// Writes `app`'s deliver.toml for one of the two apps of a shared host: `name`, its own
-/// ports, half the cores for `web = "auto"`, no worker.
-fn half_of_the_cores(app: &App, name: &str, port_base: u16) {
-    app.config(&format!("cpu_share = 0.5\nport_base = {port_base}"));
+/// Writes and commits `app`'s deliver.toml for one of the apps of a shared host: `name`,
+/// its own ports, `web = "auto"` with `extra` top-level lines (the share), no worker.
+fn auto_web(app: &App, name: &str, port_base: u16, extra: &str) {
+    app.config(&format!("{extra}\nport_base = {port_base}"));
     let path = app.path().join("deliver.toml");
     let toml = std::fs::read_to_string(&path).unwrap();
     let toml = toml
         .replace(&format!("app = \"{APP}\""), &format!("app = \"{name}\""))
         .replace("web = 2\nworker = 1", "web = \"auto\"\nworker = 0");
     std::fs::write(&path, toml).unwrap();
-    app.commit("half of the cores");
+    app.commit(name);
 }
 
 #[test]
@@ -109,9 +109,9 @@ fn two_apps_with_half_the_cores_each_run_one_web_each_on_a_4_core_host() {
         .success());
     assert_eq!(on(&tb, "h1", "nproc"), "4");
     let one = App::new(&tb, &["h1"]);
-    half_of_the_cores(&one, APP, 5000);
+    auto_web(&one, APP, 5000, "cpu_share = 0.5");
     let two = App::new(&tb, &["h1"]);
-    half_of_the_cores(&two, "other-app", 6000);
+    auto_web(&two, "other-app", 6000, "cpu_share = 0.5");
     one.ok(&[], 0);
     two.ok(&[], 0);
 
@@ -168,14 +168,7 @@ fn two_apps_with_half_the_cores_each_run_one_web_each_on_a_4_core_host() {
 
     // A third app taking every core would make them fight: check says so.
     let three = App::new(&tb, &["h1"]);
-    three.config("port_base = 7000");
-    let path = three.path().join("deliver.toml");
-    let toml = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace(&format!("app = \"{APP}\""), "app = \"greedy\"")
-        .replace("web = 2\nworker = 1", "web = \"auto\"\nworker = 0");
-    std::fs::write(&path, toml).unwrap();
-    three.commit("all the cores");
+    auto_web(&three, "greedy", 7000, "");
     three.ok(&[], 0);
     let out = one.deliver(&["check"]);
     let shown = crate::support::shown(&out);
