@@ -18,7 +18,7 @@ pub fn run(args: &ExportArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let project = Project::load(config_path)?;
     let env = project.config.environment(args.env.as_deref())?;
     let cpus = args.cpus.unwrap_or_else(local_cpus);
-    let formation = Formation::resolve(&project.types, &env.processes, env.port_base, cpus)?;
+    let formation = Formation::for_environment(&project.types, env, cpus)?;
     let user = app_user(env);
     let deploy_path = absolute_deploy_path(&env.deploy_to, &user);
     let target = Target {

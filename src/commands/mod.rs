@@ -17,6 +17,7 @@ mod remote_run;
 mod rollback;
 mod setup;
 mod status;
+mod status_view;
 mod trust;
 mod unlock;
 

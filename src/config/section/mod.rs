@@ -13,6 +13,7 @@ pub(super) mod env;
 pub(super) mod general;
 pub(super) mod health;
 pub(super) mod hosts;
+pub(super) mod limits;
 pub(super) mod linked;
 pub(super) mod processes;
 pub(super) mod proxy;
@@ -27,12 +28,13 @@ use build::{BuildSettings, RawBuild};
 use env::EnvVarName;
 use general::{General, RawGeneral};
 use health::{HealthSettings, RawHealth};
+use limits::{LimitSettings, RawLimits};
 use processes::{ProcessSetting, RawProcesses};
 use proxy::{ProxySettings, RawProxy};
 use rollout::{RawRollout, RolloutSettings};
 
 /// Keys of the top level and of every `[environments.NAME]`.
-pub(super) const SETTINGS_KEYS: [&str; 15] = [
+pub(super) const SETTINGS_KEYS: [&str; 17] = [
     "user",
     "deploy_to",
     "ref",
@@ -41,6 +43,7 @@ pub(super) const SETTINGS_KEYS: [&str; 15] = [
     "linked_files",
     "supervisor",
     "port_base",
+    "cpu_share",
     "hosts",
     "env",
     "build",
@@ -48,6 +51,7 @@ pub(super) const SETTINGS_KEYS: [&str; 15] = [
     "health",
     "rollout",
     "proxy",
+    "limits",
 ];
 
 /// One level (top level or one environment) as written.
@@ -61,6 +65,7 @@ pub(super) struct RawSettings {
     pub health: RawHealth,
     pub rollout: RawRollout,
     pub proxy: Option<RawProxy>,
+    pub limits: RawLimits,
 }
 
 impl RawSettings {
@@ -73,6 +78,7 @@ impl RawSettings {
             "health" => self.health = RawHealth::read(entry)?,
             "rollout" => self.rollout = RawRollout::read(entry)?,
             "proxy" => self.proxy = Some(RawProxy::read(entry)?),
+            "limits" => self.limits = limits::read(entry)?,
             _ => return self.general.take(entry),
         }
         Ok(true)
@@ -90,6 +96,7 @@ pub(super) struct Settings {
     health: HealthSettings,
     rollout: RolloutSettings,
     proxy: Option<ProxySettings>,
+    limits: Vec<LimitSettings>,
 }
 
 impl Settings {
@@ -103,6 +110,7 @@ impl Settings {
             health: HealthSettings::check(&raw.health)?,
             rollout: RolloutSettings::check(&raw.rollout)?,
             proxy: raw.proxy.as_ref().map(ProxySettings::check).transpose()?,
+            limits: limits::check(&raw.limits, locator)?,
         })
     }
 
@@ -116,6 +124,7 @@ impl Settings {
             health: self.health.overlay(over.health),
             rollout: self.rollout.overlay(over.rollout),
             proxy: ProxySettings::overlay(self.proxy, over.proxy),
+            limits: limits::overlay(self.limits, over.limits),
         }
     }
 
@@ -133,6 +142,7 @@ impl Settings {
         self.general.check_linked_paths(name)?;
         let proxy = self.proxy.map(|p| p.finish(name, app)).transpose()?;
         let general = self.general.finish(app);
+        let limits = limits::finish(self.limits, general.supervisor)?;
         Ok(Environment {
             name: name.to_owned(),
             app: app.clone(),
@@ -144,12 +154,14 @@ impl Settings {
             linked_files: general.linked_files,
             supervisor: general.supervisor,
             port_base: general.port_base,
+            cpu_share: general.cpu_share,
             vars: self.env,
             build: self.build.finish(),
             processes: self.processes,
             health,
             rollout: self.rollout.finish(proxy.is_some(), general.supervisor)?,
             proxy,
+            limits,
             hosts,
         })
     }
