@@ -156,6 +156,8 @@ impl Connector {
     pub fn new(env: &Environment) -> Result<Connector> {
         let mut opts = ConnectOptions::from_env()?;
         opts.default_user.clone_from(&env.user);
+        // Once a run is interrupted, a host that stays silent is not waited on (SPEC §7).
+        opts.interrupt = Some(&crate::deploy::interrupt::INTERRUPTED);
         Ok(Connector { opts })
     }
 

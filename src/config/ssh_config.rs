@@ -1,6 +1,6 @@
 //! What an OpenSSH client configuration (`ssh_config(5)`) says about one host alias: the keys
 //! deliver honours (`HostName`, `User`, `Port`, `IdentityFile`, `ProxyJump`,
-//! `UserKnownHostsFile`).
+//! `UserKnownHostsFile`, `ConnectTimeout`, `ServerAliveInterval`, `ServerAliveCountMax`).
 //! Pure: the caller reads `~/.ssh/config` and the files its `Include` lines name.
 //!
 //! Follows OpenSSH: keywords are case-insensitive; `Key Value` and `Key=Value` both work;
@@ -26,7 +26,14 @@ pub struct SshHost {
     pub proxy_jump: Option<String>,
     /// The files of the first `UserKnownHostsFile` obtained; empty for `none`.
     pub user_known_hosts_files: Vec<String>,
+    /// `ConnectTimeout` (`none` is `None`).
+    pub connect_timeout: Option<Duration>,
+    /// `ServerAliveInterval`: zero turns the keepalives off.
+    pub server_alive_interval: Option<Duration>,
+    pub server_alive_count_max: Option<u32>,
 }
+
+use std::time::Duration;
 
 /// OpenSSH's limit on nested `Include` (`READCONF_MAX_DEPTH`).
 const MAX_INCLUDE_DEPTH: usize = 16;
@@ -108,6 +115,15 @@ impl Reader<'_> {
                 self.proxy_jump_seen = true;
                 found.proxy_jump = (!first.eq_ignore_ascii_case("none")).then(|| first.clone());
             }
+            "connecttimeout" if found.connect_timeout.is_none() => {
+                found.connect_timeout = time(first).filter(|d| !d.is_zero());
+            }
+            "serveraliveinterval" if found.server_alive_interval.is_none() => {
+                found.server_alive_interval = time(first);
+            }
+            "serveralivecountmax" if found.server_alive_count_max.is_none() => {
+                found.server_alive_count_max = first.parse().ok();
+            }
             "userknownhostsfile" if !self.known_hosts_seen => {
                 self.known_hosts_seen = true;
                 if !(args.len() == 1 && first.eq_ignore_ascii_case("none")) {
@@ -117,6 +133,37 @@ impl Reader<'_> {
             _ => {}
         }
     }
+}
+
+/// An OpenSSH time value (`convtime`): seconds, or numbers each followed by a unit (`s`, `m`,
+/// `h`, `d`, `w`; `1m30s`). `None` when ssh would reject it.
+fn time(value: &str) -> Option<Duration> {
+    if value.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in value.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit: u64 = match c.to_ascii_lowercase() {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => return None,
+        };
+        let n: u64 = number.parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        number.clear();
+    }
+    if !number.is_empty() {
+        total = total.checked_add(number.parse().ok()?)?;
+    }
+    Some(Duration::from_secs(total))
 }
 
 /// `%h` is the alias being looked up and `%%` a literal `%` (the two tokens `HostName`
@@ -399,5 +446,26 @@ mod tests {
         assert!(!glob(b"h?", b"h"));
         assert!(glob(b"*.*.com", b"a.b.com"));
         assert!(!glob(b"web", b"web1"));
+    }
+
+    #[test]
+    fn timeouts_and_keepalives_are_read_with_openssh_time_values() {
+        let config = "Host slow\n ConnectTimeout 30\n ServerAliveInterval 1m30s\n \
+                      ServerAliveCountMax 5\nHost *\n ServerAliveInterval 0\n \
+                      ConnectTimeout nonsense\n";
+        let slow = lookup(config, "slow");
+        assert_eq!(slow.connect_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(slow.server_alive_interval, Some(Duration::from_secs(90)));
+        assert_eq!(slow.server_alive_count_max, Some(5));
+        let other = lookup(config, "other");
+        assert_eq!(other.server_alive_interval, Some(Duration::ZERO));
+        assert_eq!(
+            other.connect_timeout, None,
+            "a value ssh rejects is skipped"
+        );
+        assert_eq!(other.server_alive_count_max, None);
+        assert_eq!(time("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(time("10x"), None);
+        assert_eq!(time(""), None);
     }
 }

@@ -114,8 +114,9 @@ impl End {
 /// Why a step failed on a host. Callers branch on the variant, never on the text.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
-    /// The session failed (connection lost, timeout, ...): the text names the host.
-    #[error("{0}")]
+    /// The session failed (connection lost, timeout, ...). The text leaves the host out:
+    /// whoever reports a step error names the host once.
+    #[error("{}", .0.detail())]
     Remote(#[from] RemoteError),
     /// A script exited non-zero: its name, status and last stderr line.
     #[error("{script} exited {status}{}", if last_line.is_empty() { String::new() } else { format!(": {last_line}") })]

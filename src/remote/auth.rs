@@ -21,7 +21,7 @@ pub(crate) fn authenticate(
     let mut auth = Attempts {
         session,
         target,
-        timeout: opts.connect_timeout,
+        timeout: target.connect_timeout,
         tried: Vec::new(),
     };
     let user = target.user.as_str();

@@ -136,11 +136,8 @@ pub(crate) fn exec_until(
     sink: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<i32, RemoteError> {
     let started = Instant::now();
-    let failed = |f: Fail| match f {
-        Fail::TimedOut => io.timeout(what, started.elapsed()),
-        Fail::Ssh(e) => io.lost(what, &e),
-        Fail::Io(e) => io.lost(what, &e),
-    };
+    io.begin();
+    let failed = |f: Fail| io.failed(what, started, f);
     let mut channel = io
         .retry(deadline, || io.session.channel_session())
         .map_err(failed)?;
@@ -202,6 +199,10 @@ pub(crate) fn exec_until(
                 return Err(io.timeout(what, started.elapsed()));
             }
             io.wait(want, deadline);
+            if let Err(f) = io.check() {
+                abandon(io, &mut channel);
+                return Err(failed(f));
+            }
         }
     }
     // Close our side too: sshd frees a channel (and counts it against MaxSessions) until

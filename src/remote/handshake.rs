@@ -67,7 +67,7 @@ pub(crate) fn opened(
     check: Check,
 ) -> Result<Opened, RemoteError> {
     let transport = if target.jumps.is_empty() {
-        tcp(target, opts.connect_timeout)?
+        tcp(target, target.connect_timeout)?
     } else {
         through_jumps(target, opts, depth)?
     };
@@ -77,7 +77,7 @@ pub(crate) fn opened(
     };
     let names = target.names(ip);
     let mut session = Session::new().map_err(|e| target.connect_error(e.to_string()))?;
-    session.set_timeout(millis(opts.connect_timeout));
+    session.set_timeout(millis(target.connect_timeout));
     let known = target.known_hosts.known_types(&names, &HOST_KEY_TYPES);
     let _ = session.method_pref(MethodType::HostKey, &host_key_prefs(&known));
     let fd = match transport {
@@ -101,7 +101,7 @@ pub(crate) fn opened(
                     "SSH handshake with {}",
                     lookup_name(&target.hostname, target.port)
                 ),
-                after: opts.connect_timeout,
+                after: target.connect_timeout,
             }
         } else {
             target.connect_error(format!(
@@ -231,7 +231,7 @@ fn through_jumps(
     theirs
         .set_nonblocking(true)
         .map_err(|e| target.connect_error(e.to_string()))?;
-    let io = Io::new(session, fd, last.to_string(), opts.keepalive_interval);
+    let io = Io::new(session, fd, last.to_string(), hop.alive, None);
     std::thread::Builder::new()
         .name(format!("deliver-jump-{last}"))
         .spawn(move || pump(&io, channel, &theirs))

@@ -27,21 +27,20 @@ pub(crate) fn get(io: &Io, port: u16, path: &str, timeout: Duration) -> Result<u
         return Err(fail(format!("`{path}` is not an absolute URL path")));
     }
     let started = Instant::now();
+    io.begin();
     let deadline = Some(started + timeout);
     let opened = io.retry(deadline, || {
         io.session.channel_direct_tcpip("127.0.0.1", port, None)
     });
     let mut channel = match opened {
         Ok(channel) => channel,
-        Err(Fail::TimedOut) => return Err(io.timeout(&what, started.elapsed())),
         Err(Fail::Ssh(e)) if e.code() == ErrorCode::Session(CHANNEL_FAILURE) => {
             return Err(fail(format!(
                 "nothing answers on 127.0.0.1:{port} ({})",
                 e.message().to_lowercase()
             )))
         }
-        Err(Fail::Ssh(e)) => return Err(io.lost(&what, &e)),
-        Err(Fail::Io(e)) => return Err(io.lost(&what, &e)),
+        Err(f) => return Err(io.failed(&what, started, f)),
     };
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: deliver\r\n\
@@ -59,11 +58,8 @@ pub(crate) fn get(io: &Io, port: u16, path: &str, timeout: Duration) -> Result<u
     let _ = io.retry(Some(Instant::now() + Duration::from_millis(500)), || {
         channel.close()
     });
-    match result {
-        Ok(()) => {}
-        Err(Fail::TimedOut) => return Err(io.timeout(&what, started.elapsed())),
-        Err(Fail::Ssh(e)) => return Err(io.lost(&what, &e)),
-        Err(Fail::Io(e)) => return Err(io.lost(&what, &e)),
+    if let Err(f) = result {
+        return Err(io.failed(&what, started, f));
     }
     parse_status(&response).ok_or_else(|| {
         let shown = String::from_utf8_lossy(&response[..response.len().min(80)]).into_owned();

@@ -2,7 +2,9 @@
 //! poll(2) on the socket, so output is read while input is written, deadlines hold, and
 //! keepalives go out.
 
+use std::cell::Cell;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
@@ -15,12 +17,46 @@ const EAGAIN: i32 = -37;
 /// Longest single poll(2): a safety net for data libssh2 buffered without a socket event.
 const POLL_SLICE: Duration = Duration::from_millis(100);
 
+/// After an interrupt, how long a host may stay silent before what waits on it gives up.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
+
+/// OpenSSH's `ServerAliveInterval` and `ServerAliveCountMax`: a keepalive (which the server
+/// answers) goes out every `interval` while waiting, and a host that sent nothing for
+/// `count_max` intervals is taken for dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Alive {
+    pub interval: Duration,
+    pub count_max: u32,
+}
+
+impl Alive {
+    /// How long a host may stay silent; `None` when keepalives are off (interval 0).
+    pub(crate) fn limit(self) -> Option<Duration> {
+        (!self.interval.is_zero()).then(|| self.interval * self.count_max.max(1))
+    }
+}
+
 /// The session in non-blocking mode, and the socket to wait on.
 pub(crate) struct Io {
     pub(crate) session: Session,
     pub(crate) fd: OwnedFd,
     /// The host as written, for errors.
     pub(crate) host: String,
+    alive: Alive,
+    /// When the socket last had something to read (reset as each command starts).
+    heard: Cell<Instant>,
+    /// When the command in flight started, and whether the run was interrupted by then.
+    began: Cell<Instant>,
+    began_interrupted: Cell<bool>,
+    /// Set once the run is interrupted (SIGINT/SIGTERM).
+    interrupt: Option<&'static AtomicBool>,
+    /// Taken for dead once: every later wait on it gives up at once.
+    dead: Cell<bool>,
+    /// When this session first saw the interrupt.
+    interrupted_at: Cell<Option<Instant>>,
+    /// Given up on after the interrupt for its silence: a later command must hear from the
+    /// host within [`INTERRUPT_GRACE`] of its start.
+    suspect: Cell<bool>,
 }
 
 /// Which way libssh2 waits: `read` is always polled; `write` when it blocked sending.
@@ -40,15 +76,111 @@ pub(crate) enum Fail {
     Ssh(ssh2::Error),
     Io(std::io::Error),
     TimedOut,
+    /// Nothing came from the host for this long, keepalives unanswered.
+    Dead(Duration),
+    /// The run was interrupted while the host was silent.
+    Interrupted,
 }
 
 impl Io {
-    pub(crate) fn new(session: Session, fd: OwnedFd, host: String, keepalive: Duration) -> Io {
-        let secs = u32::try_from(keepalive.as_secs()).unwrap_or(u32::MAX);
+    pub(crate) fn new(
+        session: Session,
+        fd: OwnedFd,
+        host: String,
+        alive: Alive,
+        interrupt: Option<&'static AtomicBool>,
+    ) -> Io {
+        let secs = u32::try_from(alive.interval.as_secs()).unwrap_or(u32::MAX);
         session.set_keepalive(true, secs);
         session.set_timeout(0);
         session.set_blocking(false);
-        Io { session, fd, host }
+        Io {
+            session,
+            fd,
+            host,
+            alive,
+            heard: Cell::new(Instant::now()),
+            began: Cell::new(Instant::now()),
+            began_interrupted: Cell::new(false),
+            interrupt,
+            dead: Cell::new(false),
+            interrupted_at: Cell::new(None),
+            suspect: Cell::new(false),
+        }
+    }
+
+    /// A command starts: the host's silence is counted from now.
+    pub(crate) fn begin(&self) {
+        let now = Instant::now();
+        self.heard.set(now);
+        self.began.set(now);
+        self.began_interrupted.set(self.interrupted());
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt.is_some_and(|i| i.load(Ordering::SeqCst))
+    }
+
+    /// Whether to give up waiting on the host:
+    /// - silent past the keepalive limit (`ServerAliveInterval` x `ServerAliveCountMax`);
+    /// - a command that started before an interrupt, once the host said nothing for
+    ///   [`INTERRUPT_GRACE`] since (what waits on a silent host is given up; a command that
+    ///   gets answers runs on);
+    /// - a later command (cleanup, revert) on a host given up so, when the host does not
+    ///   answer within [`INTERRUPT_GRACE`] of its start: a live host answers at once.
+    pub(crate) fn check(&self) -> Result<(), Fail> {
+        let heard = self.heard.get();
+        let silent = heard.elapsed();
+        if let Some(limit) = self.alive.limit() {
+            if silent > limit || self.dead.get() {
+                self.dead.set(true);
+                return Err(Fail::Dead(silent.max(limit)));
+            }
+        }
+        let began = self.began.get();
+        if self.suspect.get() {
+            if heard > began {
+                self.suspect.set(false);
+            } else if began.elapsed() >= INTERRUPT_GRACE {
+                return Err(Fail::Interrupted);
+            }
+        }
+        if self.began_interrupted.get() || !self.interrupted() {
+            return Ok(());
+        }
+        let since = self.interrupted_at.get().unwrap_or_else(|| {
+            let now = Instant::now();
+            self.interrupted_at.set(Some(now));
+            now
+        });
+        if heard < since && since.elapsed() >= INTERRUPT_GRACE {
+            self.suspect.set(true);
+            return Err(Fail::Interrupted);
+        }
+        Ok(())
+    }
+
+    /// The error for a `Fail` under `what`, which started at `started`.
+    pub(crate) fn failed(&self, what: &str, started: Instant, fail: Fail) -> RemoteError {
+        match fail {
+            Fail::TimedOut => self.timeout(what, started.elapsed()),
+            Fail::Ssh(e) => self.lost(what, &e),
+            Fail::Io(e) => self.lost(what, &e),
+            Fail::Dead(silent) => RemoteError::Disconnected {
+                host: self.host.clone(),
+                message: format!(
+                    "{what}: no answer for {} s, keepalives unanswered (ServerAliveInterval {} s, \
+                     ServerAliveCountMax {}): the host or its network is down",
+                    silent.as_secs(),
+                    self.alive.interval.as_secs(),
+                    self.alive.count_max
+                ),
+            },
+            Fail::Interrupted => RemoteError::Interrupted {
+                host: self.host.clone(),
+                what: what.to_owned(),
+            },
+        }
     }
 
     /// The direction libssh2 blocked on in its last call.
@@ -69,7 +201,9 @@ impl Io {
             // same buffer, and the keepalive's would be gone (see keepalive.c).
             let _ = self.session.keepalive_send();
         }
-        poll(&mut [(self.fd.as_fd(), want.write)], deadline);
+        if poll(&mut [(self.fd.as_fd(), want.write)], deadline)[0] {
+            self.heard.set(Instant::now());
+        }
     }
 
     /// Calls `op` until it does not block, waiting in between; stops at `deadline`.
@@ -86,6 +220,7 @@ impl Io {
                         return Err(Fail::TimedOut);
                     }
                     self.wait(self.want(), deadline);
+                    self.check()?;
                 }
                 Err(e) => return Err(Fail::Ssh(e)),
             }
@@ -106,6 +241,7 @@ impl Io {
                         return Err(Fail::TimedOut);
                     }
                     self.wait(self.want(), deadline);
+                    self.check()?;
                 }
                 Err(e) => return Err(Fail::Io(e)),
             }
@@ -138,8 +274,11 @@ impl Io {
 }
 
 /// poll(2) on `fds` (readable, and writable when the flag says so), for at most
-/// [`POLL_SLICE`] or until `deadline`.
-pub(crate) fn poll(fds: &mut [(std::os::fd::BorrowedFd<'_>, bool)], deadline: Option<Instant>) {
+/// [`POLL_SLICE`] or until `deadline`; for each, whether it had something to read.
+pub(crate) fn poll(
+    fds: &mut [(std::os::fd::BorrowedFd<'_>, bool)],
+    deadline: Option<Instant>,
+) -> Vec<bool> {
     let mut slice = POLL_SLICE;
     if let Some(d) = deadline {
         slice = slice.min(d.saturating_duration_since(Instant::now()));
@@ -158,6 +297,13 @@ pub(crate) fn poll(fds: &mut [(std::os::fd::BorrowedFd<'_>, bool)], deadline: Op
     let timeout = Timespec::try_from(slice).unwrap_or_default();
     // An error (EINTR) only shortens the wait; the caller tries again.
     let _ = rustix::event::poll(&mut polled, Some(&timeout));
+    // Only data counts as the host's word: an error or a hang-up on the socket is seen by the
+    // next libssh2 call (a link that went down may leave the socket in error while the host
+    // says nothing).
+    polled
+        .iter()
+        .map(|p| p.revents().contains(PollFlags::IN))
+        .collect()
 }
 
 pub(crate) fn would_block(e: &ssh2::Error) -> bool {

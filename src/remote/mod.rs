@@ -114,6 +114,35 @@ pub enum RemoteError {
     },
 }
 
+impl RemoteError {
+    /// The host the error is about.
+    pub fn host(&self) -> &str {
+        match self {
+            RemoteError::Connect { host, .. }
+            | RemoteError::Auth { host, .. }
+            | RemoteError::HostKey { host, .. }
+            | RemoteError::Disconnected { host, .. }
+            | RemoteError::Timeout { host, .. }
+            | RemoteError::Interrupted { host, .. }
+            | RemoteError::Push { host, .. }
+            | RemoteError::Upload { host, .. }
+            | RemoteError::Http { host, .. } => host,
+        }
+    }
+
+    /// The message without the leading `HOST: `, for a line that names the host already.
+    pub fn detail(&self) -> String {
+        let text = self.to_string();
+        match text
+            .strip_prefix(self.host())
+            .and_then(|t| t.strip_prefix(": "))
+        {
+            Some(rest) => rest.to_owned(),
+            None => text,
+        }
+    }
+}
+
 fn host_key_message(problem: HostKeyProblem, key_type: &str, fingerprint: &str) -> String {
     match problem {
         HostKeyProblem::Unknown => {
@@ -181,4 +210,30 @@ pub trait Remote: Send {
     /// `GET http://127.0.0.1:<port><path>` on the host, through the session (direct-tcpip);
     /// returns the HTTP status.
     fn http_get(&mut self, port: u16, path: &str, timeout: Duration) -> Result<u16, RemoteError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detail_leaves_the_host_out_once() {
+        let lost = RemoteError::Disconnected {
+            host: "h2".into(),
+            message: "release.prepare: no answer".into(),
+        };
+        assert_eq!(
+            lost.to_string(),
+            "h2: connection lost: release.prepare: no answer"
+        );
+        assert_eq!(lost.detail(), "connection lost: release.prepare: no answer");
+        let key = RemoteError::HostKey {
+            host: "h2".into(),
+            port: 22,
+            key_type: "ssh-ed25519".into(),
+            fingerprint: "SHA256:x".into(),
+            problem: HostKeyProblem::Unknown,
+        };
+        assert_eq!(key.detail(), key.to_string(), "h2:22: ... stays whole");
+    }
 }

@@ -34,10 +34,17 @@ pub struct ConnectOptions {
     pub home: Option<PathBuf>,
     /// Try the keys of the ssh-agent at `SSH_AUTH_SOCK` (libssh2 reads the variable).
     pub use_agent: bool,
-    /// For the TCP connect to each address, the handshake and authentication.
+    /// For the TCP connect to each address, the handshake and authentication, unless the
+    /// ssh config's `ConnectTimeout` says otherwise for the host.
     pub connect_timeout: Duration,
-    /// A keepalive goes out after this long without traffic; zero disables them.
+    /// A keepalive goes out this often while waiting on a host, and a host silent for
+    /// `keepalive_count_max` of them is taken for dead (OpenSSH's `ServerAliveInterval` and
+    /// `ServerAliveCountMax`, which the ssh config may set per host); zero disables them.
     pub keepalive_interval: Duration,
+    pub keepalive_count_max: u32,
+    /// Once this is set (SIGINT/SIGTERM), a wait on a host that stays silent for a second
+    /// gives up (`RemoteError::Interrupted`).
+    pub interrupt: Option<&'static std::sync::atomic::AtomicBool>,
 }
 
 impl Default for ConnectOptions {
@@ -54,7 +61,10 @@ impl Default for ConnectOptions {
             home: None,
             use_agent: false,
             connect_timeout: Duration::from_secs(10),
-            keepalive_interval: Duration::from_secs(15),
+            // A dead host is named within 15 s of its last word.
+            keepalive_interval: Duration::from_secs(5),
+            keepalive_count_max: 3,
+            interrupt: None,
         }
     }
 }

@@ -50,7 +50,7 @@ pub fn connect(spec: &HostSpec, opts: &ConnectOptions) -> Result<SshRemote, Remo
             lookup_name(&target.hostname, target.port)
         ),
         user: target.user,
-        io: Io::new(session, fd, spec.to_string(), opts.keepalive_interval),
+        io: Io::new(session, fd, spec.to_string(), target.alive, opts.interrupt),
         run_timeout: None,
     })
 }

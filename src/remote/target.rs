@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use super::io::Alive;
 use super::known_hosts::{lookup_name, KnownHosts};
 use super::options::{expand_path, ConnectOptions, Tokens};
 use super::RemoteError;
@@ -32,6 +34,10 @@ pub(crate) struct Target {
     /// `ProxyJump` hops, first to last.
     pub(crate) jumps: Vec<HostSpec>,
     pub(crate) known_hosts: KnownHosts,
+    /// `ConnectTimeout` from the ssh config, else deliver's.
+    pub(crate) connect_timeout: Duration,
+    /// `ServerAliveInterval` and `ServerAliveCountMax` from the ssh config, else deliver's.
+    pub(crate) alive: Alive,
 }
 
 impl Target {
@@ -110,6 +116,13 @@ impl Target {
             identity_files,
             jumps,
             known_hosts,
+            connect_timeout: cfg.connect_timeout.unwrap_or(opts.connect_timeout),
+            alive: Alive {
+                interval: cfg.server_alive_interval.unwrap_or(opts.keepalive_interval),
+                count_max: cfg
+                    .server_alive_count_max
+                    .unwrap_or(opts.keepalive_count_max),
+            },
         })
     }
 

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod deploy;
+mod faults;
 mod limits;
 mod load;
 mod remote;
