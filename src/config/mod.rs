@@ -32,6 +32,8 @@ pub use section::health::{Health, HealthPath, InvalidHealthPath};
 pub use section::processes::{Instances, ProcessSetting};
 pub use section::proxy::{Proxy, UpstreamName};
 pub use section::rollout::{BatchSize, Rollout, RolloutMode};
+pub(crate) use value::too_long;
+pub use value::MAX_ARG_BYTES;
 
 /// A place in a file, 1-based, as editors show it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -81,9 +81,17 @@ impl Locator<'_> {
     }
 
     fn error(&self, problem: Problem) -> ConfigError {
+        let message = match problem.first_at {
+            Some(at) => format!(
+                "{} (the first on line {})",
+                problem.message,
+                self.location(at).line
+            ),
+            None => problem.message,
+        };
         ConfigError {
             location: Some(self.location(problem.at)),
-            message: problem.message,
+            message,
             suggestion: problem.suggestion,
         }
     }

@@ -7,7 +7,7 @@ use crate::config::raw::{integer, string, strings, Entry, Field, Problem};
 use crate::config::value::{at_least_one, non_empty, one_of, Set};
 use crate::config::{AppName, HostSpec};
 
-use super::{hosts, linked};
+use super::{deploy_to, hosts, linked};
 
 /// The keys outside any table, as written.
 #[derive(Debug, Default)]
@@ -53,7 +53,7 @@ pub(super) struct General {
     linked_files: Option<Vec<Set<String>>>,
     supervisor: Option<Supervisor>,
     port_base: Option<u16>,
-    hosts: Option<Set<Vec<HostSpec>>>,
+    hosts: Option<hosts::Hosts>,
 }
 
 /// The merged values with their defaults applied.
@@ -89,7 +89,7 @@ impl General {
     pub(super) fn check(raw: &RawGeneral) -> Result<General, Problem> {
         Ok(General {
             user: raw.user.as_ref().map(user).transpose()?,
-            deploy_to: raw.deploy_to.as_ref().map(deploy_to).transpose()?,
+            deploy_to: raw.deploy_to.as_ref().map(deploy_to::check).transpose()?,
             git_ref: raw.git_ref.as_ref().map(git_ref).transpose()?,
             keep_releases: raw.keep_releases.as_ref().map(at_least_one).transpose()?,
             linked_dirs: raw.linked_dirs.as_ref().map(linked::paths).transpose()?,
@@ -115,15 +115,16 @@ impl General {
         }
     }
 
-    /// The hosts of environment `env`, which must have some. `table_at` as in
-    /// [`super::Settings::finish`].
+    /// The hosts of environment `env`, which must have some, none twice once `user` is
+    /// applied. `table_at` as in [`super::Settings::finish`].
     pub(super) fn hosts(
         &self,
         env: &str,
         table_at: Option<usize>,
-    ) -> Result<Vec<HostSpec>, Problem> {
+    ) -> Result<&[Set<HostSpec>], Problem> {
         if let Some(hosts) = &self.hosts {
-            return Ok(hosts.value.clone());
+            hosts::distinct(&hosts.value, self.user.as_deref())?;
+            return Ok(&hosts.value);
         }
         let message = match table_at {
             Some(_) => format!(
@@ -187,11 +188,6 @@ fn user(field: &Field<String>) -> Result<String, Problem> {
             ),
         ))
     }
-}
-
-fn deploy_to(field: &Field<String>) -> Result<String, Problem> {
-    non_empty(field)?;
-    Ok(field.value.clone())
 }
 
 fn git_ref(field: &Field<String>) -> Result<String, Problem> {
@@ -292,7 +288,6 @@ mod tests {
                 "ref = \"a b\"\n",
                 "3:7: ref `a b` must not contain whitespace",
             ),
-            ("deploy_to = \"\"\n", "3:13: deploy_to must not be empty"),
         ]);
     }
 }

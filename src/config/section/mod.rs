@@ -9,6 +9,7 @@
 //! a whole (`app`, environments, locations) is `resolve.rs`. No I/O.
 
 pub(super) mod build;
+mod deploy_to;
 pub(super) mod env;
 pub(super) mod general;
 pub(super) mod health;
@@ -132,6 +133,10 @@ impl Settings {
         let health = self.health.finish(name)?;
         self.general.check_linked_paths(name)?;
         let proxy = self.proxy.map(|p| p.finish(name, app)).transpose()?;
+        if let Some(proxy) = &proxy {
+            hosts::reachable_by(hosts, proxy, name)?;
+        }
+        let hosts = hosts.iter().map(|h| h.value.clone()).collect();
         let general = self.general.finish(app);
         Ok(Environment {
             name: name.to_owned(),
