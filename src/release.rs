@@ -2,7 +2,9 @@
 //! `PORT = port_base + 100*type_index + (instance-1)`, its inverse, and the `surge` port bank.
 //! Release ids are `release_id`'s. Pure: the CPU count is passed in, never read here.
 
-use crate::config::{Instances, Location, ProcessSetting};
+use std::path::Path;
+
+use crate::config::{Environment, Instances, Location, ProcessSetting};
 use crate::procfile::ProcessType;
 
 /// Ports between two consecutive Procfile types: type `i` starts at `port_base + 100*i`.
@@ -100,9 +102,36 @@ impl Formation {
             }
         }
         for t in &formation.types {
-            check_ports(port_base, t)?;
+            check_ports(port_base, t).map_err(|mut e| {
+                // The count that pushed it over, when one was written.
+                e.location = settings
+                    .iter()
+                    .find(|s| s.name == t.name)
+                    .map(|s| s.location.clone());
+                e
+            })?;
         }
         Ok(formation)
+    }
+
+    /// [`Formation::resolve`] for `env`; a port error that no `[processes]` line caused names
+    /// the `port_base` line (issue 12), else the file.
+    pub fn for_environment(
+        types: &[ProcessType],
+        env: &Environment,
+        file: &Path,
+        cpus: u32,
+    ) -> Result<Formation, FormationError> {
+        Formation::resolve(types, &env.processes, env.port_base, cpus).map_err(|mut e| {
+            if e.location.is_none() {
+                e.location = Some(env.sources.port_base.clone().unwrap_or(Location {
+                    file: file.to_path_buf(),
+                    line: 1,
+                    column: 1,
+                }));
+            }
+            e
+        })
     }
 
     /// Every instance in start order: types in Procfile order, then instance number.
@@ -433,13 +462,14 @@ mod tests {
         let formation = Formation::resolve(&types, &top, 65_500, 2).unwrap();
         assert_eq!(formation.instances().last().unwrap().port, 65_535);
 
-        let over = [setting("web", Instances::Count(37), 1)];
+        // See: issue 12 (the error named no line): the count's line.
+        let over = [setting("web", Instances::Count(37), 7)];
         let err = Formation::resolve(&types, &over, 65_500, 2).unwrap_err();
-        assert_eq!(err.location, None);
         assert_eq!(
             err.to_string(),
-            "process type `web` would listen on port 65536 (port_base 65500 + 100 x type index \
-             0 + 37 instances - 1), above 65535; lower port_base or the instance count"
+            "deliver.toml:7:1: process type `web` would listen on port 65536 (port_base 65500 + \
+             100 x type index 0 + 37 instances - 1), above 65535; lower port_base or the \
+             instance count"
         );
     }
 

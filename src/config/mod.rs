@@ -143,4 +143,14 @@ pub struct Environment {
     pub rollout: Rollout,
     pub proxy: Option<Proxy>,
     pub hosts: Vec<HostSpec>,
+    /// Where some values were written, for checks that need the Procfile too.
+    pub sources: Sources,
+}
+
+/// Where the values of an [`Environment`] that checks across files name were written;
+/// `None` for a default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources {
+    pub port_base: Option<Location>,
+    pub health_process: Option<Location>,
 }

@@ -87,13 +87,8 @@ pub(super) fn check(field: &Field<String>) -> Result<String, Problem> {
 
 /// Control characters (C0, DEL, C1), `\`, and the invisible marks that reorder or hide
 /// text (bidi controls, zero-width characters, BOM).
-pub(in crate::config) fn forbidden(c: char) -> bool {
-    c == '\\' || c.is_control() || invisible(c)
-}
-
-/// The format characters that make a value print differently from what it holds.
-pub(crate) fn invisible(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+fn forbidden(c: char) -> bool {
+    c == '\\' || c.is_control() || crate::ui::printable::invisible(c)
 }
 
 fn describe(c: char) -> String {

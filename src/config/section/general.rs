@@ -52,7 +52,7 @@ pub(super) struct General {
     linked_dirs: Option<Vec<Set<String>>>,
     linked_files: Option<Vec<Set<String>>>,
     supervisor: Option<Supervisor>,
-    port_base: Option<u16>,
+    port_base: Option<Set<u16>>,
     hosts: Option<hosts::Hosts>,
 }
 
@@ -66,6 +66,8 @@ pub(super) struct Resolved {
     pub linked_files: Vec<String>,
     pub supervisor: Supervisor,
     pub port_base: u16,
+    /// Where `port_base` was written.
+    pub port_base_at: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +97,11 @@ impl General {
             linked_dirs: raw.linked_dirs.as_ref().map(linked::paths).transpose()?,
             linked_files: raw.linked_files.as_ref().map(linked::paths).transpose()?,
             supervisor: raw.supervisor.as_ref().map(supervisor).transpose()?,
-            port_base: raw.port_base.as_ref().map(port_base).transpose()?,
+            port_base: raw
+                .port_base
+                .as_ref()
+                .map(|f| Ok::<_, Problem>(Set::at(f, port_base(f)?)))
+                .transpose()?,
             hosts: raw.hosts.as_ref().map(hosts::list).transpose()?,
         })
     }
@@ -163,7 +169,8 @@ impl General {
             linked_dirs: values(self.linked_dirs),
             linked_files: values(self.linked_files),
             supervisor: self.supervisor.unwrap_or(Supervisor::SystemdUser),
-            port_base: self.port_base.unwrap_or(5000),
+            port_base: self.port_base.as_ref().map_or(5000, |p| p.value),
+            port_base_at: self.port_base.map(|p| p.at),
         }
     }
 }

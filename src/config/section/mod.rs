@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use super::raw::{Entry, Problem};
 use super::resolve::Locator;
-use super::{AppName, Environment};
+use super::{AppName, Environment, Sources};
 use build::{BuildSettings, RawBuild};
 use env::EnvVarName;
 use general::{General, RawGeneral};
@@ -128,8 +128,10 @@ impl Settings {
         name: &str,
         table_at: Option<usize>,
         app: &AppName,
+        locator: &Locator<'_>,
     ) -> Result<Environment, Problem> {
         let hosts = self.general.hosts(name, table_at)?;
+        let health_process_at = self.health.process_at();
         let health = self.health.finish(name)?;
         self.general.check_linked_paths(name)?;
         let proxy = self.proxy.map(|p| p.finish(name, app)).transpose()?;
@@ -156,6 +158,10 @@ impl Settings {
             rollout: self.rollout.finish(proxy.is_some(), general.supervisor)?,
             proxy,
             hosts,
+            sources: Sources {
+                port_base: general.port_base_at.map(|at| locator.location(at)),
+                health_process: health_process_at.map(|at| locator.location(at)),
+            },
         })
     }
 }
