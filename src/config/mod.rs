@@ -10,6 +10,8 @@
 
 pub mod duration;
 pub mod host;
+#[cfg(test)]
+mod proptests;
 mod raw;
 mod resolve;
 mod section;

@@ -8,7 +8,11 @@ mod escape;
 #[doc(hidden)]
 pub mod example;
 mod nginx;
+#[cfg(test)]
+mod proptests;
 mod systemd;
+#[cfg(test)]
+mod unquote;
 mod upstart;
 
 pub use nginx::{ProxiedHost, ServerState, UpstreamServer};
