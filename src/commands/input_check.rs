@@ -13,7 +13,7 @@ use super::project::Project;
 use super::UsageError;
 use crate::config::{ConfigError, Environment, Location, Supervisor};
 use crate::release::{Bank, Formation, MAX_INSTANCES};
-use crate::render::{self, Backend, Target};
+use crate::render::{self, Target};
 
 /// The formation of `env` with `cpus` for `"auto"`, every check of this file passed.
 pub(super) fn checked_formation(
@@ -111,31 +111,7 @@ fn render_all(project: &Project, env: &Environment, formation: &Formation) -> Re
         deploy_path: &deploy_path,
         bank: Bank::Base,
     };
-    let rendered = (|| -> Result<(), render::RenderError> {
-        render::systemd(&target, false)?;
-        render::systemd(&target, true)?;
-        render::upstart(&target)?;
-        if let Some(proxy) = &env.proxy {
-            let ports: Vec<u16> = formation
-                .instances_of(&env.health.process)
-                .iter()
-                .map(|i| i.port)
-                .collect();
-            let backends: Vec<Backend> = env
-                .hosts
-                .iter()
-                .map(|h| Backend {
-                    address: proxy
-                        .address_of(h)
-                        .map_or_else(|| h.host.clone(), str::to_owned),
-                    ports: ports.clone(),
-                })
-                .collect();
-            render::nginx(env, &backends)?;
-        }
-        Ok(())
-    })();
-    rendered.map_err(|e| {
+    render::check_all(&target).map_err(|e| {
         UsageError(format!(
             "{}: environment `{}`: {e}",
             project.config.file.display(),

@@ -13,7 +13,7 @@ use super::section::SETTINGS_KEYS;
 use super::Config;
 use crate::procfile;
 use crate::release::{Bank, Formation};
-use crate::render::{self, Backend, Target};
+use crate::render::{self, Target};
 
 fn config() -> RunConfig {
     RunConfig {
@@ -162,31 +162,11 @@ fn render_everything(config: &Config, procfile: &str) -> Result<(), String> {
             deploy_path: &deploy_path,
             bank: Bank::Base,
         };
-        let e = |e: render::RenderError| e.to_string();
-        render::systemd(&target, false).map_err(e)?;
-        render::systemd(&target, true).map_err(e)?;
-        render::upstart(&target).map_err(e)?;
-        if let Some(proxy) = &env.proxy {
-            let ports: Vec<u16> = formation
-                .instances_of(&env.health.process)
-                .iter()
-                .map(|i| i.port)
-                .collect();
-            if ports.is_empty() {
-                continue; // check refuses it (commands::input_check::health_serves)
-            }
-            let backends: Vec<Backend> = env
-                .hosts
-                .iter()
-                .map(|h| Backend {
-                    address: proxy
-                        .address_of(h)
-                        .map_or_else(|| h.host.clone(), str::to_owned),
-                    ports: ports.clone(),
-                })
-                .collect();
-            render::nginx(env, &backends).map_err(e)?;
+        let serves = !formation.instances_of(&env.health.process).is_empty();
+        if env.proxy.is_some() && !serves {
+            continue; // check refuses it (commands::input_check::health_serves)
         }
+        render::check_all(&target).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -87,6 +87,38 @@ pub fn nginx_managed(env: &Environment, hosts: &[ProxiedHost]) -> Result<String,
     nginx::render_managed(&engine()?, env, hosts)
 }
 
+/// Renders every file a deploy to `target`'s environment could write, for the renderers'
+/// refusals: the units of each supervisor and, with `[proxy]`, the upstream of every
+/// instance of `health.process` on every host (at its `proxy.addresses` entry, else as
+/// written). `check --offline` runs it so that input no renderer takes is refused before a
+/// deploy (issue 12).
+pub fn check_all(target: &Target<'_>) -> Result<(), RenderError> {
+    let env = target.env;
+    systemd(target, false)?;
+    systemd(target, true)?;
+    upstart(target)?;
+    if let Some(proxy) = &env.proxy {
+        let ports: Vec<u16> = target
+            .formation
+            .instances_of(&env.health.process)
+            .iter()
+            .map(|i| i.port)
+            .collect();
+        let backends: Vec<Backend> = env
+            .hosts
+            .iter()
+            .map(|h| Backend {
+                address: proxy
+                    .address_of(h)
+                    .map_or_else(|| h.host.clone(), str::to_owned),
+                ports: ports.clone(),
+            })
+            .collect();
+        nginx(env, &backends)?;
+    }
+    Ok(())
+}
+
 /// What the supervisor calls one instance: its systemd unit (`<app>-<type>@<port>.service`)
 /// or its upstart job (`<app>-<type>-<N>`). Every command that names an instance uses this.
 pub fn unit_name(supervisor: Supervisor, app: &AppName, instance: &Instance) -> String {

@@ -69,6 +69,19 @@ fn values<'u>(unit: &'u str, key: &str) -> Vec<&'u str> {
         .collect()
 }
 
+/// `NAME=value` of each `[env]` variable and `extra`, sorted.
+fn assignments(example: &Example, extra: Option<&str>) -> Vec<String> {
+    let mut all: Vec<String> = example
+        .env
+        .vars
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(extra.map(str::to_owned))
+        .collect();
+    all.sort();
+    all
+}
+
 proptest! {
     #![proptest_config(config())]
 
@@ -93,14 +106,7 @@ proptest! {
                 .flat_map(|v| systemd_words(v, false))
                 .collect();
             env.sort();
-            let mut want: Vec<String> = example
-                .env
-                .vars
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            want.sort();
-            prop_assert_eq!(env, want);
+            prop_assert_eq!(env, assignments(&example, None));
         }
     }
 
@@ -130,15 +136,7 @@ proptest! {
             })
             .collect();
         env.sort();
-        let mut want: Vec<String> = example
-            .env
-            .vars
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .chain(["PORT=5000".to_owned()])
-            .collect();
-        want.sort();
-        prop_assert_eq!(env, want);
+        prop_assert_eq!(env, assignments(&example, Some("PORT=5000")));
         let chdir: Vec<&str> = web.lines().filter_map(|l| l.strip_prefix("chdir ")).collect();
         prop_assert_eq!(nih_token(chdir[0], true, true).0, format!("{path}/current"));
     }
