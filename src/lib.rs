@@ -17,6 +17,7 @@ pub mod release_id;
 pub mod remote;
 pub mod render;
 pub mod shell;
+pub mod sizing;
 pub mod ui;
 
 use std::ffi::OsString;

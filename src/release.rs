@@ -1,17 +1,15 @@
 //! Formation (which instances of which types run on a host) and port arithmetic:
 //! `PORT = port_base + 100*type_index + (instance-1)`, its inverse, and the `surge` port bank.
-//! Release ids are `release_id`'s. Pure: the CPU count is passed in, never read here.
-
-use std::path::Path;
+//! Release ids are `release_id`'s; what `"auto"` gives is `sizing`'s. Pure: the CPU count is
+//! passed in, never read here.
 
 use crate::config::{Environment, Instances, Location, ProcessSetting};
 use crate::procfile::ProcessType;
+pub use crate::sizing::MAX_INSTANCES;
+use crate::sizing::{auto_instances, check_limits};
 
 /// Ports between two consecutive Procfile types: type `i` starts at `port_base + 100*i`.
 pub const PORT_STRIDE: u32 = 100;
-
-/// Highest instance count per type, for a number and for `"auto"`.
-pub const MAX_INSTANCES: u32 = 100;
 
 /// The instances of every Procfile type on one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,14 +51,44 @@ pub struct FormationError {
 }
 
 impl Formation {
-    /// Applies `[processes]` to the Procfile types: unlisted types get 1 instance, `"auto"`
-    /// becomes `cpus - 1` clamped to 1..=100. Fails on a key that names no type (the message
-    /// lists the types) and when the highest port exceeds 65535.
+    /// The formation of `env` on a host with `cpus` cores: [`Formation::resolve`] with the
+    /// environment's `[processes]`, `port_base` and `cpu_share`, after checking that every
+    /// `[limits.TYPE]` names a Procfile type. A port error that no `[processes]` line caused
+    /// names the `port_base` line when one was written (issue 12).
+    pub fn for_environment(
+        types: &[ProcessType],
+        env: &Environment,
+        cpus: u32,
+    ) -> Result<Formation, FormationError> {
+        check_limits(types, &env.limits)?;
+        Formation::resolve_shared(types, &env.processes, env.port_base, cpus, env.cpu_share)
+            .map_err(|mut e| {
+                if e.location.is_none() {
+                    e.location.clone_from(&env.sources.port_base);
+                }
+                e
+            })
+    }
+
+    /// [`Formation::resolve_shared`] for the only app on the host (`cpu_share` 1).
     pub fn resolve(
         types: &[ProcessType],
         settings: &[ProcessSetting],
         port_base: u16,
         cpus: u32,
+    ) -> Result<Formation, FormationError> {
+        Formation::resolve_shared(types, settings, port_base, cpus, 1.0)
+    }
+
+    /// Applies `[processes]` to the Procfile types: unlisted types get 1 instance, `"auto"`
+    /// becomes [`auto_instances`] of `cpus` and `share`. Fails on a key that names no type
+    /// (the message lists the types) and when the highest port exceeds 65535.
+    pub fn resolve_shared(
+        types: &[ProcessType],
+        settings: &[ProcessSetting],
+        port_base: u16,
+        cpus: u32,
+        share: f64,
     ) -> Result<Formation, FormationError> {
         let mut formation = Formation {
             port_base,
@@ -95,7 +123,7 @@ impl Formation {
                     slot.auto = false;
                 }
                 Instances::Auto => {
-                    slot.instances = auto_instances(cpus);
+                    slot.instances = auto_instances(cpus, share);
                     slot.auto = true;
                     formation.auto_cpus = Some(cpus);
                 }
@@ -112,26 +140,6 @@ impl Formation {
             })?;
         }
         Ok(formation)
-    }
-
-    /// [`Formation::resolve`] for `env`; a port error that no `[processes]` line caused names
-    /// the `port_base` line (issue 12), else the file.
-    pub fn for_environment(
-        types: &[ProcessType],
-        env: &Environment,
-        file: &Path,
-        cpus: u32,
-    ) -> Result<Formation, FormationError> {
-        Formation::resolve(types, &env.processes, env.port_base, cpus).map_err(|mut e| {
-            if e.location.is_none() {
-                e.location = Some(env.sources.port_base.clone().unwrap_or(Location {
-                    file: file.to_path_buf(),
-                    line: 1,
-                    column: 1,
-                }));
-            }
-            e
-        })
     }
 
     /// Every instance in start order: types in Procfile order, then instance number.
@@ -222,11 +230,6 @@ impl Bank {
             Bank::Surge => Bank::Base,
         }
     }
-}
-
-/// `"auto"`: one instance per CPU core minus one, at least 1 and at most [`MAX_INSTANCES`].
-pub fn auto_instances(cpus: u32) -> u32 {
-    cpus.saturating_sub(1).clamp(1, MAX_INSTANCES)
 }
 
 /// The inverse of the port arithmetic: which instance number (1-based) of the type at
@@ -389,20 +392,17 @@ mod tests {
     }
 
     #[test]
-    fn auto_is_cpus_minus_one_clamped_to_1_through_100() {
-        assert_eq!(auto_instances(0), 1);
-        assert_eq!(auto_instances(1), 1);
-        assert_eq!(auto_instances(2), 1);
-        assert_eq!(auto_instances(8), 7);
-        assert_eq!(auto_instances(101), 100);
-        assert_eq!(auto_instances(512), 100);
-
+    fn auto_takes_the_apps_share_of_the_cpus_minus_one() {
         let settings = [setting("web", Instances::Auto, 3)];
         let formation = Formation::resolve(&types(), &settings, 5000, 8).unwrap();
         assert_eq!(formation.auto_cpus, Some(8));
         assert_eq!(formation.types[0].instances, 7);
         assert!(formation.types[0].auto);
         assert!(!formation.types[1].auto);
+        let half = Formation::resolve_shared(&types(), &settings, 5000, 8, 0.5).unwrap();
+        assert_eq!(half.types[0].instances, 3);
+        let half = Formation::resolve_shared(&types(), &settings, 5000, 4, 0.5).unwrap();
+        assert_eq!(half.types[0].instances, 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::project::{local_cpus, Project};
 use crate::cli::CheckArgs;
-use crate::config::{Environment, RolloutMode};
+use crate::config::{duration, format_size, Environment, RolloutMode};
 use crate::outcome::Outcome;
 use crate::release::Formation;
 use crate::ui::event::Event;
@@ -130,7 +130,32 @@ fn report(ui: &Ui, env: &Environment, formation: &Formation, cpus_given: bool) {
         } else {
             "this machine's count; at deploy time each host's own"
         };
-        ui.out(&format!("  \"auto\" resolved with {cpus} CPUs ({from})"));
+        let share = if env.cpu_share < 1.0 {
+            format!(" x cpu_share {}", env.cpu_share)
+        } else {
+            String::new()
+        };
+        ui.out(&format!(
+            "  \"auto\" resolved with {cpus} CPUs{share} ({from})"
+        ));
+    }
+    for l in &env.limits {
+        let mut parts = Vec::new();
+        if let (Some(life), Some(spread)) = (l.max_lifetime, l.lifetime_spread()) {
+            parts.push(format!(
+                "recycled after {} (+ up to {})",
+                duration::format(life),
+                duration::format(spread)
+            ));
+        }
+        if let Some(bytes) = l.memory_max {
+            parts.push(format!("restarted past {}", format_size(bytes)));
+        }
+        ui.out(&format!(
+            "  {:<width$}  limits: {}",
+            l.process,
+            parts.join(", ")
+        ));
     }
 }
 

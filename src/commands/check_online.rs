@@ -1,6 +1,8 @@
 //! `deliver check [ENV]` without `--offline`: the offline validation first, then every host
 //! of the environment is reached (strict host keys, authentication) and checked as `setup`
-//! checks it, without changing anything there. Exit 1 when a host is unreachable or not ready.
+//! checks it, without changing anything there, and its cores against the instances of every
+//! deliver app there (a note when they take more than N-1). Exit 1 when a host is
+//! unreachable or not ready.
 
 use std::path::Path;
 
@@ -14,6 +16,7 @@ use crate::outcome::Outcome;
 use crate::plan::facts;
 use crate::plan::lock::Holder;
 use crate::release::Formation;
+use crate::sizing::CoreUse;
 use crate::ui::event::Event;
 use crate::ui::record::Check;
 use crate::ui::Ui;
@@ -49,7 +52,7 @@ pub fn run(args: &CheckArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         });
         let cpus = facts.cpus.unwrap_or(1);
         checks.push(
-            match Formation::resolve(&project.types, &env.processes, env.port_base, cpus) {
+            match Formation::for_environment(&project.types, env, cpus) {
                 Ok(formation) => Check::ok(
                     "formation",
                     format!("{} ({cpus} CPUs)", formation_summary(&formation)),
@@ -61,6 +64,14 @@ pub fn run(args: &CheckArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
                 ),
             },
         );
+        let cores = CoreUse {
+            cpus,
+            apps: facts.neighbours.clone(),
+        };
+        checks.push(match cores.warning() {
+            None => Check::ok("cores", cores.summary()),
+            Some(warning) => Check::note("cores", format!("{}: {warning}", cores.summary())),
+        });
         if let Some(lock) = &facts.lock {
             let holder = lock.holder.as_deref().map_or_else(
                 || "no holder.json".to_owned(),

@@ -21,7 +21,15 @@ pub(super) fn checked_formation(
     env: &Environment,
     cpus: u32,
 ) -> Result<Formation> {
-    let formation = Formation::for_environment(&project.types, env, &project.config.file, cpus)?;
+    let formation = Formation::for_environment(&project.types, env, cpus).map_err(|mut e| {
+        // A default port_base: the file.
+        e.location.get_or_insert_with(|| Location {
+            file: project.config.file.clone(),
+            line: 1,
+            column: 1,
+        });
+        e
+    })?;
     upstart_names(project, env)?;
     if env.proxy.is_some() {
         health_serves(&project.config.file, env, &formation)?;

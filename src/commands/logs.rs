@@ -60,7 +60,7 @@ pub fn run(args: &LogsArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         } else {
             1
         };
-        let formation = Formation::resolve(&project.types, &env.processes, env.port_base, cpus)?;
+        let formation = Formation::for_environment(&project.types, env, cpus)?;
         let script = inspect::logs(
             env.supervisor,
             &env.app,

@@ -18,6 +18,7 @@ mod remote_run;
 mod rollback;
 mod setup;
 mod status;
+mod status_view;
 mod trust;
 mod unlock;
 

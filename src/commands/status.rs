@@ -1,73 +1,30 @@
 //! `deliver status [ENV]`: per host, the current release and the formation (resolved from
 //! the host's CPU count, the local Procfile and deliver.toml) with each instance's supervisor
-//! state and, for `health.process`, a health GET through the host's session. A report: exit 0
-//! even when instances are down; exit 1 only when a host cannot be reached.
+//! state, how often systemd restarted it by itself, and, for `health.process`, a health GET
+//! through the host's session; then the host's cores against the instances of every deliver
+//! app there (SPEC §10). A report: exit 0 even when instances are down; exit 1 only when a
+//! host cannot be reached. The lines and the event are `status_view.rs`'s.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
 
 use super::fleet::{self, Fleet};
 use super::project::Project;
+use super::status_view::{event, lines, HostStatus, TypeStatus, UnitStatus};
 use crate::cli::EnvArg;
 use crate::config::Environment;
 use crate::deploy::health::{probe, Probe};
 use crate::deploy::target;
 use crate::outcome::Outcome;
-use crate::plan::facts;
 use crate::plan::lock::Holder;
 use crate::plan::supervisor::{self, UnitState};
-use crate::release::{Bank, Formation, SURGE_OFFSET};
-use crate::release_id::ReleaseId;
+use crate::plan::{facts, restarts};
+use crate::release::{Bank, Formation};
 use crate::remote::Remote;
 use crate::render;
-use crate::ui::event::Event;
-use crate::ui::record::{self, ProcessStatus};
+use crate::sizing::CoreUse;
 use crate::ui::Ui;
-
-/// What one host runs.
-struct HostStatus {
-    current: Option<ReleaseId>,
-    sha: Option<String>,
-    cpus: u32,
-    /// The deploy lock's holder, when it is taken.
-    lock: Option<String>,
-    /// Where the health process serves (`surge` alternates it).
-    bank: Bank,
-    types: Vec<TypeStatus>,
-}
-
-struct TypeStatus {
-    name: String,
-    /// Whether its instances are health-checked (`health.process`).
-    checked: bool,
-    units: Vec<UnitStatus>,
-}
-
-struct UnitStatus {
-    unit: String,
-    port: u16,
-    state: UnitState,
-    /// `None`: not health-checked (another type, or not active); `Some(Err)`: what failed.
-    health: Option<Result<(), String>>,
-}
-
-impl TypeStatus {
-    fn active(&self) -> usize {
-        self.units
-            .iter()
-            .filter(|u| u.state == UnitState::Active)
-            .count()
-    }
-
-    fn healthy(&self) -> usize {
-        self.units
-            .iter()
-            .filter(|u| matches!(u.health, Some(Ok(()))))
-            .count()
-    }
-}
 
 pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let project = Project::load(config_path)?;
@@ -82,7 +39,7 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let results = fleet.each(|_, _, remote| {
         let facts = fleet::facts(remote, &gather)?;
         let cpus = facts.cpus.unwrap_or(1);
-        let formation = Formation::resolve(&project.types, &env.processes, env.port_base, cpus)?;
+        let formation = Formation::for_environment(&project.types, env, cpus)?;
         let bank = target::serving_bank(env, &project.types, &facts);
         let types = states(env, &formation, bank, remote)?;
         Ok(HostStatus {
@@ -97,6 +54,10 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
                 )
             }),
             types,
+            cores: CoreUse {
+                cpus,
+                apps: facts.neighbours,
+            },
         })
     })?;
     for r in &results {
@@ -145,6 +106,17 @@ fn states(
             states.len()
         ));
     }
+    // A report: without the counts (a user manager that does not answer) it still shows
+    // the states.
+    let restarts = match restarts::show(env.supervisor, &units) {
+        Some(script) => remote
+            .run(&script, &mut |_, _| {})
+            .ok()
+            .filter(|out| out.status == 0)
+            .map(|out| restarts::parse(&out.stdout))
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let health = &env.health;
     let mut types: Vec<TypeStatus> = formation
         .types
@@ -168,6 +140,7 @@ fn states(
             }
         });
         t.units.push(UnitStatus {
+            restarts: restarts.iter().find(|r| r.unit == unit).cloned(),
             unit,
             port: instance.port,
             state,
@@ -175,160 +148,4 @@ fn states(
         });
     }
     Ok(types)
-}
-
-fn state_name(state: &UnitState) -> &str {
-    match state {
-        UnitState::Active => "active",
-        UnitState::Activating => "activating",
-        UnitState::Deactivating => "deactivating",
-        UnitState::Inactive => "inactive",
-        UnitState::Failed => "failed",
-        UnitState::Other(answer) if answer.is_empty() => "unknown",
-        UnitState::Other(answer) => answer,
-    }
-}
-
-/// `20261123084423-abc1234  web 2/2 active 2/2 healthy  worker 1/1 active`, then a line per
-/// instance that is not active or not healthy, and the lock when it is held.
-fn lines(status: &HostStatus) -> Vec<String> {
-    let mut head = vec![status
-        .current
-        .as_ref()
-        .map_or_else(|| "no current release".to_owned(), ToString::to_string)];
-    let mut details = Vec::new();
-    for t in &status.types {
-        let total = t.units.len();
-        if total == 0 {
-            head.push(format!("{} off", t.name));
-            continue;
-        }
-        let mut part = format!("{} {}/{total} active", t.name, t.active());
-        if t.checked {
-            let _ = write!(part, " {}/{total} healthy", t.healthy());
-        }
-        head.push(part);
-        for u in &t.units {
-            match &u.health {
-                _ if u.state != UnitState::Active => {
-                    details.push(format!("  {} {}", u.unit, state_name(&u.state)));
-                }
-                Some(Err(e)) => details.push(format!("  {} unhealthy: {e}", u.unit)),
-                _ => {}
-            }
-        }
-    }
-    if status.bank == Bank::Surge {
-        head.push(format!("surge bank (PORT + {SURGE_OFFSET})"));
-    }
-    let mut out = vec![head.join("  ")];
-    out.extend(details);
-    if let Some(holder) = &status.lock {
-        out.push(format!("  locked by {holder}"));
-    }
-    out
-}
-
-/// The `host.status` event of `host`.
-fn event(host: &str, status: &HostStatus) -> Event {
-    let processes = status
-        .types
-        .iter()
-        .map(|t| ProcessStatus {
-            name: t.name.clone(),
-            instances: t.units.len(),
-            active: t.active(),
-            healthy: t.checked.then(|| t.healthy()),
-            units: t
-                .units
-                .iter()
-                .map(|u| record::UnitStatus {
-                    unit: u.unit.clone(),
-                    port: u.port,
-                    state: state_name(&u.state).to_owned(),
-                    healthy: u.health.as_ref().map(Result::is_ok),
-                    health_error: u.health.as_ref().and_then(|h| h.clone().err()),
-                })
-                .collect(),
-        })
-        .collect();
-    Event::HostStatus {
-        host: host.to_owned(),
-        current: status.current.as_ref().map(|id| id.as_str().to_owned()),
-        sha: status.sha.clone(),
-        cpus: status.cpus,
-        lock: status.lock.clone(),
-        bank: match status.bank {
-            Bank::Base => "base",
-            Bank::Surge => "surge",
-        },
-        processes,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn unit(unit: &str, state: UnitState, health: Option<Result<(), String>>) -> UnitStatus {
-        UnitStatus {
-            unit: unit.to_owned(),
-            port: 5000,
-            state,
-            health,
-        }
-    }
-
-    #[test]
-    fn one_line_per_host_then_what_is_wrong() {
-        let mut status = HostStatus {
-            current: Some("20261123084423-abc1234".parse().unwrap()),
-            sha: None,
-            cpus: 2,
-            lock: None,
-            bank: Bank::Base,
-            types: vec![
-                TypeStatus {
-                    name: "web".into(),
-                    checked: true,
-                    units: vec![
-                        unit("a-web@5000.service", UnitState::Active, Some(Ok(()))),
-                        unit("a-web@5001.service", UnitState::Active, Some(Ok(()))),
-                    ],
-                },
-                TypeStatus {
-                    name: "worker".into(),
-                    checked: false,
-                    units: vec![unit("a-worker@5100.service", UnitState::Active, None)],
-                },
-                TypeStatus {
-                    name: "clock".into(),
-                    checked: false,
-                    units: vec![],
-                },
-            ],
-        };
-        assert_eq!(
-            lines(&status),
-            ["20261123084423-abc1234  web 2/2 active 2/2 healthy  worker 1/1 active  clock off"]
-        );
-        status.current = None;
-        status.types[0].units[1] = unit(
-            "a-web@5001.service",
-            UnitState::Active,
-            Some(Err("GET /health answered 503".into())),
-        );
-        status.types[1].units[0] = unit("a-worker@5100.service", UnitState::Failed, None);
-        status.lock = Some("bob@laptop (pid 1)".into());
-        insta::assert_snapshot!(lines(&status).join("\n"), @r"
-        no current release  web 2/2 active 1/2 healthy  worker 0/1 active  clock off
-          a-web@5001.service unhealthy: GET /health answered 503
-          a-worker@5100.service failed
-          locked by bob@laptop (pid 1)
-        ");
-        let json = serde_json::to_value(event("h1", &status)).unwrap();
-        assert_eq!(json["processes"][0]["healthy"], 1);
-        assert_eq!(json["processes"][1]["units"][0]["state"], "failed");
-        assert!(json["processes"][1].get("healthy").is_none());
-    }
 }

@@ -31,6 +31,7 @@ pub use section::build::Build;
 pub use section::env::EnvVarName;
 pub use section::general::Supervisor;
 pub use section::health::{Health, HealthPath, InvalidHealthPath};
+pub use section::limits::{format_size, Limits};
 pub use section::processes::{Instances, ProcessSetting};
 pub use section::proxy::{Proxy, UpstreamName};
 pub use section::rollout::{BatchSize, Rollout, RolloutMode};
@@ -136,6 +137,8 @@ pub struct Environment {
     pub linked_files: Vec<String>,
     pub supervisor: Supervisor,
     pub port_base: u16,
+    /// The share of a host's cores (minus one) that `"auto"` takes: 0 < x <= 1, default 1.
+    pub cpu_share: f64,
     /// `[env]`, sorted by key: exported to hooks, processes and `deliver run`.
     pub vars: BTreeMap<EnvVarName, String>,
     pub build: Build,
@@ -144,6 +147,8 @@ pub struct Environment {
     pub health: Health,
     pub rollout: Rollout,
     pub proxy: Option<Proxy>,
+    /// `[limits.TYPE]` in file order (an environment's merged into the top level's).
+    pub limits: Vec<Limits>,
     pub hosts: Vec<HostSpec>,
     /// Where some values were written, for checks that need the Procfile too.
     pub sources: Sources,

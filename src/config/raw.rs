@@ -91,7 +91,7 @@ pub(super) struct Node {
 pub(super) enum Kind {
     String(String),
     Integer(i64),
-    Float,
+    Float(f64),
     Boolean(bool),
     Datetime,
     Array(Vec<Node>),
@@ -113,7 +113,7 @@ impl Kind {
         match self {
             Kind::String(_) => "a string",
             Kind::Integer(_) => "an integer",
-            Kind::Float => "a float",
+            Kind::Float(_) => "a float",
             Kind::Boolean(_) => "a boolean",
             Kind::Datetime => "a datetime",
             Kind::Array(_) => "an array",
@@ -376,7 +376,7 @@ fn value_node(value: &Value, path: &str, fallback: usize) -> Node {
     let kind = match value {
         Value::String(s) => Kind::String(s.value().clone()),
         Value::Integer(i) => Kind::Integer(*i.value()),
-        Value::Float(_) => Kind::Float,
+        Value::Float(f) => Kind::Float(*f.value()),
         Value::Boolean(b) => Kind::Boolean(*b.value()),
         Value::Datetime(_) => Kind::Datetime,
         Value::Array(items) => Kind::Array(

@@ -60,8 +60,7 @@ pub fn host_target(
     bank: Bank,
 ) -> Result<HostTarget, String> {
     let cpus = facts.cpus.unwrap_or(1);
-    let formation = Formation::resolve(types, &env.processes, env.port_base, cpus)
-        .map_err(|e| e.to_string())?;
+    let formation = Formation::for_environment(types, env, cpus).map_err(|e| e.to_string())?;
     if bank == Bank::Surge {
         let web = formation.instances_of(&env.health.process);
         if web.len() > usize::from(release::SURGE_OFFSET)

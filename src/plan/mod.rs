@@ -14,9 +14,11 @@ pub mod inspect;
 pub mod layout;
 pub mod lock;
 pub mod log;
+pub mod neighbours;
 pub mod proxy;
 pub mod prune;
 pub mod release_dir;
+pub mod restarts;
 #[cfg(test)]
 mod sandbox;
 pub mod script;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ssh2::Channel;
 
-use super::session::{would_block, Fail, Io, Want};
+use super::io::{would_block, Fail, Io, Want};
 use super::{Output, RemoteError, Stream};
 use crate::plan::Script;
 use crate::shell::quote;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ssh2::ErrorCode;
 
-use super::session::{Fail, Io};
+use super::io::{Fail, Io};
 use super::RemoteError;
 use crate::config::HealthPath;
 

@@ -6,14 +6,18 @@
 //! what it needs (`from_env` reads `DELIVER_SSH_KEY`, `DELIVER_KNOWN_HOSTS`,
 //! `DELIVER_SSH_CONFIG`); [`scan`] fetches a host key for `deliver trust`.
 
+mod auth;
 mod exec;
+mod handshake;
 mod host_key;
 mod http;
+mod io;
 mod known_hosts;
 mod options;
 mod push;
 mod secret;
 mod session;
+mod target;
 mod trust;
 
 pub(crate) use options::{expand_path, Tokens};

@@ -1,4 +1,4 @@
-//! What [`connect`](super::session::connect) needs besides the host: the user's OpenSSH client
+//! What [`connect`](super::connect) needs besides the host: the user's OpenSSH client
 //! config, `known_hosts`, keys, timeouts. `connect` takes values only; [`ConnectOptions::from_env`]
 //! is the one place that reads the environment (`DELIVER_SSH_KEY`, `DELIVER_KNOWN_HOSTS`,
 //! `DELIVER_SSH_CONFIG`, `HOME`, `USER`, `SSH_AUTH_SOCK`) and the files they name.

@@ -15,7 +15,7 @@ use std::time::Instant;
 use git2::{Oid, Repository};
 
 use super::exec::{exec, home_relative};
-use super::session::Io;
+use super::io::Io;
 use super::{PushStats, RemoteError, Stream};
 use crate::shell::quote;
 

@@ -3,9 +3,10 @@
 //! `known_hosts` says about it, and format the `known_hosts` line. The caller asks, then appends
 //! the line; nothing here writes a file.
 
+use super::handshake::opened;
 use super::known_hosts::lookup_name;
 use super::options::ConnectOptions;
-use super::session::{opened, Check, Target};
+use super::target::{Check, Target};
 use super::{HostKeyProblem, RemoteError};
 use crate::config::host::HostSpec;
 
@@ -26,7 +27,7 @@ pub struct ScannedKey {
     pub problem: Option<HostKeyProblem>,
 }
 
-/// Connects to `spec` as [`connect`](super::session::connect) does, up to the handshake.
+/// Connects to `spec` as [`connect`](super::connect) does, up to the handshake.
 pub fn scan(spec: &HostSpec, opts: &ConnectOptions) -> Result<ScannedKey, RemoteError> {
     let target = Target::resolve(spec, opts)?;
     let scanned = opened(&target, opts, 0, Check::Scan)?;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use super::{Backend, Target};
 use crate::config::{
-    AppName, Build, EnvVarName, Environment, Health, HealthPath, HostSpec, Instances, Location,
-    ProcessSetting, Proxy, Rollout, RolloutMode, Supervisor, UpstreamName,
+    AppName, Build, EnvVarName, Environment, Health, HealthPath, HostSpec, Instances, Limits,
+    Location, ProcessSetting, Proxy, Rollout, RolloutMode, Supervisor, UpstreamName,
 };
 use crate::procfile;
 use crate::release::Formation;
@@ -51,6 +51,23 @@ impl Example {
             user: "app".to_owned(),
             deploy_path: "/home/app/shop".to_owned(),
         }
+    }
+
+    /// [`Example::new`] with `[limits]`: `web` recycled after 30 to 60 minutes
+    /// and held to 512M, `worker` held to 1G; `clock` free.
+    pub fn limited() -> Example {
+        let mut example = Example::new();
+        let limit = |process: &str, lifetime: Option<u64>, memory: u64| Limits {
+            process: process.to_owned(),
+            location: example.env.processes[0].location.clone(),
+            max_lifetime: lifetime.map(Duration::from_secs),
+            memory_max: Some(memory),
+        };
+        example.env.limits = vec![
+            limit("web", Some(30 * 60), 512 << 20),
+            limit("worker", None, 1 << 30),
+        ];
+        example
     }
 
     pub fn target(&self) -> Target<'_> {
@@ -105,6 +122,7 @@ fn environment() -> Environment {
         linked_files: vec![".env".to_owned()],
         supervisor: Supervisor::SystemdUser,
         port_base: 5000,
+        cpu_share: 1.0,
         vars: BTreeMap::from([
             (name("NODE_ENV"), "production".to_owned()),
             (name("GREETING"), GREETING.to_owned()),
@@ -143,6 +161,7 @@ fn environment() -> Environment {
             drain_timeout: Duration::from_secs(10),
             addresses: std::collections::BTreeMap::new(),
         }),
+        limits: Vec::new(),
         hosts: vec![
             host(None, "web1.example.com", None),
             host(Some("deploy"), "web2.example.com", Some(2222)),

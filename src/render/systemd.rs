@@ -3,8 +3,12 @@
 //! System units run as `User=`; user units (`systemctl --user`) have no `User=` and hang
 //! off `default.target`.
 
+use std::time::Duration;
+
 use serde::Serialize;
 use tera::Tera;
+
+use crate::config::{format_size, Limits};
 
 use super::{
     escape, formation_summary, instance_unit, quoting_error, render_template, systemd_duration,
@@ -30,6 +34,18 @@ struct ProcessUnit<'a> {
     /// The single `/bin/sh -c` argument, quoted.
     command: String,
     stop_timeout: String,
+    /// `[limits.TYPE]`, when the type has one.
+    limits: Option<UnitLimits>,
+}
+
+/// `[limits.TYPE]` as systemd values.
+#[derive(Serialize)]
+struct UnitLimits {
+    /// `RuntimeMaxSec=` and `RuntimeRandomizedExtraSec=`.
+    runtime_max: Option<String>,
+    runtime_spread: Option<String>,
+    /// `MemoryMax=`.
+    memory_max: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -87,6 +103,12 @@ pub(super) fn render(
                 "rollout.stop_timeout",
                 env.rollout.stop_timeout,
             )?,
+            limits: env
+                .limits
+                .iter()
+                .find(|l| l.process == t.name)
+                .map(|l| unit_limits(&name, l))
+                .transpose()?,
         };
         let contents = render_template(tera, PROCESS_TEMPLATE, &unit)?;
         files.push(RenderedFile { name, contents });
@@ -112,6 +134,19 @@ pub(super) fn render(
         contents: render_template(tera, TARGET_TEMPLATE, &unit)?,
     });
     Ok(files)
+}
+
+fn unit_limits(file: &str, limits: &Limits) -> Result<UnitLimits, RenderError> {
+    let key = |k: &str| format!("limits.{}.{k}", limits.process);
+    let duration = |d: Option<Duration>| {
+        d.map(|d| systemd_duration(file, &key("max_lifetime"), d))
+            .transpose()
+    };
+    Ok(UnitLimits {
+        runtime_max: duration(limits.max_lifetime)?,
+        runtime_spread: duration(limits.lifetime_spread())?,
+        memory_max: limits.memory_max.map(format_size),
+    })
 }
 
 #[cfg(test)]
@@ -146,6 +181,20 @@ mod tests {
     #[test]
     fn user_units() {
         snapshot_all(true, "user");
+    }
+
+    #[test]
+    fn limits_render_a_runtime_with_a_spread_and_a_memory_ceiling() {
+        let files = render_systemd(&Example::limited().target(), true).unwrap();
+        insta::assert_snapshot!("shop-web@.service_limits", files[0].contents);
+        let worker = &files[1].contents;
+        assert!(worker.contains("\nMemoryMax=1G\n"), "{worker}");
+        assert!(!worker.contains("RuntimeMaxSec"), "{worker}");
+        let clock = &files[2].contents;
+        assert!(
+            !clock.contains("MemoryMax") && !clock.contains("Runtime"),
+            "{clock}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::record::{FormationType, HostReadiness, LockHolder, ProcessStatus, ReleaseEntry};
+use super::record::{Cores, FormationType, HostReadiness, LockHolder, ProcessStatus, ReleaseEntry};
 
 /// Which stream a line of remote output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -139,6 +139,8 @@ pub enum Event {
         /// The port bank the health process serves on: `base` (PORT) or `surge` (PORT + 50).
         bank: &'static str,
         processes: Vec<ProcessStatus>,
+        /// Every deliver app on the host against its cores (SPEC §10).
+        cores: Cores,
     },
     #[serde(rename = "host.releases")]
     HostReleases {

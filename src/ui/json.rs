@@ -77,8 +77,15 @@ mod tests {
             lock: None,
             bank: "base",
             processes: vec![],
+            cores: crate::ui::record::Cores {
+                cpus: 2,
+                room: 1,
+                instances: 0,
+                over: false,
+                apps: vec![],
+            },
         };
-        insta::assert_snapshot!(JsonReporter::line(&status, None, 1_795_423_463_120), @r#"{"ts":"2026-11-23T08:44:23.120Z","event":"host.status","host":"h1","current":null,"sha":null,"cpus":2,"lock":null,"bank":"base","processes":[]}"#);
+        insta::assert_snapshot!(JsonReporter::line(&status, None, 1_795_423_463_120), @r#"{"ts":"2026-11-23T08:44:23.120Z","event":"host.status","host":"h1","current":null,"sha":null,"cpus":2,"lock":null,"bank":"base","processes":[],"cores":{"cpus":2,"room":1,"instances":0,"over":false,"apps":[]}}"#);
     }
 
     #[test]

@@ -113,6 +113,35 @@ pub struct UnitStatus {
     pub healthy: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_error: Option<String>,
+    /// How often systemd restarted it by itself since it was last started (`NRestarts`: a
+    /// recycle after `max_lifetime`, a kill past `memory_max`, a crash); absent for upstart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u32>,
+    /// How its last run ended (`Result`: `success`, `timeout`, `oom-kill`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_result: Option<String>,
+}
+
+/// A host's cores against the instances of every deliver app on it (`deliver status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cores {
+    pub cpus: u32,
+    /// N-1 (at least 1): what the apps may take together.
+    pub room: u32,
+    /// The instances of every app together.
+    pub instances: u32,
+    /// `instances > room`: the apps fight for the CPU.
+    pub over: bool,
+    pub apps: Vec<AppInstances>,
+}
+
+/// One deliver app on a host, as its installed target says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppInstances {
+    /// `user:<name>` or `system`.
+    pub owner: String,
+    pub app: String,
+    pub instances: u32,
 }
 
 /// Who held a removed lock (`deliver unlock`): deliver's `holder.json`, or the file's text

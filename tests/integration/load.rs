@@ -1,5 +1,5 @@
 //! The load generator that the zero-downtime claims are measured with: `connections`
-//! keep-alive HTTP/1.1 connections, each sending small POSTs back to back to one address
+//! keep-alive HTTP/1.1 connections, each sending small POSTs (or GETs) back to back to one address
 //! while a closure (a rollout) runs, then stopping. std only.
 //!
 //! Every attempt ends in exactly one outcome: a 2xx, another status, or a socket error
@@ -37,7 +37,8 @@ pub struct Load {
     path: String,
     connections: usize,
     timeout: Duration,
-    body: Vec<u8>,
+    /// `None`: GETs.
+    body: Option<Vec<u8>>,
 }
 
 impl Load {
@@ -51,7 +52,15 @@ impl Load {
             path: path.to_owned(),
             connections: 16,
             timeout: Duration::from_secs(5),
-            body,
+            body: Some(body),
+        }
+    }
+
+    /// [`Load::post`]'s connections sending GETs without a body instead.
+    pub fn get(addr: SocketAddr, path: &str) -> Load {
+        Load {
+            body: None,
+            ..Load::post(addr, path)
         }
     }
 
@@ -96,15 +105,19 @@ impl Load {
     }
 
     fn request(&self) -> Vec<u8> {
+        let Some(body) = &self.body else {
+            return format!("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", self.path, self.addr)
+                .into_bytes();
+        };
         let mut req = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\n\r\n",
             self.path,
             self.addr,
-            self.body.len()
+            body.len()
         )
         .into_bytes();
-        req.extend_from_slice(&self.body);
+        req.extend_from_slice(body);
         req
     }
 

@@ -1,14 +1,16 @@
 //! The one integration test binary: CLI behaviour (`cli`), rendered units checked by the real
 //! tools (`render`), and end-to-end runs against the project's test bed (`testbed`, `deploy`,
-//! `commands`, `units`, `speed`, and `zero_downtime` under the POST load of `load`).
+//! `commands`, `units`, `speed`, `sizing`, `limits`, and `zero_downtime` under the POST load of `load`).
 
 mod cli;
 mod cli_input;
 mod commands;
 mod deploy;
+mod limits;
 mod load;
 mod remote;
 mod render;
+mod sizing;
 mod speed;
 mod support;
 mod testbed;

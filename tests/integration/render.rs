@@ -77,8 +77,13 @@ fn verify_args(dir: &Path, example: &Example) -> Vec<PathBuf> {
 
 #[test]
 fn system_units_pass_systemd_analyze_verify() {
+    for example in [Example::new(), Example::limited()] {
+        system_units_verify(&example);
+    }
+}
+
+fn system_units_verify(example: &Example) {
     let analyze = tool("systemd-analyze");
-    let example = Example::new();
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
@@ -88,7 +93,7 @@ fn system_units_pass_systemd_analyze_verify() {
     // executable (/bin/sh) must.
     let output = Command::new(analyze)
         .arg("verify")
-        .args(verify_args(dir.path(), &example))
+        .args(verify_args(dir.path(), example))
         .output()
         .unwrap();
     assert_clean("systemd-analyze verify (system units)", &output);
@@ -96,8 +101,13 @@ fn system_units_pass_systemd_analyze_verify() {
 
 #[test]
 fn user_units_pass_systemd_analyze_verify() {
+    for example in [Example::new(), Example::limited()] {
+        user_units_verify(&example);
+    }
+}
+
+fn user_units_verify(example: &Example) {
     let analyze = tool("systemd-analyze");
-    let example = Example::new();
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
@@ -107,7 +117,7 @@ fn user_units_pass_systemd_analyze_verify() {
     let runtime = tempfile::tempdir().unwrap();
     let output = Command::new(analyze)
         .args(["--user", "verify"])
-        .args(verify_args(dir.path(), &example))
+        .args(verify_args(dir.path(), example))
         .env("XDG_RUNTIME_DIR", runtime.path())
         .output()
         .unwrap();

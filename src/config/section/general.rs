@@ -1,9 +1,11 @@
 //! The keys outside any table: `user`, `deploy_to`, `ref`, `keep_releases`, `linked_dirs`,
-//! `linked_files`, `supervisor`, `port_base` and `hosts`, with their checks, merge and
-//! defaults. The checks of linked paths and host lists live in `linked.rs` and `hosts.rs`
+//! `linked_files`, `supervisor`, `port_base`, `cpu_share` and `hosts`, with their checks,
+//! merge and defaults. The checks of linked paths and host lists live in `linked.rs` and `hosts.rs`
 //! (the proxy's hosts use the latter too). No I/O.
 
-use crate::config::raw::{integer, string, strings, Entry, Field, Problem};
+use crate::config::raw::{
+    field, integer, string, strings, wrong_type, Entry, Field, Kind, Problem,
+};
 use crate::config::value::{at_least_one, non_empty, one_of, Set};
 use crate::config::{AppName, HostSpec};
 
@@ -20,6 +22,7 @@ pub(in crate::config) struct RawGeneral {
     pub linked_files: Option<Field<Vec<Field<String>>>>,
     pub supervisor: Option<Field<String>>,
     pub port_base: Option<Field<i64>>,
+    pub cpu_share: Option<Field<f64>>,
     pub hosts: Option<Field<Vec<Field<String>>>>,
 }
 
@@ -35,6 +38,7 @@ impl RawGeneral {
             "linked_files" => self.linked_files = Some(strings(entry)?),
             "supervisor" => self.supervisor = Some(string(entry)?),
             "port_base" => self.port_base = Some(integer(entry)?),
+            "cpu_share" => self.cpu_share = Some(number(entry)?),
             "hosts" => self.hosts = Some(strings(entry)?),
             _ => return Ok(false),
         }
@@ -53,6 +57,7 @@ pub(super) struct General {
     linked_files: Option<Vec<Set<String>>>,
     supervisor: Option<Supervisor>,
     port_base: Option<Set<u16>>,
+    cpu_share: Option<f64>,
     hosts: Option<hosts::Hosts>,
 }
 
@@ -68,6 +73,7 @@ pub(super) struct Resolved {
     pub port_base: u16,
     /// Where `port_base` was written.
     pub port_base_at: Option<usize>,
+    pub cpu_share: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +108,7 @@ impl General {
                 .as_ref()
                 .map(|f| Ok::<_, Problem>(Set::at(f, port_base(f)?)))
                 .transpose()?,
+            cpu_share: raw.cpu_share.as_ref().map(cpu_share).transpose()?,
             hosts: raw.hosts.as_ref().map(hosts::list).transpose()?,
         })
     }
@@ -117,6 +124,7 @@ impl General {
             linked_files: over.linked_files.or(self.linked_files),
             supervisor: over.supervisor.or(self.supervisor),
             port_base: over.port_base.or(self.port_base),
+            cpu_share: over.cpu_share.or(self.cpu_share),
             hosts: over.hosts.or(self.hosts),
         }
     }
@@ -171,6 +179,7 @@ impl General {
             supervisor: self.supervisor.unwrap_or(Supervisor::SystemdUser),
             port_base: self.port_base.as_ref().map_or(5000, |p| p.value),
             port_base_at: self.port_base.map(|p| p.at),
+            cpu_share: self.cpu_share.unwrap_or(1.0),
         }
     }
 }
@@ -229,6 +238,33 @@ fn port_base(field: &Field<i64>) -> Result<u16, Problem> {
     }
 }
 
+/// A TOML integer or float, as a float (`cpu_share = 1` is `1.0`).
+fn number(entry: &Entry) -> Result<Field<f64>, Problem> {
+    match entry.node.kind {
+        Kind::Float(f) => Ok(field(entry, f)),
+        #[allow(clippy::cast_precision_loss)] // the check below takes 0 < x <= 1 only
+        Kind::Integer(i) => Ok(field(entry, i as f64)),
+        _ => Err(wrong_type(entry, "a number")),
+    }
+}
+
+/// The share of the host's cores an app's `"auto"` takes: more than 0, at most 1.
+fn cpu_share(field: &Field<f64>) -> Result<f64, Problem> {
+    let share = field.value;
+    if share > 0.0 && share <= 1.0 {
+        Ok(share)
+    } else {
+        Err(Problem::new(
+            field.at,
+            format!(
+                "{} must be more than 0 and at most 1 (the share of the host's cores \
+                 \"auto\" takes, like 0.5), got {share}",
+                field.path
+            ),
+        ))
+    }
+}
+
 fn supervisor(field: &Field<String>) -> Result<Supervisor, Problem> {
     let all = [
         Supervisor::SystemdUser,
@@ -278,7 +314,35 @@ mod tests {
                 "port_base = 65536\n",
                 "3:13: port_base must be from 1 to 65535, got 65536",
             ),
+            (
+                "cpu_share = 0\n",
+                "3:13: cpu_share must be more than 0 and at most 1 (the share of the host's \
+                     cores \"auto\" takes, like 0.5), got 0",
+            ),
+            (
+                "cpu_share = 1.5\n",
+                "3:13: cpu_share must be more than 0 and at most 1 (the share of the host's \
+                     cores \"auto\" takes, like 0.5), got 1.5",
+            ),
+            (
+                "cpu_share = nan\n",
+                "3:13: cpu_share must be more than 0 and at most 1 (the share of the host's \
+                     cores \"auto\" takes, like 0.5), got NaN",
+            ),
+            (
+                "cpu_share = \"half\"\n",
+                "3:13: cpu_share must be a number, found a string",
+            ),
         ]);
+    }
+
+    #[test]
+    fn cpu_share_defaults_to_1_and_an_environment_overrides_it() {
+        let text = "app = \"shop\"\nhosts = [\"h\"]\ncpu_share = 0.5\n\
+                    [environments.a]\n[environments.b]\ncpu_share = 1\n";
+        assert!((env_named(text, "a").cpu_share - 0.5).abs() < f64::EPSILON);
+        assert!((env_named(text, "b").cpu_share - 1.0).abs() < f64::EPSILON);
+        assert!((only_env(BASE).cpu_share - 1.0).abs() < f64::EPSILON);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub(super) mod env;
 pub(super) mod general;
 pub(super) mod health;
 pub(super) mod hosts;
+pub(super) mod limits;
 pub(super) mod linked;
 pub(super) mod processes;
 pub(super) mod proxy;
@@ -28,12 +29,13 @@ use build::{BuildSettings, RawBuild};
 use env::EnvVarName;
 use general::{General, RawGeneral};
 use health::{HealthSettings, RawHealth};
+use limits::{LimitSettings, RawLimits};
 use processes::{ProcessSetting, RawProcesses};
 use proxy::{ProxySettings, RawProxy};
 use rollout::{RawRollout, RolloutSettings};
 
 /// Keys of the top level and of every `[environments.NAME]`.
-pub(super) const SETTINGS_KEYS: [&str; 15] = [
+pub(super) const SETTINGS_KEYS: [&str; 17] = [
     "user",
     "deploy_to",
     "ref",
@@ -42,6 +44,7 @@ pub(super) const SETTINGS_KEYS: [&str; 15] = [
     "linked_files",
     "supervisor",
     "port_base",
+    "cpu_share",
     "hosts",
     "env",
     "build",
@@ -49,6 +52,7 @@ pub(super) const SETTINGS_KEYS: [&str; 15] = [
     "health",
     "rollout",
     "proxy",
+    "limits",
 ];
 
 /// One level (top level or one environment) as written.
@@ -62,6 +66,7 @@ pub(super) struct RawSettings {
     pub health: RawHealth,
     pub rollout: RawRollout,
     pub proxy: Option<RawProxy>,
+    pub limits: RawLimits,
 }
 
 impl RawSettings {
@@ -74,6 +79,7 @@ impl RawSettings {
             "health" => self.health = RawHealth::read(entry)?,
             "rollout" => self.rollout = RawRollout::read(entry)?,
             "proxy" => self.proxy = Some(RawProxy::read(entry)?),
+            "limits" => self.limits = limits::read(entry)?,
             _ => return self.general.take(entry),
         }
         Ok(true)
@@ -91,6 +97,7 @@ pub(super) struct Settings {
     health: HealthSettings,
     rollout: RolloutSettings,
     proxy: Option<ProxySettings>,
+    limits: Vec<LimitSettings>,
 }
 
 impl Settings {
@@ -104,6 +111,7 @@ impl Settings {
             health: HealthSettings::check(&raw.health)?,
             rollout: RolloutSettings::check(&raw.rollout)?,
             proxy: raw.proxy.as_ref().map(ProxySettings::check).transpose()?,
+            limits: limits::check(&raw.limits, locator)?,
         })
     }
 
@@ -117,6 +125,7 @@ impl Settings {
             health: self.health.overlay(over.health),
             rollout: self.rollout.overlay(over.rollout),
             proxy: ProxySettings::overlay(self.proxy, over.proxy),
+            limits: limits::overlay(self.limits, over.limits),
         }
     }
 
@@ -140,6 +149,7 @@ impl Settings {
         }
         let hosts = hosts.iter().map(|h| h.value.clone()).collect();
         let general = self.general.finish(app);
+        let limits = limits::finish(self.limits, general.supervisor)?;
         Ok(Environment {
             name: name.to_owned(),
             app: app.clone(),
@@ -151,12 +161,14 @@ impl Settings {
             linked_files: general.linked_files,
             supervisor: general.supervisor,
             port_base: general.port_base,
+            cpu_share: general.cpu_share,
             vars: self.env,
             build: self.build.finish(),
             processes: self.processes,
             health,
             rollout: self.rollout.finish(proxy.is_some(), general.supervisor)?,
             proxy,
+            limits,
             hosts,
             sources: Sources {
                 port_base: general.port_base_at.map(|at| locator.location(at)),
