@@ -53,6 +53,11 @@ pub fn parse(text: &str) -> Result<Vec<ProcessType>, ProcfileError> {
                 u32::from(c)
             )));
         }
+        if let Some(message) =
+            crate::config::too_long(&format!("the command of `{name}`"), command.len())
+        {
+            return Err(err(message));
+        }
         if let Some(first) = seen.get(name) {
             return Err(err(format!(
                 "process type `{name}` is defined twice, on lines {first} and {line}"
@@ -216,6 +221,23 @@ mod tests {
             "Procfile:1: the command of `web` contains the control character U+001B"
         );
         assert_eq!(parse("web: a\tb").unwrap()[0].command, "a\tb");
+    }
+
+    #[test]
+    fn a_command_the_host_could_not_exec_is_an_error() {
+        // See: issue 12 (a 128 KiB command failed at exec with E2BIG).
+        let max = crate::config::MAX_ARG_BYTES;
+        assert_eq!(
+            error(&format!("web: a\nworker: {}\n", "x".repeat(max + 1))),
+            "Procfile:2: the command of `worker` is 114689 bytes long; at most 114688 are \
+             allowed (Linux refuses longer arguments and environment strings)"
+        );
+        assert_eq!(
+            parse(&format!("web: {}", "x".repeat(max))).unwrap()[0]
+                .command
+                .len(),
+            max
+        );
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub struct FormationError {
 impl Formation {
     /// The formation of `env` on a host with `cpus` cores: [`Formation::resolve`] with the
     /// environment's `[processes]`, `port_base` and `cpu_share`, after checking that every
-    /// `[limits.TYPE]` names a Procfile type.
+    /// `[limits.TYPE]` names a Procfile type. A port error that no `[processes]` line caused
+    /// names the `port_base` line when one was written (issue 12).
     pub fn for_environment(
         types: &[ProcessType],
         env: &Environment,
@@ -61,6 +62,12 @@ impl Formation {
     ) -> Result<Formation, FormationError> {
         check_limits(types, &env.limits)?;
         Formation::resolve_shared(types, &env.processes, env.port_base, cpus, env.cpu_share)
+            .map_err(|mut e| {
+                if e.location.is_none() {
+                    e.location.clone_from(&env.sources.port_base);
+                }
+                e
+            })
     }
 
     /// [`Formation::resolve_shared`] for the only app on the host (`cpu_share` 1).
@@ -123,7 +130,14 @@ impl Formation {
             }
         }
         for t in &formation.types {
-            check_ports(port_base, t)?;
+            check_ports(port_base, t).map_err(|mut e| {
+                // The count that pushed it over, when one was written.
+                e.location = settings
+                    .iter()
+                    .find(|s| s.name == t.name)
+                    .map(|s| s.location.clone());
+                e
+            })?;
         }
         Ok(formation)
     }
@@ -448,13 +462,14 @@ mod tests {
         let formation = Formation::resolve(&types, &top, 65_500, 2).unwrap();
         assert_eq!(formation.instances().last().unwrap().port, 65_535);
 
-        let over = [setting("web", Instances::Count(37), 1)];
+        // See: issue 12 (the error named no line): the count's line.
+        let over = [setting("web", Instances::Count(37), 7)];
         let err = Formation::resolve(&types, &over, 65_500, 2).unwrap_err();
-        assert_eq!(err.location, None);
         assert_eq!(
             err.to_string(),
-            "process type `web` would listen on port 65536 (port_base 65500 + 100 x type index \
-             0 + 37 instances - 1), above 65535; lower port_base or the instance count"
+            "deliver.toml:7:1: process type `web` would listen on port 65536 (port_base 65500 + \
+             100 x type index 0 + 37 instances - 1), above 65535; lower port_base or the \
+             instance count"
         );
     }
 

@@ -27,7 +27,7 @@ pub fn run(args: &CheckArgs, config_path: &std::path::Path, ui: &Ui) -> Result<O
     // Resolve every formation before printing anything: an error must not follow half a report.
     let mut resolved = Vec::new();
     for env in envs {
-        let formation = Formation::for_environment(&project.types, env, cpus)?;
+        let formation = super::input_check::checked_formation(&project, env, cpus)?;
         resolved.push((env, formation));
     }
     ui.out(&format!(

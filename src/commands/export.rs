@@ -18,7 +18,10 @@ pub fn run(args: &ExportArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let project = Project::load(config_path)?;
     let env = project.config.environment(args.env.as_deref())?;
     let cpus = args.cpus.unwrap_or_else(local_cpus);
-    let formation = Formation::for_environment(&project.types, env, cpus)?;
+    let formation = super::input_check::checked_formation(&project, env, cpus)?;
+    if args.format == ExportFormat::Nginx {
+        super::input_check::health_serves(&project.config.file, env, &formation)?;
+    }
     let user = app_user(env);
     let deploy_path = absolute_deploy_path(&env.deploy_to, &user);
     let target = Target {
@@ -57,7 +60,7 @@ pub fn run(args: &ExportArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
 }
 
 /// The user the processes run as: the first host's `user@`, else `user`, else `app`.
-fn app_user(env: &Environment) -> String {
+pub(super) fn app_user(env: &Environment) -> String {
     env.hosts
         .first()
         .and_then(|h| h.user.clone())
@@ -67,7 +70,7 @@ fn app_user(env: &Environment) -> String {
 
 /// `deploy_to` with `~` (or a relative path, which ssh resolves against the home) made
 /// absolute against the conventional home of `user`.
-fn absolute_deploy_path(deploy_to: &str, user: &str) -> String {
+pub(super) fn absolute_deploy_path(deploy_to: &str, user: &str) -> String {
     let home = if user == "root" {
         "/root".to_string()
     } else {

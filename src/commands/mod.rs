@@ -8,6 +8,7 @@ mod export;
 mod fleet;
 mod hosts;
 pub mod init;
+mod input_check;
 mod logs;
 mod project;
 mod proxy_check;

@@ -57,13 +57,31 @@ pub fn load_config(path: &Path) -> Result<Config> {
 }
 
 fn read(path: &Path, hint: &str) -> Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(text),
+    match std::fs::read(path) {
+        Ok(bytes) => utf8(path, bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(UsageError(format!("{} not found ({hint})", path.display())).into())
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// `bytes` as text, else a usage error naming the line and column of the first byte that is
+/// not UTF-8 (issue 12: it was exit 1 with no place).
+fn utf8(path: &Path, bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let valid = std::str::from_utf8(valid).expect("the prefix before the error is UTF-8");
+        let line_start = valid.rfind('\n').map_or(0, |i| i + 1);
+        UsageError(format!(
+            "{}:{}:{}: the file is not UTF-8 text (byte 0x{:02x}); save it as UTF-8",
+            path.display(),
+            valid.matches('\n').count() + 1,
+            valid[line_start..].chars().count() + 1,
+            e.as_bytes()[valid.len()]
+        ))
+        .into()
+    })
 }
 
 /// This machine's CPU count, for `"auto"` when `--cpus` is not given.

@@ -78,6 +78,14 @@ fn check_user(user: &str) -> Result<(), String> {
     if user.starts_with('-') {
         return Err(format!("user name `{user}` must not start with `-`"));
     }
+    // systemd's User= and upstart's setuid read a number as a user id: `0@h` would run the
+    // app as root (issue 12).
+    if user.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "user name `{user}` is all digits, which the supervisor would read as a user id; \
+             name the user"
+        ));
+    }
     if let Some(bad) = user
         .chars()
         .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
@@ -244,6 +252,11 @@ mod tests {
                 "host name `-oProxyCommand=x` must not start with `-`",
             ),
             ("-l@h", "user name `-l` must not start with `-`"),
+            (
+                "0@h",
+                "user name `0` is all digits, which the supervisor would read as a user id; name \
+                 the user",
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(text.parse::<HostSpec>(), Err(want.to_owned()), "{text:?}");

@@ -10,6 +10,8 @@
 
 pub mod duration;
 pub mod host;
+#[cfg(test)]
+mod proptests;
 mod raw;
 mod resolve;
 mod section;
@@ -33,6 +35,8 @@ pub use section::limits::{format_size, Limits};
 pub use section::processes::{Instances, ProcessSetting};
 pub use section::proxy::{Proxy, UpstreamName};
 pub use section::rollout::{BatchSize, Rollout, RolloutMode};
+pub(crate) use value::too_long;
+pub use value::MAX_ARG_BYTES;
 
 /// A place in a file, 1-based, as editors show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,4 +150,14 @@ pub struct Environment {
     /// `[limits.TYPE]` in file order (an environment's merged into the top level's).
     pub limits: Vec<Limits>,
     pub hosts: Vec<HostSpec>,
+    /// Where some values were written, for checks that need the Procfile too.
+    pub sources: Sources,
+}
+
+/// Where the values of an [`Environment`] that checks across files name were written;
+/// `None` for a default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources {
+    pub port_base: Option<Location>,
+    pub health_process: Option<Location>,
 }

@@ -21,6 +21,8 @@ pub(super) struct Problem {
     pub at: usize,
     pub message: String,
     pub suggestion: Option<String>,
+    /// Where the value this one clashes with was written (its line is added to the message).
+    pub first_at: Option<usize>,
 }
 
 impl Problem {
@@ -29,7 +31,14 @@ impl Problem {
             at,
             message: message.into(),
             suggestion: None,
+            first_at: None,
         }
+    }
+
+    /// Names the line of `first_at`, the value this one clashes with.
+    pub(super) fn first_at(mut self, first_at: usize) -> Problem {
+        self.first_at = Some(first_at);
+        self
     }
 
     pub(super) fn suggest(mut self, suggestion: Option<&str>) -> Problem {

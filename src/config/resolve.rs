@@ -81,9 +81,17 @@ impl Locator<'_> {
     }
 
     fn error(&self, problem: Problem) -> ConfigError {
+        let message = match problem.first_at {
+            Some(at) => format!(
+                "{} (the first on line {})",
+                problem.message,
+                self.location(at).line
+            ),
+            None => problem.message,
+        };
         ConfigError {
             location: Some(self.location(problem.at)),
-            message: problem.message,
+            message,
             suggestion: problem.suggestion,
         }
     }
@@ -103,7 +111,7 @@ fn resolve_file(locator: &Locator<'_>) -> Result<Config, Problem> {
     let top = Settings::check(&raw.settings, locator)?;
     let mut environments = Vec::new();
     match &raw.environments {
-        None => environments.push(top.finish("default", None, &app)?),
+        None => environments.push(top.finish("default", None, &app, locator)?),
         Some(list) => {
             if list.value.is_empty() {
                 return Err(Problem::new(
@@ -116,7 +124,7 @@ fn resolve_file(locator: &Locator<'_>) -> Result<Config, Problem> {
                 environment_name(&env.name, env.key_at)?;
                 let own = Settings::check(&env.settings, locator)?;
                 let merged = top.clone().overlay(own);
-                environments.push(merged.finish(&env.name, Some(env.at), &app)?);
+                environments.push(merged.finish(&env.name, Some(env.at), &app, locator)?);
             }
         }
     }

@@ -72,6 +72,23 @@ macro_rules! str_newtype {
 }
 pub(super) use str_newtype;
 
+/// Longest Procfile command, build hook or `[env]` line (`NAME=value`), in bytes. Linux
+/// refuses to start a process with any one argument or environment string over
+/// `MAX_ARG_STRLEN` (128 KiB) with E2BIG; 16 KiB stay for what wraps a command on the host
+/// (`exec `, the upstart job's `shared/.env` prelude with its two paths).
+pub const MAX_ARG_BYTES: usize = 112 * 1024;
+
+/// A command or `[env]` line (`what`, `len` bytes) that the host could not pass to a
+/// process.
+pub(crate) fn too_long(what: &str, len: usize) -> Option<String> {
+    (len > MAX_ARG_BYTES).then(|| {
+        format!(
+            "{what} is {len} bytes long; at most {MAX_ARG_BYTES} are allowed (Linux refuses \
+             longer arguments and environment strings)"
+        )
+    })
+}
+
 /// Rejects what no path or shell word can hold; anything else (quotes, `;`, `$`) is kept
 /// verbatim: quoting for the remote shell is the remote layer's job.
 pub(super) fn no_control_chars(field: &Field<String>) -> Result<(), Problem> {

@@ -84,7 +84,10 @@ pub fn prepare(
                 sha.into(),
             ],
         )
-        .cmd("tar", ["-x", "-f", &tar, "-C", &dir]);
+        // GNU tar unquotes `\` escapes in file names given to it, `-C` included: a
+        // deploy_to holding `\0` would extract elsewhere (issue 12). config refuses such paths;
+        // this keeps tar from reading any that slip through.
+        .cmd("tar", ["--no-unquote", "-x", "-f", &tar, "-C", &dir]);
     let links: Vec<Link> = linked_dirs
         .iter()
         .map(|d| (d, false))
@@ -424,6 +427,21 @@ mod tests {
         assert!(!sandbox
             .path("shop/releases/.20240131235959-0a1b2c3.tar")
             .exists());
+    }
+
+    #[test]
+    fn a_backslash_in_deploy_to_is_not_a_tar_escape() {
+        // See: issue 12 (GNU tar read `\0` in its -C argument as an escape).
+        let sandbox = Sandbox::new();
+        let layout = Layout::new(r"~/victim\0");
+        let sha = sandbox.commit(r"victim\0", id().as_str(), &[("app.txt", "hello\n")]);
+        sandbox.run(&prepare(&layout, &id(), &sha, &[], &[])).ok();
+        let release = sandbox.path(r"victim\0/releases/20240131235959-0a1b2c3");
+        assert_eq!(
+            std::fs::read_to_string(release.join("app.txt")).unwrap(),
+            "hello\n"
+        );
+        assert!(!sandbox.path("victim").exists());
     }
 
     #[test]

@@ -166,5 +166,6 @@ fn environment() -> Environment {
             host(None, "web1.example.com", None),
             host(Some("deploy"), "web2.example.com", Some(2222)),
         ],
+        sources: crate::config::Sources::default(),
     }
 }

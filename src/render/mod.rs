@@ -8,7 +8,11 @@ mod escape;
 #[doc(hidden)]
 pub mod example;
 mod nginx;
+#[cfg(test)]
+mod proptests;
 mod systemd;
+#[cfg(test)]
+mod unquote;
 mod upstart;
 
 pub use nginx::{ProxiedHost, ServerState, UpstreamServer};
@@ -81,6 +85,38 @@ pub fn nginx(env: &Environment, backends: &[Backend]) -> Result<Vec<RenderedFile
 /// server to list, or on an address that is not one.
 pub fn nginx_managed(env: &Environment, hosts: &[ProxiedHost]) -> Result<String, RenderError> {
     nginx::render_managed(&engine()?, env, hosts)
+}
+
+/// Renders every file a deploy to `target`'s environment could write, for the renderers'
+/// refusals: the units of each supervisor and, with `[proxy]`, the upstream of every
+/// instance of `health.process` on every host (at its `proxy.addresses` entry, else as
+/// written). `check --offline` runs it so that input no renderer takes is refused before a
+/// deploy (issue 12).
+pub fn check_all(target: &Target<'_>) -> Result<(), RenderError> {
+    let env = target.env;
+    systemd(target, false)?;
+    systemd(target, true)?;
+    upstart(target)?;
+    if let Some(proxy) = &env.proxy {
+        let ports: Vec<u16> = target
+            .formation
+            .instances_of(&env.health.process)
+            .iter()
+            .map(|i| i.port)
+            .collect();
+        let backends: Vec<Backend> = env
+            .hosts
+            .iter()
+            .map(|h| Backend {
+                address: proxy
+                    .address_of(h)
+                    .map_or_else(|| h.host.clone(), str::to_owned),
+                ports: ports.clone(),
+            })
+            .collect();
+        nginx(env, &backends)?;
+    }
+    Ok(())
 }
 
 /// What the supervisor calls one instance: its systemd unit (`<app>-<type>@<port>.service`)

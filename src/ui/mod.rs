@@ -6,6 +6,7 @@
 pub mod event;
 pub mod human;
 pub mod json;
+pub mod printable;
 mod progress;
 pub mod record;
 
@@ -13,6 +14,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use crate::cli::{ColorChoice, GlobalArgs};
 use event::{Event, StreamName};
+use printable::printable;
 
 pub struct Ui {
     pub quiet: bool,
@@ -54,9 +56,17 @@ impl Ui {
             message: err.to_string(),
             causes: err.chain().skip(1).map(ToString::to_string).collect(),
         });
-        eprintln!("{} {err}", self.paint("1;31", "error:"));
+        eprintln!(
+            "{} {}",
+            self.paint("1;31", "error:"),
+            printable(&err.to_string())
+        );
         for cause in err.chain().skip(1) {
-            eprintln!("  {} {cause}", self.paint("2", "caused by:"));
+            eprintln!(
+                "  {} {}",
+                self.paint("2", "caused by:"),
+                printable(&cause.to_string())
+            );
         }
     }
 
@@ -125,12 +135,12 @@ impl Ui {
     /// A notice on stderr (suppressed by --quiet).
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            eprintln!("{}", printable(text));
         }
     }
 
     pub fn warn(&self, text: &str) {
-        eprintln!("{} {text}", self.paint("1;33", "warning:"));
+        eprintln!("{} {}", self.paint("1;33", "warning:"), printable(text));
     }
 
     /// The reporter for deploy-like commands: JSON lines, spinners on a terminal, or plain

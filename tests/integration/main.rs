@@ -3,6 +3,7 @@
 //! `commands`, `units`, `speed`, `sizing`, `limits`, and `zero_downtime` under the POST load of `load`).
 
 mod cli;
+mod cli_input;
 mod commands;
 mod deploy;
 mod faults;

@@ -79,6 +79,9 @@ fn hooks(field: &Field<Vec<Field<String>>>) -> Result<Vec<String>, Problem> {
                     format!("{} must not contain NUL", hook.path),
                 ));
             }
+            if let Some(message) = crate::config::too_long(&hook.path, hook.value.len()) {
+                return Err(Problem::new(hook.at, message));
+            }
             Ok(hook.value.clone())
         })
         .collect()
@@ -99,9 +102,19 @@ mod tests {
 
     #[test]
     fn names_paths_and_strings_are_checked() {
-        assert_errors(&[(
-            "[build]\nhooks = [\"make\", \" \"]\n",
-            "4:18: build.hooks[1] is empty",
-        )]);
+        assert_errors(&[
+            (
+                "[build]\nhooks = [\"make\", \" \"]\n",
+                "4:18: build.hooks[1] is empty",
+            ),
+            (
+                &format!(
+                    "[build]\nhooks = [\"{}\"]\n",
+                    "x".repeat(crate::config::MAX_ARG_BYTES + 1)
+                ),
+                "4:10: build.hooks[0] is 114689 bytes long; at most 114688 are allowed (Linux \
+                 refuses longer arguments and environment strings)",
+            ),
+        ]);
     }
 }

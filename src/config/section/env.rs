@@ -7,7 +7,7 @@ use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use crate::config::raw::{field, table, wrong_type, Entry, Field, Kind, Problem};
-use crate::config::value::{no_control_chars, str_newtype};
+use crate::config::value::{no_control_chars, str_newtype, too_long};
 
 /// `[env]` as written, in file order; integers and booleans are kept as their TOML text.
 pub(in crate::config) type RawEnv = Vec<(String, Field<String>)>;
@@ -79,6 +79,10 @@ pub(super) fn check(raw: &RawEnv) -> Result<BTreeMap<EnvVarName, String>, Proble
             ));
         };
         no_control_chars(value)?;
+        let line = name.len() + 1 + value.value.len();
+        if let Some(message) = too_long(&format!("{} (as `NAME=value`)", value.path), line) {
+            return Err(Problem::new(value.at, message));
+        }
         env.insert(name, value.value.clone());
     }
     Ok(env)
@@ -103,6 +107,14 @@ mod tests {
             (
                 "[env]\nA = \"x\\ny\"\n",
                 "4:5: env.A must not contain NUL or line breaks",
+            ),
+            (
+                &format!(
+                    "[env]\nA = \"{}\"\n",
+                    "x".repeat(crate::config::MAX_ARG_BYTES - 1)
+                ),
+                "4:5: env.A (as `NAME=value`) is 114689 bytes long; at most 114688 are allowed \
+                     (Linux refuses longer arguments and environment strings)",
             ),
             (
                 "[env]\n\"MY-VAR\" = \"x\"\n",

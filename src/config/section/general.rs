@@ -9,7 +9,7 @@ use crate::config::raw::{
 use crate::config::value::{at_least_one, non_empty, one_of, Set};
 use crate::config::{AppName, HostSpec};
 
-use super::{hosts, linked};
+use super::{deploy_to, hosts, linked};
 
 /// The keys outside any table, as written.
 #[derive(Debug, Default)]
@@ -56,9 +56,9 @@ pub(super) struct General {
     linked_dirs: Option<Vec<Set<String>>>,
     linked_files: Option<Vec<Set<String>>>,
     supervisor: Option<Supervisor>,
-    port_base: Option<u16>,
+    port_base: Option<Set<u16>>,
     cpu_share: Option<f64>,
-    hosts: Option<Set<Vec<HostSpec>>>,
+    hosts: Option<hosts::Hosts>,
 }
 
 /// The merged values with their defaults applied.
@@ -71,6 +71,8 @@ pub(super) struct Resolved {
     pub linked_files: Vec<String>,
     pub supervisor: Supervisor,
     pub port_base: u16,
+    /// Where `port_base` was written.
+    pub port_base_at: Option<usize>,
     pub cpu_share: f64,
 }
 
@@ -95,13 +97,17 @@ impl General {
     pub(super) fn check(raw: &RawGeneral) -> Result<General, Problem> {
         Ok(General {
             user: raw.user.as_ref().map(user).transpose()?,
-            deploy_to: raw.deploy_to.as_ref().map(deploy_to).transpose()?,
+            deploy_to: raw.deploy_to.as_ref().map(deploy_to::check).transpose()?,
             git_ref: raw.git_ref.as_ref().map(git_ref).transpose()?,
             keep_releases: raw.keep_releases.as_ref().map(at_least_one).transpose()?,
             linked_dirs: raw.linked_dirs.as_ref().map(linked::paths).transpose()?,
             linked_files: raw.linked_files.as_ref().map(linked::paths).transpose()?,
             supervisor: raw.supervisor.as_ref().map(supervisor).transpose()?,
-            port_base: raw.port_base.as_ref().map(port_base).transpose()?,
+            port_base: raw
+                .port_base
+                .as_ref()
+                .map(|f| Ok::<_, Problem>(Set::at(f, port_base(f)?)))
+                .transpose()?,
             cpu_share: raw.cpu_share.as_ref().map(cpu_share).transpose()?,
             hosts: raw.hosts.as_ref().map(hosts::list).transpose()?,
         })
@@ -123,15 +129,16 @@ impl General {
         }
     }
 
-    /// The hosts of environment `env`, which must have some. `table_at` as in
-    /// [`super::Settings::finish`].
+    /// The hosts of environment `env`, which must have some, none twice once `user` is
+    /// applied. `table_at` as in [`super::Settings::finish`].
     pub(super) fn hosts(
         &self,
         env: &str,
         table_at: Option<usize>,
-    ) -> Result<Vec<HostSpec>, Problem> {
+    ) -> Result<&[Set<HostSpec>], Problem> {
         if let Some(hosts) = &self.hosts {
-            return Ok(hosts.value.clone());
+            hosts::distinct(&hosts.value, self.user.as_deref())?;
+            return Ok(&hosts.value);
         }
         let message = match table_at {
             Some(_) => format!(
@@ -170,7 +177,8 @@ impl General {
             linked_dirs: values(self.linked_dirs),
             linked_files: values(self.linked_files),
             supervisor: self.supervisor.unwrap_or(Supervisor::SystemdUser),
-            port_base: self.port_base.unwrap_or(5000),
+            port_base: self.port_base.as_ref().map_or(5000, |p| p.value),
+            port_base_at: self.port_base.map(|p| p.at),
             cpu_share: self.cpu_share.unwrap_or(1.0),
         }
     }
@@ -196,11 +204,6 @@ fn user(field: &Field<String>) -> Result<String, Problem> {
             ),
         ))
     }
-}
-
-fn deploy_to(field: &Field<String>) -> Result<String, Problem> {
-    non_empty(field)?;
-    Ok(field.value.clone())
 }
 
 fn git_ref(field: &Field<String>) -> Result<String, Problem> {
@@ -356,7 +359,6 @@ mod tests {
                 "ref = \"a b\"\n",
                 "3:7: ref `a b` must not contain whitespace",
             ),
-            ("deploy_to = \"\"\n", "3:13: deploy_to must not be empty"),
         ]);
     }
 }

@@ -43,7 +43,7 @@ impl RawHealth {
 /// the check across the two.
 #[derive(Debug, Clone, Default)]
 pub(super) struct HealthSettings {
-    process: Option<String>,
+    process: Option<Set<String>>,
     path: Option<HealthPath>,
     expect: Option<u16>,
     timeout: Option<Set<Duration>>,
@@ -101,7 +101,11 @@ impl HealthPath {
 impl HealthSettings {
     pub(super) fn check(raw: &RawHealth) -> Result<HealthSettings, Problem> {
         Ok(HealthSettings {
-            process: raw.process.as_ref().map(process_name).transpose()?,
+            process: raw
+                .process
+                .as_ref()
+                .map(|f| Ok::<_, Problem>(Set::at(f, process_name(f)?)))
+                .transpose()?,
             path: raw.path.as_ref().map(path).transpose()?,
             expect: raw.expect.as_ref().map(status_code).transpose()?,
             timeout: raw.timeout.as_ref().map(positive_set).transpose()?,
@@ -122,6 +126,11 @@ impl HealthSettings {
     }
 
     /// With the defaults; the timeout of one attempt may not exceed the deadline of all.
+    /// Where `process` was written.
+    pub(super) fn process_at(&self) -> Option<usize> {
+        self.process.as_ref().map(|p| p.at)
+    }
+
     pub(super) fn finish(self, env: &str) -> Result<Health, Problem> {
         let timeout = self
             .timeout
@@ -152,7 +161,7 @@ impl HealthSettings {
             ));
         }
         Ok(Health {
-            process: self.process.unwrap_or_else(|| "web".to_owned()),
+            process: self.process.map_or_else(|| "web".to_owned(), |p| p.value),
             path: self
                 .path
                 .unwrap_or_else(|| HealthPath("/health".to_owned())),

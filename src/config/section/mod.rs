@@ -9,6 +9,7 @@
 //! a whole (`app`, environments, locations) is `resolve.rs`. No I/O.
 
 pub(super) mod build;
+mod deploy_to;
 pub(super) mod env;
 pub(super) mod general;
 pub(super) mod health;
@@ -23,7 +24,7 @@ use std::collections::BTreeMap;
 
 use super::raw::{Entry, Problem};
 use super::resolve::Locator;
-use super::{AppName, Environment};
+use super::{AppName, Environment, Sources};
 use build::{BuildSettings, RawBuild};
 use env::EnvVarName;
 use general::{General, RawGeneral};
@@ -136,11 +137,17 @@ impl Settings {
         name: &str,
         table_at: Option<usize>,
         app: &AppName,
+        locator: &Locator<'_>,
     ) -> Result<Environment, Problem> {
         let hosts = self.general.hosts(name, table_at)?;
+        let health_process_at = self.health.process_at();
         let health = self.health.finish(name)?;
         self.general.check_linked_paths(name)?;
         let proxy = self.proxy.map(|p| p.finish(name, app)).transpose()?;
+        if let Some(proxy) = &proxy {
+            hosts::reachable_by(hosts, proxy, name)?;
+        }
+        let hosts = hosts.iter().map(|h| h.value.clone()).collect();
         let general = self.general.finish(app);
         let limits = limits::finish(self.limits, general.supervisor)?;
         Ok(Environment {
@@ -163,6 +170,10 @@ impl Settings {
             proxy,
             limits,
             hosts,
+            sources: Sources {
+                port_base: general.port_base_at.map(|at| locator.location(at)),
+                health_process: health_process_at.map(|at| locator.location(at)),
+            },
         })
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::raw::{boolean, known_entries, string, strings, table, Entry, Field, Problem};
-use crate::config::value::{no_control_chars, positive, str_newtype, Set};
+use crate::config::value::{no_control_chars, positive, str_newtype};
 use crate::config::{AppName, HostSpec};
 
 use super::hosts;
@@ -83,7 +83,7 @@ impl RawProxy {
 pub(super) struct ProxySettings {
     path: String,
     at: usize,
-    hosts: Option<Set<Vec<HostSpec>>>,
+    hosts: Option<hosts::Hosts>,
     upstream: Option<UpstreamName>,
     config: Option<String>,
     drain: Option<bool>,
@@ -204,7 +204,7 @@ impl ProxySettings {
             ));
         };
         Ok(Proxy {
-            hosts: hosts.value,
+            hosts: hosts.value.into_iter().map(|h| h.value).collect(),
             upstream: self.upstream.unwrap_or_else(|| UpstreamName::from(app)),
             config: self
                 .config

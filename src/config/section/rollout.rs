@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use crate::config::raw::{field, known_entries, string, wrong_type, Entry, Field, Kind, Problem};
 use crate::config::value::{at_least_one, one_of, positive, Set};
-use crate::config::Supervisor;
+use crate::config::{duration, Supervisor};
 
 const KEYS: [&str; 3] = ["mode", "batch", "stop_timeout"];
 
@@ -153,7 +153,7 @@ impl RolloutSettings {
                 .map(|f| Ok::<_, Problem>(Set::at(f, mode(f)?)))
                 .transpose()?,
             batch: raw.batch.as_ref().map(batch).transpose()?,
-            stop_timeout: raw.stop_timeout.as_ref().map(positive).transpose()?,
+            stop_timeout: raw.stop_timeout.as_ref().map(stop_timeout).transpose()?,
         })
     }
 
@@ -218,10 +218,32 @@ fn mode(field: &Field<String>) -> Result<RolloutMode, Problem> {
     )
 }
 
+/// Longest `stop_timeout`: the units' `TimeoutStopSec=` (and upstart's `kill timeout`). systemd
+/// ignores a value it cannot parse and keeps its 90s default; a day is far beyond any
+/// graceful stop and far inside what every supervisor parses.
+const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+fn stop_timeout(field: &Field<String>) -> Result<Duration, Problem> {
+    let d = positive(field)?;
+    if d > MAX_STOP_TIMEOUT {
+        return Err(Problem::new(
+            field.at,
+            format!(
+                "{} must be at most {} (the SIGTERM grace the units give), got {}",
+                field.path,
+                duration::format(MAX_STOP_TIMEOUT),
+                field.value
+            ),
+        ));
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::RolloutMode;
     use crate::config::test_support::*;
+    use std::time::Duration;
 
     #[test]
     fn surge_is_the_default_with_a_proxy_and_needs_one() {
@@ -292,5 +314,21 @@ mod tests {
             "[rollout]\nstop_timeout = \"0s\"\n",
             "4:16: rollout.stop_timeout must be longer than 0",
         )]);
+    }
+
+    #[test]
+    fn stop_timeout_is_at_most_a_day() {
+        // See: issue 12 (systemd ignored a TimeoutStopSec= it could not parse).
+        assert_errors(&[(
+            "[rollout]\nstop_timeout = \"1000000000h\"\n",
+            "4:16: rollout.stop_timeout must be at most 24h (the SIGTERM grace the units \
+             give), got 1000000000h",
+        )]);
+        assert_eq!(
+            only_env(&format!("{BASE}[rollout]\nstop_timeout = \"24h\"\n"))
+                .rollout
+                .stop_timeout,
+            Duration::from_secs(86_400)
+        );
     }
 }
