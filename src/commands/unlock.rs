@@ -41,9 +41,7 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
             Found::Removed(text) => (true, Some(text.as_str())),
         };
         if ui.json {
-            let holder = holder.map(|t| {
-                Holder::parse(t).map_or_else(|| LockHolder::Text(t.to_owned()), LockHolder::Holder)
-            });
+            let holder = holder.map(LockHolder::read);
             ui.event(&Event::HostUnlock {
                 host: r.host.clone(),
                 locked,

@@ -11,6 +11,7 @@ use crate::plan::facts::{self, Facts};
 use crate::plan::log::{self, Action, LogResult};
 use crate::plan::{lock, prune, setup, Script};
 use crate::ui::event::{Event, Reporter};
+use crate::ui::record::LockHolder;
 
 /// Why a host's first round trip failed.
 enum Refused {
@@ -19,8 +20,21 @@ enum Refused {
     Failed(StepError),
 }
 
+/// Reports a lock that `acquire` took over from a run whose session on the host is gone.
+pub(super) fn report_takeover(req: &Request, s: &Session, stderr: &str, reporter: &dyn Reporter) {
+    if let Some(old) = lock::taken_over(stderr) {
+        let holder = (!old.is_empty()).then(|| LockHolder::read(&old));
+        let age = lock::Holder::parse(&old).and_then(|h| h.age(req.now_unix));
+        reporter.event(&Event::LockTakenOver {
+            host: s.name(),
+            holder,
+            age,
+        });
+    }
+}
+
 /// Lock + layout + facts in one round trip (facts only with `--dry-run`).
-fn open_one(req: &Request, s: &mut Session) -> Result<Facts, Refused> {
+fn open_one(req: &Request, s: &mut Session, reporter: &dyn Reporter) -> Result<Facts, Refused> {
     let env = &req.env;
     let gather = facts::gather(&s.layout, &env.app, env.supervisor, facts::Depth::Layout);
     let script = if req.dry_run {
@@ -31,6 +45,7 @@ fn open_one(req: &Request, s: &mut Session) -> Result<Facts, Refused> {
             .then(gather)
     };
     let out = s.query(&script).map_err(Refused::Failed)?;
+    report_takeover(req, s, &out.stderr, reporter);
     if out.status == lock::HELD {
         let holder = lock::Holder::parse(out.stdout.trim()).map_or_else(
             || out.stdout.trim().to_string(),
@@ -66,9 +81,11 @@ pub fn open(
     let Some((first, rest)) = sessions.split_first_mut() else {
         return Ok(Vec::new());
     };
-    let mut results = vec![open_one(req, first)];
+    let mut results = vec![open_one(req, first, reporter)];
     if results[0].is_ok() {
-        results.extend(parallel::each(rest.iter_mut(), |s| open_one(req, s)));
+        results.extend(parallel::each(rest.iter_mut(), |s| {
+            open_one(req, s, reporter)
+        }));
     }
     if results.iter().all(Result::is_ok) {
         return Ok(results

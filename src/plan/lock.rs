@@ -1,6 +1,12 @@
 //! The per-host deploy lock (SPEC §5): `mkdir .deliver/lock` is atomic, so exactly one
 //! deploy gets it; its `holder.json` says who. Builders for taking, releasing and breaking
 //! it, and the pure [`holder_json`]/[`Holder`] for what it holds. No I/O here.
+//!
+//! The lock's lease is its holder's SSH session on the host: `acquire` records the sshd
+//! process that carries the connection (`session`: pid and start time). While that process
+//! lives the lock is held; once it is gone (the holder exited without unlocking, was killed,
+//! or its connection was closed) the next `acquire` takes the lock over and says whose it
+//! was ([`TAKEN_OVER`] on stderr).
 
 use std::fmt;
 
@@ -18,6 +24,43 @@ pub const HELD: i32 = 64;
 
 /// `unlock`: there was no lock to remove.
 pub const NOT_LOCKED: i32 = 65;
+
+/// `acquire` took over a lock whose holder's session is gone: this, then the old
+/// `holder.json`, on a line of stderr.
+pub const TAKEN_OVER: &str = "deliver-lock-taken-over: ";
+
+/// The sshd process of this connection, `PID STARTTIME` (`/proc/PID/stat` field 22), as
+/// `$session`; empty when there is none (not run over SSH). Shell builtins only.
+fn this_session() -> String {
+    "session=''\n\
+     p=$PPID\n\
+     while [ \"$p\" -gt 1 ] 2>/dev/null; do\n  \
+     read -r c <\"/proc/$p/comm\" || break\n  \
+     read -r stat <\"/proc/$p/stat\" || break\n  \
+     set -- $stat\n  \
+     if [ \"$c\" = sshd ]; then session=\"$p ${22}\"; break; fi\n  \
+     p=$4\n\
+     done"
+        .to_owned()
+}
+
+/// Exits 0 when the session recorded in `$1/session` is gone; 1 while it lives (or when
+/// none is recorded: a lock from before leases, which only `unlock` breaks).
+fn holder_gone(lock: &str) -> String {
+    format!(
+        "holder_gone() {{\n  \
+         [ -f {lock}/session ] || return 1\n  \
+         read -r pid start <{lock}/session || return 1\n  \
+         [ -n \"$pid\" ] || return 1\n  \
+         if read -r stat <\"/proc/$pid/stat\" 2>/dev/null; then\n    \
+         set -- $stat\n    \
+         [ \"${{22}}\" != \"$start\" ]\n    \
+         return\n  \
+         fi\n  \
+         return 0\n\
+         }}"
+    )
+}
 
 /// Who holds a lock: what `holder.json` contains.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,11 +142,14 @@ pub fn holder_json(
     serde_json::to_string(&holder).expect("a struct of strings serializes")
 }
 
-/// Takes the lock, or exits [`HELD`] printing the holder's JSON. The JSON reaches the file
-/// through the shell's `printf` builtin: on no command line.
+/// Takes the lock, or exits [`HELD`] printing the holder's JSON. A lock whose holder's
+/// session is gone is taken over: moved aside (`mv` is atomic, so one run wins), its
+/// `holder.json` printed on stderr after [`TAKEN_OVER`], then taken as usual. The JSON
+/// reaches the file through the shell's `printf` builtin: on no command line.
 pub fn acquire(layout: &Layout, holder_json: &str) -> Script {
     let lock = quote(&layout.lock());
     let holder = quote(&layout.lock_holder());
+    let gone = quote(&format!("{}.gone", layout.lock()));
     Script::new("lock.acquire")
         .raw(
             "0700: the lock, the log and the units are this user's business; the test spares a \
@@ -114,22 +160,51 @@ pub fn acquire(layout: &Layout, holder_json: &str) -> Script {
             ),
         )
         .raw(
-            "mkdir is the atomic test-and-set; a failure is HELD only when the lock exists \
-             (else mkdir runs again to fail with its own message)",
+            "the lease: this connection's sshd process, found with builtins",
+            this_session(),
+        )
+        .raw(
+            "whether a lock's holder session is gone",
+            holder_gone(&lock),
+        )
+        .raw(
+            "a lock whose holder's session is gone is moved aside (once: mv is atomic) and \
+             reported; mkdir is the atomic test-and-set; a failure is HELD only when the lock \
+             exists (else mkdir runs again to fail with its own message)",
             format!(
-                "if ! mkdir {lock} 2>/dev/null; then\n  \
+                "if [ -d {lock} ] && holder_gone && mv {lock} {gone}.$$ 2>/dev/null; then\n  \
+                 old=''\n  \
+                 read -r old <{gone}.$$/holder.json 2>/dev/null || true\n  \
+                 printf '%s%s\\n' {marker} \"$old\" >&2\n  \
+                 rm -rf {gone}.$$\n\
+                 fi\n\
+                 if ! mkdir {lock} 2>/dev/null; then\n  \
                  if [ -d {lock} ]; then\n    \
                  cat {holder} 2>/dev/null || true\n    \
                  exit {HELD}\n  \
                  fi\n  \
                  mkdir {lock}\n\
-                 fi"
+                 fi",
+                marker = quote(TAKEN_OVER),
             ),
         )
         .raw(
             "printf is a shell builtin: the holder goes to the file on no command line",
-            format!("printf '%s\\n' {} >{holder}", quote(holder_json)),
+            format!(
+                "printf '%s\\n' {} >{holder}\n\
+                 [ -z \"$session\" ] || printf '%s\\n' \"$session\" >{lock}/session",
+                quote(holder_json)
+            ),
         )
+}
+
+/// The holder a [`TAKEN_OVER`] line of `acquire`'s stderr names (its `holder.json` text,
+/// empty when it had none).
+pub fn taken_over(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix(TAKEN_OVER))
+        .map(str::to_owned)
 }
 
 /// Releases the lock (at the end of every command that took it, on every path).
@@ -249,5 +324,67 @@ mod tests {
         for f in ["pwned", "pwned2", "pwned3"] {
             assert!(!sandbox.path(f).exists());
         }
+    }
+
+    /// `PID STARTTIME` of a process, as `acquire` records a session.
+    fn session_of(pid: u32) -> String {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat.split_whitespace().collect();
+        format!("{pid} {}\n", fields[21])
+    }
+
+    #[test]
+    fn a_lock_whose_holders_session_is_gone_is_taken_over_and_reported() {
+        let sandbox = Sandbox::new();
+        let layout = Layout::new("~/shop");
+        sandbox.run(&acquire(&layout, &holder())).ok();
+        // The holder's session: a process that has exited since.
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let pid = gone.id();
+        gone.wait().unwrap();
+        std::fs::write(
+            sandbox.path("shop/.deliver/lock/session"),
+            format!("{pid} 1\n"),
+        )
+        .unwrap();
+        let eve = holder_json("eve", "ci", 7, "deliver deploy", None, 0);
+        let ran = sandbox.run(&acquire(&layout, &eve)).ok();
+        let old = taken_over(&ran.stderr).expect("reported on stderr");
+        assert_eq!(Holder::parse(&old).unwrap().user, "bob");
+        let now = std::fs::read_to_string(sandbox.path("shop/.deliver/lock/holder.json")).unwrap();
+        assert_eq!(Holder::parse(&now).unwrap().user, "eve");
+        assert!(!sandbox
+            .path(&format!("shop/.deliver/lock.gone.{pid}"))
+            .exists());
+        let entries: Vec<String> = std::fs::read_dir(sandbox.path("shop/.deliver"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !entries.iter().any(|e| e.starts_with("lock.gone")),
+            "{entries:?}"
+        );
+    }
+
+    #[test]
+    fn a_lock_whose_holders_session_lives_is_held() {
+        let sandbox = Sandbox::new();
+        let layout = Layout::new("~/shop");
+        sandbox.run(&acquire(&layout, &holder())).ok();
+        let session = sandbox.path("shop/.deliver/lock/session");
+        // This test process stands for the holder's live session.
+        std::fs::write(&session, session_of(std::process::id())).unwrap();
+        let eve = holder_json("eve", "ci", 7, "deliver deploy", None, 0);
+        let ran = sandbox.run(&acquire(&layout, &eve));
+        assert_eq!(ran.status, HELD, "{}", ran.stderr);
+        assert_eq!(taken_over(&ran.stderr), None);
+        // The same pid with another start time is another process: the session is gone.
+        std::fs::write(&session, format!("{} 1\n", std::process::id())).unwrap();
+        let ran = sandbox.run(&acquire(&layout, &eve)).ok();
+        assert!(taken_over(&ran.stderr).is_some());
+        // A lock without a session (taken outside SSH, as here, or by a deliver from before
+        // leases) is only broken by `unlock`.
+        assert!(!session.exists());
+        assert_eq!(sandbox.run(&acquire(&layout, &holder())).status, HELD);
     }
 }

@@ -97,6 +97,15 @@ pub enum Event {
     },
     #[serde(rename = "host.reverted")]
     HostReverted { host: String },
+    /// The lock on a host was held by a run whose SSH session there is gone (killed, or
+    /// exited without unlocking): this run took it over. `holder` as the lock said; `age`
+    /// since it was taken, when known.
+    #[serde(rename = "lock.taken_over")]
+    LockTakenOver {
+        host: String,
+        holder: Option<LockHolder>,
+        age: Option<String>,
+    },
     /// Every host already runs this commit with these units.
     #[serde(rename = "deploy.noop")]
     DeployNoop { reason: String },
@@ -201,6 +210,7 @@ impl Event {
             | Event::HostReleases { host, .. }
             | Event::HostExited { host, .. }
             | Event::HostUnlock { host, .. }
+            | Event::LockTakenOver { host, .. }
             | Event::HostKey { host, .. } => Some(host),
             Event::HostCheck(r) | Event::HostSetup(r) => Some(&r.host),
             _ => None,

@@ -101,6 +101,19 @@ impl HumanReporter {
             Event::HostReverted { host } => {
                 host_line(host, "reverted to the previous release".to_string())
             }
+            Event::LockTakenOver { host, holder, age } => host_line(
+                host,
+                format!(
+                    "took over the lock of {}{}: its session on the host is gone",
+                    holder.as_ref().map_or_else(
+                        || "a run that left no holder.json".to_owned(),
+                        ToString::to_string
+                    ),
+                    age.as_ref()
+                        .map(|a| format!(", taken {a} ago"))
+                        .unwrap_or_default()
+                ),
+            ),
             Event::DeployNoop { reason } => Some(format!("nothing to do: {reason}")),
             Event::DeployDone { ms, summary } => {
                 Some(format!("{}done in {}", table(summary), human_ms(*ms)))

@@ -152,3 +152,19 @@ pub enum LockHolder {
     Holder(Holder),
     Text(String),
 }
+
+impl LockHolder {
+    /// A `holder.json` as read from a host: deliver's, or its text.
+    pub fn read(text: &str) -> LockHolder {
+        Holder::parse(text).map_or_else(|| LockHolder::Text(text.to_owned()), LockHolder::Holder)
+    }
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockHolder::Holder(h) => write!(f, "{h}"),
+            LockHolder::Text(t) => write!(f, "{t:?}"),
+        }
+    }
+}

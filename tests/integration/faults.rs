@@ -194,3 +194,62 @@ fn sigterm_is_acted_on_within_a_second_while_a_host_is_silent() {
         assert_eq!(lock_and_releases(&tb, host), before, "{host}");
     }
 }
+
+#[test]
+fn a_killed_deploys_lock_is_taken_over_once_its_session_is_gone() {
+    let tb = Testbed::up(2);
+    let app = App::new(&tb, &["h1", "h2"]);
+    app.ok(&[], 0);
+    let toml = std::fs::read_to_string(app.path().join("deliver.toml")).unwrap();
+    std::fs::write(
+        app.path().join("deliver.toml"),
+        toml.replace(
+            "hooks = [\"node build.js\"]",
+            "hooks = [\"node build.js\", \"sleep 2\"]",
+        ),
+    )
+    .unwrap();
+    app.commit("a slow build");
+    let mut child = spawn(&app, &[]);
+    wait_for_process(&tb, "h1", "sleep 2");
+    child.kill().unwrap(); // SIGKILL: no cleanup, no unlock
+    child.wait().unwrap();
+    for host in ["h1", "h2"] {
+        // The lock stays, naming its session; that sshd ends with the connection.
+        let session = on(&tb, host, "cat node-app/.deliver/lock/session");
+        let pid = session.split(' ').next().unwrap().to_owned();
+        assert!(!pid.is_empty(), "{host}: the lock records its session");
+        let t = Instant::now();
+        while on(&tb, host, &format!("[ -e /proc/{pid} ] && echo alive")) == "alive" {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{host}: sshd {pid} lives on"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let out = app.ok(&[], 0);
+    for host in ["h1", "h2"] {
+        assert!(
+            out.lines().any(
+                |l| l.starts_with(&format!("{host} | took over the lock of "))
+                    && l.contains("deliver")
+                    && l.contains("its session on the host is gone")
+            ),
+            "{host}: {out}"
+        );
+        assert_eq!(
+            on(
+                &tb,
+                host,
+                "ls -d node-app/.deliver/lock 2>/dev/null || true"
+            ),
+            ""
+        );
+    }
+    let json = app.ok(&["--json", "deploy", "--force"], 0);
+    assert!(
+        !json.contains("lock.taken_over"),
+        "nothing to take over now: {json}"
+    );
+}

@@ -41,7 +41,7 @@ fn ship(req: &Request, remotes: Remotes, reporter: &dyn Reporter) -> Outcome {
         Err(outcome) => return outcome,
     };
     let names: Vec<String> = sessions.iter().map(Session::name).collect();
-    let refused = proxies.open(req, &names);
+    let refused = proxies.open(req, &names, reporter);
     if !refused.is_empty() {
         return proxy::refused(req, &mut sessions, &proxies, refused, reporter);
     }

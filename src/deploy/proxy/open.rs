@@ -23,7 +23,12 @@ impl Proxies {
     /// Lock + preflight on every proxy host, in parallel (nothing with `--dry-run`). A proxy
     /// host that is also one of `app_hosts` is locked already (the same lock directory): it
     /// only gets the preflight. The failures, by host.
-    pub fn open(&self, req: &Request, app_hosts: &[String]) -> Vec<(String, Refused)> {
+    pub fn open(
+        &self,
+        req: &Request,
+        app_hosts: &[String],
+        reporter: &dyn Reporter,
+    ) -> Vec<(String, Refused)> {
         if req.dry_run {
             return Vec::new();
         }
@@ -39,6 +44,7 @@ impl Proxies {
             let out = s
                 .query(&script)
                 .map_err(|e| Refused::Failed(e.to_string()))?;
+            crate::deploy::session::report_takeover(req, s, &out.stderr, reporter);
             // Our own app session's lock, reached under another name (an alias, a user@):
             // the holder is this very run.
             let ours = out.status == lock::HELD
