@@ -11,6 +11,7 @@ mod limits;
 mod load;
 mod remote;
 mod render;
+mod secrets;
 mod sizing;
 mod speed;
 mod support;
