@@ -1,6 +1,8 @@
-//! `deliver rollback [ENV] [--to RELEASE_ID] [--dry-run]`: a rollout of a release already on
-//! the hosts (the one before `current`, or `--to`), with no push and no hooks. It refuses,
-//! naming the host, when that release is missing anywhere.
+//! `deliver rollback [ENV] [--to RELEASE_ID [--force]] [--dry-run]`: a rollout of a release
+//! already on the hosts (the newest before `current` that no failed rollout marked, or
+//! `--to`), with no push and no hooks. It refuses, naming the hosts, when that release is
+//! missing anywhere, or (`--to` without `--force`) marked failed anywhere (exit 1: hosts were
+//! asked, nothing changed).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -92,7 +94,7 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
     let proxies = hosts::shown(connected.proxies, &shown, ui.verbose);
     let layout = Layout::new(&env.deploy_to);
     let all_facts = gather(&mut remotes, &layout, &env)?;
-    let target = choose(&remotes, &all_facts, to.as_ref())?;
+    let target = choose(&remotes, &all_facts, to.as_ref(), args.force)?;
     let sha = all_facts[0]
         .release(&target)
         .and_then(|r| r.revision.clone())
@@ -161,11 +163,31 @@ fn gather(
     .collect()
 }
 
-/// `--to`, else the release before the first host's `current`; it must be complete on every
-/// host.
-fn choose(remotes: &[Box<dyn Remote>], all: &[Facts], to: Option<&ReleaseId>) -> Result<ReleaseId> {
+/// `--to`, else the newest release before the first host's `current` that is marked failed
+/// on no host; it must be complete on every host, and (unless `force`) marked failed on none.
+fn choose(
+    remotes: &[Box<dyn Remote>],
+    all: &[Facts],
+    to: Option<&ReleaseId>,
+    force: bool,
+) -> Result<ReleaseId> {
     let first = &all[0];
+    let failed_on = |id: &ReleaseId| -> Vec<&str> {
+        remotes
+            .iter()
+            .zip(all)
+            .filter(|(_, f)| f.release(id).is_some_and(|r| r.failed))
+            .map(|(r, _)| r.host())
+            .collect()
+    };
     let target = if let Some(id) = to {
+        let marked = failed_on(id);
+        if !marked.is_empty() && !force {
+            bail!(
+                "release {id} is marked failed on {} (a rollout of it was reverted): refusing                  to roll back to it; --force does anyway",
+                marked.join(", ")
+            );
+        }
         id.clone()
     } else {
         let current = first.current.clone().ok_or_else(|| {
@@ -175,11 +197,20 @@ fn choose(remotes: &[Box<dyn Remote>], all: &[Facts], to: Option<&ReleaseId>) ->
             )
         })?;
         let releases = first.complete_releases();
-        let at = releases.iter().position(|r| *r == current);
-        match at {
-            Some(i) if i > 0 => releases[i - 1].clone(),
-            _ => bail!(
+        let before = releases.iter().position(|r| *r == current).unwrap_or(0);
+        let skipped: Vec<&ReleaseId> = releases[..before]
+            .iter()
+            .rev()
+            .take_while(|r| !failed_on(r).is_empty())
+            .collect();
+        match releases[..before].iter().rev().nth(skipped.len()) {
+            Some(id) => id.clone(),
+            None if skipped.is_empty() => bail!(
                 "{}: no release before the current one ({current}); name one with --to",
+                remotes[0].host()
+            ),
+            None => bail!(
+                "{}: every release before the current one ({current}) is marked failed; name                  one with --to (and --force)",
                 remotes[0].host()
             ),
         }
