@@ -11,7 +11,8 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::deploy::{holder, now_unix, who};
 use super::hosts;
-use super::project::{beside, load_config};
+use super::input_check;
+use super::project::{beside, load_config, Project};
 use super::UsageError;
 use crate::cli::RollbackArgs;
 use crate::deploy::{self, interrupt, Request};
@@ -118,6 +119,20 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
             remotes[0].host()
         )
     })?;
+    // Checked as `check --offline` checks it, with the release's Procfile: before anything
+    // changes on a host (only facts were read), bad input exits 2 (issue 12).
+    let project = Project {
+        config,
+        types,
+        procfile_path,
+    };
+    input_check::checked_formation(&project, &env, input_check::ANY_CPUS).with_context(|| {
+        format!(
+            "release {target} cannot run with {}: refusing to roll back",
+            config_path.display()
+        )
+    })?;
+    let types = project.types;
     let now = now_unix();
     let request = Request {
         types,
