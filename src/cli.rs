@@ -194,9 +194,14 @@ pub struct RollbackArgs {
     #[arg(value_name = "ENV")]
     pub env: Option<String>,
 
-    /// Release id to switch to (default: the one before `current`).
+    /// Release id to switch to (default: the newest one before `current` that is not marked
+    /// failed).
     #[arg(long, value_name = "RELEASE_ID")]
     pub to: Option<String>,
+
+    /// With --to: roll back to that release even where a failed rollout marked it failed.
+    #[arg(long, requires = "to")]
+    pub force: bool,
 
     /// Print the remote scripts instead of running them; change nothing.
     #[arg(long)]

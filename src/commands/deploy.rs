@@ -1,6 +1,7 @@
 //! `deliver [deploy] [ENV] [--ref REF] [--hosts H,..] [--batch N|P%] [--force] [--dry-run]`:
-//! resolves the commit locally, connects to every host (one session each) and hands the
-//! rest to `deploy`.
+//! resolves the commit locally, checks deliver.toml with the commit's Procfile as
+//! `check --offline` does (exit 2 before any host is contacted), connects to every host (one
+//! session each) and hands the rest to `deploy`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,7 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 
 use super::hosts;
-use super::project::load_config;
+use super::input_check;
+use super::project::{beside, load_config, Project};
 use crate::cli::DeployArgs;
 use crate::deploy::{self, interrupt, Request};
 use crate::outcome::Outcome;
@@ -35,6 +37,15 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     }
     // The Procfile of the commit being deployed, not the one in the working tree.
     let types = hosts::committed_types(&repo, &sha, config_path)?;
+    // What needs deliver.toml and the Procfile together, as `check --offline` checks it: bad
+    // input exits 2 here, before any host is contacted (issue 12).
+    let project = Project {
+        config,
+        types,
+        procfile_path: beside(config_path, "Procfile"),
+    };
+    input_check::checked_formation(&project, &env, input_check::ANY_CPUS)?;
+    let types = project.types;
     let now = now_unix();
     let release = ReleaseId::new(now, &sha).map_err(|e| anyhow::anyhow!("{e}"))?;
     let request = Request {

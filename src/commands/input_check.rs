@@ -15,6 +15,11 @@ use crate::config::{ConfigError, Environment, Location, Supervisor};
 use crate::release::{Bank, Formation, MAX_INSTANCES};
 use crate::render::{self, Target};
 
+/// The CPU count deploy and rollback check with before the hosts answer: `"auto"` gives one
+/// instance then, the fewest a host can run, so no count refuses input a host could take;
+/// each host's own count is applied once its facts are in.
+pub(super) const ANY_CPUS: u32 = 1;
+
 /// The formation of `env` with `cpus` for `"auto"`, every check of this file passed.
 pub(super) fn checked_formation(
     project: &Project,

@@ -1,5 +1,5 @@
-//! `deliver releases [ENV]`: per host, the release directories (id, commit, date in UTC) and
-//! which one `current` points at.
+//! `deliver releases [ENV]`: per host, the release directories (id, commit, date in UTC),
+//! which one `current` points at, and which a failed rollout marked failed (and why).
 
 use std::path::Path;
 
@@ -37,6 +37,7 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
                     sha: row.revision.clone(),
                     date: utc_date(row.id.unix_seconds()),
                     current: row.current,
+                    failed: row.failed.clone(),
                 })
                 .collect();
             ui.event(&Event::HostReleases {
@@ -59,7 +60,7 @@ fn table(rows: &[ReleaseRow]) -> Vec<String> {
         return vec!["no releases".to_owned()];
     }
     let mut lines = vec![format!(
-        "{:<22}  {:<10}  {:<19}  CURRENT",
+        "{:<22}  {:<10}  {:<19}  CURRENT  FAILED",
         "RELEASE", "COMMIT", "DATE (UTC)"
     )];
     for row in rows.iter().rev() {
@@ -67,9 +68,16 @@ fn table(rows: &[ReleaseRow]) -> Vec<String> {
             || "incomplete".to_owned(),
             |sha| sha[..sha.len().min(7)].to_owned(),
         );
+        let failed = row.failed.as_ref().map_or_else(String::new, |m| {
+            if m.why.is_empty() {
+                "failed".to_owned()
+            } else {
+                format!("failed: {}", m.why)
+            }
+        });
         lines.push(
             format!(
-                "{:<22}  {commit:<10}  {}  {}",
+                "{:<22}  {commit:<10}  {}  {:<7}  {failed}",
                 row.id.as_str(),
                 utc_date(row.id.unix_seconds()),
                 if row.current { "*" } else { "" }
@@ -104,13 +112,22 @@ mod tests {
             revision: sha.map(str::to_owned),
             mtime: None,
             current,
+            failed: None,
         };
+        let mut failed = row("20261125100000-abc1234", Some("abc1234def"), false);
+        failed.failed = Some(crate::plan::failed::Mark::new(
+            1_795_600_000,
+            "h2: web@5000 not healthy",
+            "ann@ci",
+        ));
         let rows = [
             row("20261123084423-abc1234", Some("abc1234def"), true),
             row("20261124090000-0123456", None, false),
+            failed,
         ];
         insta::assert_snapshot!(table(&rows).join("\n"), @r"
-        RELEASE                 COMMIT      DATE (UTC)           CURRENT
+        RELEASE                 COMMIT      DATE (UTC)           CURRENT  FAILED
+        20261125100000-abc1234  abc1234     2026-11-25 10:00:00           failed: h2: web@5000 not healthy
         20261124090000-0123456  incomplete  2026-11-24 09:00:00
         20261123084423-abc1234  abc1234     2026-11-23 08:44:23  *
         ");

@@ -1,6 +1,8 @@
-//! `deliver rollback [ENV] [--to RELEASE_ID] [--dry-run]`: a rollout of a release already on
-//! the hosts (the one before `current`, or `--to`), with no push and no hooks. It refuses,
-//! naming the host, when that release is missing anywhere.
+//! `deliver rollback [ENV] [--to RELEASE_ID [--force]] [--dry-run]`: a rollout of a release
+//! already on the hosts (the newest before `current` that no failed rollout marked, or
+//! `--to`), with no push and no hooks. It refuses, naming the hosts, when that release is
+//! missing anywhere, or (`--to` without `--force`) marked failed anywhere (exit 1: hosts were
+//! asked, nothing changed).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -9,7 +11,8 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::deploy::{holder, now_unix, who};
 use super::hosts;
-use super::project::{beside, load_config};
+use super::input_check;
+use super::project::{beside, load_config, Project};
 use super::UsageError;
 use crate::cli::RollbackArgs;
 use crate::deploy::{self, interrupt, Request};
@@ -92,7 +95,7 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
     let proxies = hosts::shown(connected.proxies, &shown, ui.verbose);
     let layout = Layout::new(&env.deploy_to);
     let all_facts = gather(&mut remotes, &layout, &env)?;
-    let target = choose(&remotes, &all_facts, to.as_ref())?;
+    let target = choose(&remotes, &all_facts, to.as_ref(), args.force)?;
     let sha = all_facts[0]
         .release(&target)
         .and_then(|r| r.revision.clone())
@@ -116,6 +119,20 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
             remotes[0].host()
         )
     })?;
+    // Checked as `check --offline` checks it, with the release's Procfile: before anything
+    // changes on a host (only facts were read), bad input exits 2 (issue 12).
+    let project = Project {
+        config,
+        types,
+        procfile_path,
+    };
+    input_check::checked_formation(&project, &env, input_check::ANY_CPUS).with_context(|| {
+        format!(
+            "release {target} cannot run with {}: refusing to roll back",
+            config_path.display()
+        )
+    })?;
+    let types = project.types;
     let now = now_unix();
     let request = Request {
         types,
@@ -161,11 +178,31 @@ fn gather(
     .collect()
 }
 
-/// `--to`, else the release before the first host's `current`; it must be complete on every
-/// host.
-fn choose(remotes: &[Box<dyn Remote>], all: &[Facts], to: Option<&ReleaseId>) -> Result<ReleaseId> {
+/// `--to`, else the newest release before the first host's `current` that is marked failed
+/// on no host; it must be complete on every host, and (unless `force`) marked failed on none.
+fn choose(
+    remotes: &[Box<dyn Remote>],
+    all: &[Facts],
+    to: Option<&ReleaseId>,
+    force: bool,
+) -> Result<ReleaseId> {
     let first = &all[0];
+    let failed_on = |id: &ReleaseId| -> Vec<&str> {
+        remotes
+            .iter()
+            .zip(all)
+            .filter(|(_, f)| f.release(id).is_some_and(|r| r.failed))
+            .map(|(r, _)| r.host())
+            .collect()
+    };
     let target = if let Some(id) = to {
+        let marked = failed_on(id);
+        if !marked.is_empty() && !force {
+            bail!(
+                "release {id} is marked failed on {} (a rollout of it was reverted): refusing                  to roll back to it; --force does anyway",
+                marked.join(", ")
+            );
+        }
         id.clone()
     } else {
         let current = first.current.clone().ok_or_else(|| {
@@ -175,11 +212,20 @@ fn choose(remotes: &[Box<dyn Remote>], all: &[Facts], to: Option<&ReleaseId>) ->
             )
         })?;
         let releases = first.complete_releases();
-        let at = releases.iter().position(|r| *r == current);
-        match at {
-            Some(i) if i > 0 => releases[i - 1].clone(),
-            _ => bail!(
+        let before = releases.iter().position(|r| *r == current).unwrap_or(0);
+        let skipped: Vec<&ReleaseId> = releases[..before]
+            .iter()
+            .rev()
+            .take_while(|r| !failed_on(r).is_empty())
+            .collect();
+        match releases[..before].iter().rev().nth(skipped.len()) {
+            Some(id) => id.clone(),
+            None if skipped.is_empty() => bail!(
                 "{}: no release before the current one ({current}); name one with --to",
+                remotes[0].host()
+            ),
+            None => bail!(
+                "{}: every release before the current one ({current}) is marked failed; name                  one with --to (and --force)",
                 remotes[0].host()
             ),
         }

@@ -43,7 +43,7 @@ pub fn revert(
         .collect();
     for i in policy::revert_order(&switched) {
         let h = &mut hosts[i];
-        let back = switch::host(req, h, Direction::Back, hooks, reporter).map(drop);
+        let back = switch::host(req, h, Direction::Back { why: error }, hooks, reporter).map(drop);
         record(&mut h.session, back, reporter);
     }
     // Those back now: here, or (`surge`) before their batch's flip.

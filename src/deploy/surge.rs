@@ -123,7 +123,8 @@ fn undo_before_flip(req: &Request, h: &mut Host, reporter: &dyn Reporter) {
         )
         .map(drop);
     if r.is_ok() {
-        r = switch::back_script(req, h).and_then(|s| h.session.run(&s, reporter).map(drop));
+        let why = "the rollout failed before the proxy flip of this host's batch";
+        r = switch::back_script(req, h, why).and_then(|s| h.session.run(&s, reporter).map(drop));
     }
     // The workers restarted with the new bank: back on the old release.
     let (_, workers) = split(req, running(req, h));

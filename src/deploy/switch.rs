@@ -11,17 +11,19 @@ use super::surge;
 use super::Request;
 use crate::config::RolloutMode;
 use crate::parallel;
-use crate::plan::{supervisor, switch, Script};
+use crate::plan::log::Action;
+use crate::plan::{failed, supervisor, switch, Script};
 use crate::release_id::ReleaseId;
 use crate::ui::event::{Event, Reporter};
 
 /// Which way a host switches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+pub enum Direction<'a> {
     /// To the run's release and formation.
     Forward,
-    /// Back to the release and formation it ran before the run (a revert).
-    Back,
+    /// Back to the release and formation it ran before the run (a revert), because of `why`
+    /// (the rollout's error, which a deploy's failed mark keeps).
+    Back { why: &'a str },
 }
 
 /// The swap of `current` to `release` plus, when the units changed, `units` (keep or restore
@@ -46,11 +48,25 @@ pub fn forward_script(req: &Request, h: &Host) -> Script {
     swap_script(req, h, &req.release, keep)
 }
 
-/// The swap back to the release the host ran before, restoring its units.
-pub(super) fn back_script(req: &Request, h: &Host) -> Result<Script, StepError> {
+/// The swap back to the release the host ran before, restoring its units. A deploy marks
+/// its release failed there first, in the same round trip (`plan::failed`; `why` is the
+/// rollout's error): written before anything that could fail, so that a host whose revert
+/// fails (exit 5) is marked too.
+pub(super) fn back_script(req: &Request, h: &Host, why: &str) -> Result<Script, StepError> {
     let previous = h.facts.current.as_ref().ok_or(StepError::NoPrevious)?;
     let restore = supervisor::restore_previous(&h.session.layout);
-    Ok(swap_script(req, h, previous, restore))
+    let swap = swap_script(req, h, previous, restore);
+    Ok(match req.action {
+        Action::Deploy => {
+            let mark = failed::Mark::new(req.now_unix, why, &req.who);
+            let name = swap.name.clone();
+            let mut s = failed::mark(&h.session.layout, &req.release, &mark).then(swap);
+            // The round trip is still the swap (as `-v` and the recorder name it).
+            s.name = name;
+            s
+        }
+        Action::Rollback => swap,
+    })
 }
 
 /// Switches one host `direction`: swaps `current`, then replaces its running formation
@@ -58,13 +74,13 @@ pub(super) fn back_script(req: &Request, h: &Host) -> Result<Script, StepError> 
 pub fn host(
     req: &Request,
     h: &mut Host,
-    direction: Direction,
+    direction: Direction<'_>,
     hooks: &dyn InstanceHooks,
     reporter: &dyn Reporter,
 ) -> Result<Option<Deferred>, StepError> {
     let script = match direction {
         Direction::Forward => forward_script(req, h),
-        Direction::Back => back_script(req, h)?,
+        Direction::Back { why } => back_script(req, h, why)?,
     };
     h.session.run(&script, reporter)?;
     if direction == Direction::Forward {
@@ -82,7 +98,7 @@ pub fn host(
     };
     let change = match direction {
         Direction::Forward => Change::forward(new, old),
-        Direction::Back => Change::back(&new, old),
+        Direction::Back { .. } => Change::back(&new, old),
     };
     let defer = direction == Direction::Forward && req.env.rollout.mode == RolloutMode::Rolling;
     rollout::replace(&req.env, &mut h.session, &change, hooks, defer, reporter)

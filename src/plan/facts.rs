@@ -23,6 +23,8 @@
 //! repo=yes|no                     <base>/repo.git/HEAD exists
 //! current=releases/<ID>           readlink <base>/current (absent: no line)
 //! release=<ID>\t<sha>             per dir in releases/; sha from REVISION, empty when missing
+//! failed=<ID>                     after its release line, when a failed rollout marked it
+//!                                 (`releases/<ID>/.deliver-failed`, see `plan::failed`)
 //! tip=<sha>\trefs/releases/<ID>   per ref in repo.git
 //! tips_error=<status>             for-each-ref failed (a damaged repo)
 //! unit=<sha256>\t<file name>      per file in .deliver/units/
@@ -41,6 +43,7 @@
 
 use std::collections::BTreeMap;
 
+use super::failed;
 use super::layout::Layout;
 use super::neighbours::{self, Neighbour};
 use super::script::Script;
@@ -107,6 +110,8 @@ pub struct ReleaseFact {
     pub id: ReleaseId,
     /// The full sha in `REVISION`; `None`: an incomplete release (never made current).
     pub revision: Option<String>,
+    /// A failed rollout marked it (`plan::failed`): never "the previous release".
+    pub failed: bool,
 }
 
 /// One ref in the bare repository.
@@ -139,6 +144,15 @@ impl Facts {
         self.releases
             .iter()
             .filter(|r| r.revision.is_some())
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
+    /// The ids of the releases a failed rollout marked, oldest first.
+    pub fn failed_releases(&self) -> Vec<ReleaseId> {
+        self.releases
+            .iter()
+            .filter(|r| r.failed)
             .map(|r| r.id.clone())
             .collect()
     }
@@ -213,9 +227,11 @@ pub fn gather(layout: &Layout, app: &AppName, sup: Supervisor, depth: Depth) -> 
              d=${{d%/}}\n  \
              r=\n  \
              if [ -f \"$d/REVISION\" ]; then {{ read -r r <\"$d/REVISION\"; }} 2>/dev/null || true; fi\n  \
-             printf 'release=%s\\t%s\\n' \"${{d##*/}}\" \"$r\"\n\
+             printf 'release=%s\\t%s\\n' \"${{d##*/}}\" \"$r\"\n  \
+             if [ -e \"$d/{marker}\" ]; then printf 'failed=%s\\n' \"${{d##*/}}\"; fi\n\
              done",
             releases = base("releases"),
+            marker = failed::MARKER,
         ),
     )
     .raw(
@@ -319,103 +335,9 @@ fn readiness(sup: Supervisor, app: &AppName) -> Script {
     }
 }
 
-/// Reads the output of [`gather`].
-pub fn parse(stdout: &str) -> Result<Facts, String> {
-    let mut lines = stdout.lines();
-    match lines.next() {
-        Some(HEADER) => {}
-        Some(other) => return Err(format!("facts: expected `{HEADER}` first, got `{other}`")),
-        None => return Err("facts: no output".to_owned()),
-    }
-    let mut facts = Facts::default();
-    let mut ended = false;
-    for line in lines {
-        if ended {
-            return Err(format!("facts: output after `{END}`: `{line}`"));
-        }
-        if line == END {
-            ended = true;
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            return Err(format!("facts: not a `key=value` line: `{line}`"));
-        };
-        let some = |v: &str| (!v.is_empty()).then(|| v.to_owned());
-        match key {
-            "home" => value.clone_into(&mut facts.home),
-            "user" => value.clone_into(&mut facts.user),
-            "uid" => facts.uid = value.parse().ok(),
-            "nproc" => facts.cpus = value.parse().ok().filter(|&n| n > 0),
-            "git" => facts.git = some(value),
-            "systemd" => facts.systemd = some(value),
-            "xdg_runtime_dir" => facts.xdg_runtime_dir = some(value),
-            "user_manager" => facts.user_manager = some(value),
-            "linger" => facts.linger = yes_no(key, value)?,
-            "sudo" => facts.sudo = Some(yes_no(key, value)?),
-            "repo" => facts.repo = yes_no(key, value)?,
-            "current" => {
-                facts.current = value
-                    .strip_prefix("releases/")
-                    .and_then(|id| id.trim_end_matches('/').parse().ok());
-                facts.current_link = Some(value.to_owned());
-            }
-            "release" => {
-                let (name, revision) = fields(line, value)?;
-                match name.parse() {
-                    Ok(id) => facts.releases.push(ReleaseFact {
-                        id,
-                        revision: some(revision),
-                    }),
-                    Err(_) => facts.strays.push(name.to_owned()),
-                }
-            }
-            "tip" => {
-                let (sha, refname) = fields(line, value)?;
-                facts.tips.push(Tip {
-                    sha: sha.to_owned(),
-                    refname: refname.to_owned(),
-                });
-            }
-            "tips_error" => facts.tips_error = Some(value.parse().unwrap_or(-1)),
-            "unit" => {
-                let (sha, name) = fields(line, value)?;
-                facts.units.insert(name.to_owned(), sha.to_owned());
-            }
-            "wants" => facts.wants.push(value.to_owned()),
-            "app" => facts.neighbours.push(neighbours::parse(value)?),
-            "lock" if yes_no(key, value)? => {
-                facts.lock.get_or_insert(LockFact { holder: None });
-            }
-            "holder" => {
-                facts.lock = Some(LockFact {
-                    holder: some(value),
-                });
-            }
-            // A newer script may report more; this client ignores what it does not know.
-            _ => {}
-        }
-    }
-    if !ended {
-        return Err(format!("facts: the output stops before `{END}`"));
-    }
-    facts.releases.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(facts)
-}
-
-fn yes_no(key: &str, value: &str) -> Result<bool, String> {
-    match value {
-        "yes" => Ok(true),
-        "no" => Ok(false),
-        _ => Err(format!("facts: `{key}` must be yes or no, got `{value}`")),
-    }
-}
-
-/// `a<TAB>b`.
-fn fields<'a>(line: &str, value: &'a str) -> Result<(&'a str, &'a str), String> {
-    value
-        .split_once('\t')
-        .ok_or_else(|| format!("facts: expected two tab-separated fields: `{line}`"))
-}
+#[path = "facts_parse.rs"]
+mod parse;
+pub use parse::parse;
 
 #[cfg(test)]
 #[path = "facts_tests.rs"]

@@ -240,3 +240,39 @@ fn parse_rejects_cut_off_and_foreign_output() {
     let facts = parse("deliver-facts=1\nfuture=1\nlock=yes\nend=ok\n").unwrap();
     assert_eq!(facts.lock, Some(LockFact { holder: None }));
 }
+
+#[test]
+fn a_release_marked_failed_is_reported_so() {
+    use crate::plan::failed;
+    let sandbox = Sandbox::new();
+    let layout = Layout::new("~/shop");
+    let (good, bad): (ReleaseId, ReleaseId) = (
+        "20240101000000-1111111".parse().unwrap(),
+        "20240102000000-2222222".parse().unwrap(),
+    );
+    sandbox.sh(&format!(
+        "mkdir -p shop/releases/{good} shop/releases/{bad} shop/releases/junk\n\
+         echo 1 > shop/releases/{good}/REVISION; echo 2 > shop/releases/{bad}/REVISION\n\
+         : > shop/releases/junk/{}",
+        failed::MARKER
+    ));
+    let mark = failed::Mark::new(1_704_153_600, "h1: web@5000 never healthy", "me@here");
+    sandbox.run(&failed::mark(&layout, &bad, &mark)).ok();
+    let ran = sandbox.run(&gather(
+        &layout,
+        &app(),
+        Supervisor::SystemdUser,
+        Depth::Layout,
+    ));
+    let facts = parse(&ran.ok().stdout).unwrap();
+    assert_eq!(
+        facts
+            .releases
+            .iter()
+            .map(|r| (r.id.as_str(), r.failed))
+            .collect::<Vec<_>>(),
+        [(good.as_str(), false), (bad.as_str(), true)]
+    );
+    assert_eq!(facts.failed_releases(), [bad]);
+    assert_eq!(facts.strays, ["junk"]);
+}

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::failed::{self, Mark};
 use super::layout::Layout;
 use super::release_dir::app_environment;
 use super::script::Script;
@@ -26,10 +27,14 @@ pub struct ReleaseRow {
     /// When the release was made complete (`REVISION`'s mtime, else the dir's), unix seconds.
     pub mtime: Option<u64>,
     pub current: bool,
+    /// A failed rollout marked it (`plan::failed`): its mark, or an empty one when the file
+    /// holds no mark deliver wrote.
+    pub failed: Option<Mark>,
 }
 
 /// Prints `current=<link>` (when there is one), then per release dir
-/// `release=<ID>\t<sha or empty>\t<mtime>`.
+/// `release=<ID>\t<sha or empty>\t<mtime>`, followed by `failed=<ID>\t<mark>` when a failed
+/// rollout marked it (the mark's one line, read with the `read` builtin).
 pub fn releases(layout: &Layout) -> Script {
     Script::new("inspect.releases").raw(
         "a glob that matches nothing stays literal: hence the tests; stat -c is GNU",
@@ -40,8 +45,14 @@ pub fn releases(layout: &Layout) -> Script {
              d=${{d%/}}\n  \
              r=$(sed -n 1p \"$d/REVISION\" 2>/dev/null || true)\n  \
              if [ -f \"$d/REVISION\" ]; then m=$(stat -c %Y \"$d/REVISION\"); else m=$(stat -c %Y \"$d\"); fi\n  \
-             printf 'release=%s\\t%s\\t%s\\n' \"${{d##*/}}\" \"$r\" \"$m\"\n\
+             printf 'release=%s\\t%s\\t%s\\n' \"${{d##*/}}\" \"$r\" \"$m\"\n  \
+             if [ -e \"$d/{marker}\" ]; then\n    \
+             f=\n    \
+             {{ read -r f <\"$d/{marker}\"; }} 2>/dev/null || true\n    \
+             printf 'failed=%s\\t%s\\n' \"${{d##*/}}\" \"$f\"\n  \
+             fi\n\
              done",
+            marker = failed::MARKER,
             current = quote(&layout.current()),
             releases = quote(&layout.releases()),
         ),
@@ -77,7 +88,13 @@ pub fn parse_releases(stdout: &str) -> Result<Vec<ReleaseRow>, String> {
                 revision: (!revision.is_empty()).then(|| revision.to_owned()),
                 mtime: mtime.parse().ok(),
                 current: false,
+                failed: None,
             });
+        } else if let Some(record) = line.strip_prefix("failed=") {
+            let (name, mark) = record.split_once('\t').unwrap_or((record, ""));
+            if let Some(row) = rows.iter_mut().find(|r| r.id.as_str() == name) {
+                row.failed = Some(Mark::parse(mark).unwrap_or_default());
+            }
         } else {
             return Err(format!("releases: unexpected line `{line}`"));
         }
@@ -233,6 +250,13 @@ mod tests {
         assert_eq!(rows[1].revision, None);
         assert!(rows[1].mtime.is_some());
         assert!(!rows[1].current);
+        let mark = failed::Mark::new(1_704_153_600, "h1: web@5000 never healthy", "me@here");
+        sandbox.run(&failed::mark(&layout, &rows[1].id, &mark)).ok();
+        sandbox.sh("mkdir shop/releases/20240103000000-3333333 && : >shop/releases/20240103000000-3333333/.deliver-failed");
+        let rows = parse_releases(&sandbox.run(&releases(&layout)).ok().stdout).unwrap();
+        assert_eq!(rows[0].failed, None);
+        assert_eq!(rows[1].failed.as_ref(), Some(&mark));
+        assert_eq!(rows[2].failed.as_ref().map(|m| m.why.as_str()), Some(""));
         assert!(parse_releases("release=x\n").is_err());
         assert!(parse_releases("hello\n").is_err());
     }

@@ -7,20 +7,47 @@ use super::script::Script;
 use crate::release_id::ReleaseId;
 
 /// The releases to delete, oldest first: all but the newest `keep`, never `current`, and
-/// never the release just before `current` (what a rollback goes back to).
+/// never the release just before `current` (what a rollback goes back to). As
+/// [`to_prune_marked`] with no release marked failed.
 pub fn to_prune(releases: &[ReleaseId], current: Option<&ReleaseId>, keep: u32) -> Vec<ReleaseId> {
+    to_prune_marked(releases, current, keep, &[])
+}
+
+/// The releases to delete, oldest first: all but the newest `keep`, never `current`, and
+/// never the newest release before `current` that is not `failed` (what a rollback goes back
+/// to). Releases a failed rollout marked (`failed`, see `plan::failed`) go first: a failed
+/// release is never worth keeping over a good one, so the count is made up by deleting them
+/// before any good one.
+pub fn to_prune_marked(
+    releases: &[ReleaseId],
+    current: Option<&ReleaseId>,
+    keep: u32,
+    failed: &[ReleaseId],
+) -> Vec<ReleaseId> {
     let mut sorted: Vec<&ReleaseId> = releases.iter().collect();
     sorted.sort_unstable();
     sorted.dedup();
-    let previous = current.and_then(|c| sorted.iter().copied().filter(|r| *r < c).max());
+    let is_failed = |r: &ReleaseId| failed.contains(r);
+    let previous = current.and_then(|c| {
+        sorted
+            .iter()
+            .copied()
+            .filter(|r| *r < c && !is_failed(r))
+            .max()
+    });
     let keep = usize::try_from(keep).unwrap_or(usize::MAX);
-    let newest_kept = sorted.len().saturating_sub(keep);
-    sorted
-        .iter()
-        .enumerate()
-        .filter(|&(i, r)| i < newest_kept && Some(*r) != current && Some(*r) != previous)
-        .map(|(_, r)| (*r).clone())
-        .collect()
+    let excess = sorted.len().saturating_sub(keep);
+    // Deletion order: failed ones (oldest first), then good ones (oldest first).
+    let (bad, good): (Vec<&ReleaseId>, Vec<&ReleaseId>) = sorted.iter().partition(|r| is_failed(r));
+    let mut doomed: Vec<ReleaseId> = bad
+        .into_iter()
+        .chain(good)
+        .take(excess)
+        .filter(|r| Some(*r) != current && Some(*r) != previous)
+        .cloned()
+        .collect();
+    doomed.sort_unstable();
+    doomed
 }
 
 /// Deletes each release and its ref, as `release_dir::remove` does (which refuses `current`).
@@ -58,6 +85,30 @@ mod tests {
         assert_eq!(days(&to_prune(&all, None, 2)), [1, 2, 3, 4]);
         assert!(to_prune(&all, Some(&all[5]), 10).is_empty());
         assert!(to_prune(&[], None, 1).is_empty());
+    }
+
+    #[test]
+    fn failed_releases_go_first_and_are_never_the_one_kept_for_a_rollback() {
+        let all = ids(6);
+        // Day 5 failed (reverted), day 6 is the new current: day 4 is what a rollback picks.
+        let failed = [all[4].clone()];
+        assert_eq!(
+            days(&to_prune_marked(&all, Some(&all[5]), 3, &failed)),
+            [1, 2, 5]
+        );
+        assert_eq!(
+            days(&to_prune_marked(&all, Some(&all[5]), 1, &failed)),
+            [1, 2, 3, 5]
+        );
+        // Room for all but one: the failed one goes, not the oldest good one.
+        assert_eq!(days(&to_prune_marked(&all, Some(&all[5]), 5, &failed)), [5]);
+        assert!(to_prune_marked(&all, Some(&all[5]), 6, &failed).is_empty());
+        // A failed current (a revert that failed) stays, and so does the good one before it.
+        let failed = [all[5].clone(), all[4].clone()];
+        assert_eq!(
+            days(&to_prune_marked(&all, Some(&all[5]), 2, &failed)),
+            [1, 2, 5]
+        );
     }
 
     #[test]

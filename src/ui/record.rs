@@ -86,6 +86,9 @@ pub struct ReleaseEntry {
     pub date: String,
     /// `current` points at it.
     pub current: bool,
+    /// A failed rollout marked it (`releases/<ID>/.deliver-failed`): when, why, by whom
+    /// (empty strings when the file holds no mark deliver wrote); `null` otherwise.
+    pub failed: Option<crate::plan::failed::Mark>,
 }
 
 /// What one process type runs on a host (`deliver status`).

@@ -125,3 +125,48 @@ fn control_characters_in_values_are_printed_escaped() {
         "{stderr}"
     );
 }
+
+/// A git repository in `test`'s directory with everything in it committed (deploy reads the
+/// committed Procfile).
+fn committed(test: Test) -> Test {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(test.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "one"]);
+    test
+}
+
+#[test]
+fn deploy_refuses_what_check_refuses_before_contacting_any_host() {
+    // `nosuch.invalid` cannot resolve: reaching for it would exit 1 ("connecting to the
+    // hosts"), not 2 with the file and line at fault.
+    committed(
+        Test::new()
+            .toml("app = \"shop\"\nsupervisor = \"upstart\"\nhosts = [\"nosuch.invalid\"]\n")
+            .procfile("web: a\nweb-1: b\n"),
+    )
+    .args(["deploy"])
+    .status(2)
+    .stderr("Procfile:2: process type `web-1` has the upstart job name `shop-web-1`")
+    .run();
+
+    let toml = "app = \"shop\"\nhosts = [\"nosuch.invalid\"]\n[health]\nprocess = \"api\"\n\
+                [proxy]\nhosts = [\"nosuch-lb.invalid\"]\n";
+    let (out, _dir) = committed(Test::new().toml(toml).procfile(PROCFILE))
+        .args(["--json", "deploy"])
+        .status(2)
+        .stderr("deliver.toml:4:11: health.process `api` names no process type of the Procfile")
+        .run();
+    // Nothing started: no `deploy.start`, no `host.connected`.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("deploy.start"), "{stdout}");
+    assert!(!stdout.contains("host."), "{stdout}");
+}

@@ -276,6 +276,7 @@ fn log_of(logs: &Logs, i: usize) -> Vec<String> {
     logs[i].lock().unwrap().clone()
 }
 
+mod failed_mark;
 mod failures;
 mod proxy;
 mod rollout;
