@@ -170,7 +170,13 @@ pub fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
     } else {
         h.facts.current.clone()
     };
-    let old = prune::to_prune(&releases, current.as_ref(), req.env.keep_releases);
+    // Releases marked failed go first and are never kept as the one to roll back to.
+    let old = prune::to_prune_marked(
+        &releases,
+        current.as_ref(),
+        req.env.keep_releases,
+        &h.facts.failed_releases(),
+    );
     prune::prune(&h.session.layout, &old)
         .then(log::append(&h.session.layout, &log_line(req, result)))
         .then(lock::release(&h.session.layout))

@@ -275,7 +275,19 @@ pub fn stop(sup: Supervisor, units: &[String]) -> Script {
 
 /// Restarts `units` (starts those that were not running).
 pub fn restart(sup: Supervisor, units: &[String]) -> Script {
-    verb(sup, "restart", units)
+    if sup != Supervisor::SystemdUser || units.is_empty() {
+        return verb(sup, "restart", units);
+    }
+    let list = units.iter().map(|u| quote(u)).collect::<Vec<_>>().join(" ");
+    Script::new("supervisor.restart").then(user_bus()).raw(
+        "a unit systemd gave up on (started too often in a row: StartLimitBurst) is deliver's \
+         to start: on a refused restart, reset-failed clears its start limit and it is tried \
+         once more (nothing extra when the restart works)",
+        format!(
+            "systemctl --user restart {list} ||\n  \
+             {{ systemctl --user reset-failed {list} || true; systemctl --user restart {list}; }}"
+        ),
+    )
 }
 
 fn verb(sup: Supervisor, verb: &str, units: &[String]) -> Script {
@@ -911,5 +923,36 @@ mod tests {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+    }
+
+    #[test]
+    fn a_restart_systemd_refused_for_its_start_limit_is_reset_and_tried_once_more() {
+        let sandbox = Sandbox::new();
+        // systemctl refuses the first restart (as after too many starts in a row), then works.
+        let bin = sandbox.stub(
+            "systemctl",
+            "printf 'systemctl %s\\n' \"$*\" >>\"$HOME/calls\"\n\
+             if [ \"$2\" = restart ] && [ ! -e \"$HOME/refused\" ]; then\n  \
+             touch \"$HOME/refused\"; echo 'start of the service was attempted too often' >&2; exit 1\n\
+             fi",
+        );
+        let units = ["shop-web@5000.service".to_owned()];
+        let ran = sandbox.run_with_path(&restart(Supervisor::SystemdUser, &units), Some(&bin));
+        assert_eq!(ran.status, 0, "{}", ran.stderr);
+        assert_eq!(
+            calls(&sandbox),
+            "systemctl --user restart shop-web@5000.service\n\
+             systemctl --user reset-failed shop-web@5000.service\n\
+             systemctl --user restart shop-web@5000.service\n"
+        );
+        // A restart that works costs one call.
+        std::fs::remove_file(sandbox.path("calls")).unwrap();
+        sandbox
+            .run_with_path(&restart(Supervisor::SystemdUser, &units), Some(&bin))
+            .ok();
+        assert_eq!(
+            calls(&sandbox),
+            "systemctl --user restart shop-web@5000.service\n"
+        );
     }
 }

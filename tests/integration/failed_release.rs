@@ -101,4 +101,28 @@ fn a_reverted_release_is_marked_failed_skipped_by_rollback_and_refused_by_to() {
     assert_eq!(current(&tb), newest);
     app.ok(&["rollback"], 0);
     assert_eq!(current(&tb), format!("releases/{}", good[0]));
+
+    // Pruning takes the failed releases first and keeps a good one to roll back to: with
+    // keep_releases = 1, a deploy leaves its own release and the newest one before it that
+    // did not fail ("healthy again"), never a failed one.
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    std::fs::write(
+        &toml_path,
+        toml.replacen("keep_releases = 10", "keep_releases = 1", 1),
+    )
+    .unwrap();
+    app.commit("keep one");
+    app.ok(&[], 0);
+    let left = releases(&tb);
+    assert_eq!(left.len(), 2, "{left:?}");
+    let healthy_again = newest.trim_start_matches("releases/").to_owned();
+    assert!(
+        left.contains(&healthy_again),
+        "the good one before is kept: {left:?}"
+    );
+    assert!(
+        !left.contains(&bad),
+        "failed releases are pruned first: {left:?}"
+    );
+    assert!(!app.ok(&["releases"], 0).contains("failed: "));
 }
