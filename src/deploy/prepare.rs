@@ -27,7 +27,7 @@ pub fn build_script(req: &Request, h: &Host) -> Script {
         script = script.then(supervisor::stage_units(layout, &h.target.units));
     }
     script
-        .then(release_dir::prepare(
+        .then(release_dir::files(
             layout,
             &req.release,
             &req.sha,
@@ -41,6 +41,7 @@ pub fn build_script(req: &Request, h: &Host) -> Script {
             &env.vars,
             env.build.timeout,
         ))
+        .then(release_dir::complete(layout, &req.release, &req.sha))
 }
 
 /// A rollback's own round trip, when its units differ from the installed ones.

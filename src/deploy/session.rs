@@ -171,11 +171,20 @@ pub fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
         h.facts.current.clone()
     };
     // Releases marked failed go first and are never kept as the one to roll back to.
-    let old = prune::to_prune_marked(
+    let mut old = prune::to_prune_marked(
         &releases,
         current.as_ref(),
         req.env.keep_releases,
         &h.facts.failed_releases(),
+    );
+    // Incomplete releases (no REVISION) that are not this run's: left by a run that was
+    // killed or lost its host mid-build. This run holds the lock: nothing else builds them.
+    old.extend(
+        h.facts
+            .releases
+            .iter()
+            .filter(|r| r.revision.is_none() && r.id != req.release)
+            .map(|r| r.id.clone()),
     );
     prune::prune(&h.session.layout, &old)
         .then(log::append(&h.session.layout, &log_line(req, result)))

@@ -32,14 +32,42 @@ pub const IS_CURRENT: i32 = 69;
 /// How long a hook has after SIGTERM (at its timeout) before SIGKILL.
 pub const HOOK_KILL_GRACE: Duration = Duration::from_secs(10);
 
-/// Creates `releases/<ID>` from commit `sha` (already pushed into `repo.git`), links each
-/// linked dir and file to `shared/` with a relative symlink (a missing shared file is created
-/// empty, mode 0600), and writes `REVISION` last, which marks the release complete.
-/// Exits [`EXISTS`] if the directory exists.
+/// [`files`], then [`complete`]: a release with nothing to build.
 ///
 /// # Panics
 /// When `sha` is not a full hex commit id (the caller resolved it; anything else is a bug).
 pub fn prepare(
+    layout: &Layout,
+    id: &ReleaseId,
+    sha: &str,
+    linked_dirs: &[String],
+    linked_files: &[String],
+) -> Script {
+    files(layout, id, sha, linked_dirs, linked_files).then(complete(layout, id, sha))
+}
+
+/// `REVISION`, written last, after the build hooks: it marks the release complete, and a
+/// release without it (a run killed mid-build) is never made current, never rolled back to,
+/// and pruned by the next run. From the home directory (a build `cd`s into the release).
+pub fn complete(layout: &Layout, id: &ReleaseId, sha: &str) -> Script {
+    Script::new("release.complete").raw(
+        "REVISION last: a release without it is incomplete and never made current",
+        format!(
+            "cd\nprintf '%s\\n' {} >{}",
+            quote(sha),
+            quote(&layout.revision(id))
+        ),
+    )
+}
+
+/// Creates `releases/<ID>` from commit `sha` (already pushed into `repo.git`) and links each
+/// linked dir and file to `shared/` with a relative symlink (a missing shared file is created
+/// empty, mode 0600); no `REVISION` yet ([`complete`]). Exits [`EXISTS`] if the directory
+/// exists.
+///
+/// # Panics
+/// When `sha` is not a full hex commit id (the caller resolved it; anything else is a bug).
+pub fn files(
     layout: &Layout,
     id: &ReleaseId,
     sha: &str,
@@ -122,14 +150,7 @@ pub fn prepare(
     for l in &links {
         s = s.cmd("ln", ["-s", &l.target, &l.in_release]);
     }
-    s.raw(
-        "REVISION last: a release without it is incomplete and never made current",
-        format!(
-            "printf '%s\\n' {} >{}",
-            quote(sha),
-            quote(&layout.revision(id))
-        ),
-    )
+    s
 }
 
 /// One linked dir or file: `in_release` is replaced by a relative symlink to `shared`.
