@@ -9,6 +9,7 @@ mod fleet;
 mod hosts;
 pub mod init;
 mod input_check;
+mod local_hooks;
 mod logs;
 mod project;
 mod proxy_check;
