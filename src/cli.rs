@@ -183,6 +183,11 @@ pub struct DeployArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// When a host's lock is held by another run, wait in line up to DURATION (`30s`,
+    /// `5m`) instead of exiting 3 at once.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::parse)]
+    pub lock_wait: Option<std::time::Duration>,
+
     /// Print the remote scripts instead of running them; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -197,6 +202,11 @@ pub struct RollbackArgs {
     /// Release id to switch to (default: the one before `current`).
     #[arg(long, value_name = "RELEASE_ID")]
     pub to: Option<String>,
+
+    /// When a host's lock is held by another run, wait in line up to DURATION (`30s`,
+    /// `5m`) instead of exiting 3 at once.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::parse)]
+    pub lock_wait: Option<std::time::Duration>,
 
     /// Print the remote scripts instead of running them; change nothing.
     #[arg(long)]

@@ -41,6 +41,7 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let request = Request {
         types,
         action: Action::Deploy,
+        lock_wait: args.lock_wait,
         holder_json: holder(&release, now),
         who: who(),
         release,

@@ -121,6 +121,7 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
     let request = Request {
         types,
         action: Action::Rollback,
+        lock_wait: args.lock_wait,
         holder_json: holder(&target, now),
         who: who(),
         sha,
