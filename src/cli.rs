@@ -135,6 +135,8 @@ pub enum Command {
     Releases(EnvArg),
     /// Show, per host, the current release and how many instances are active and healthy.
     Status(EnvArg),
+    /// Show the deploys and rollbacks of an environment, newest first, from every host's log.
+    History(HistoryArgs),
     /// Show the process supervisor's logs, each line prefixed by its host.
     Logs(LogsArgs),
     /// Run a command in the `current` release on every host, output prefixed by host.
@@ -256,6 +258,17 @@ pub struct LogsArgs {
     /// Keep following the logs.
     #[arg(short, long)]
     pub follow: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct HistoryArgs {
+    /// Environment from deliver.toml (default: `default_environment`, else the only one).
+    #[arg(value_name = "ENV")]
+    pub env: Option<String>,
+
+    /// How many runs to show, newest first.
+    #[arg(short = 'n', long = "runs", value_name = "N", default_value_t = 20)]
+    pub runs: usize,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -191,15 +191,15 @@ pub fn release_locks<'a>(sessions: impl Iterator<Item = &'a mut Session>, report
     }
 }
 
-/// The log line of this run on a host.
-pub fn log_line(req: &Request, result: LogResult) -> String {
+/// The log line of this run on a host, where it has run for `ms`.
+pub fn log_line(req: &Request, result: LogResult, ms: u64) -> String {
     log::entry(
         &req.release,
         &req.sha,
         &req.who,
         req.now_unix,
-        req.action,
-        result,
+        (req.action, result),
+        ms,
     )
 }
 
@@ -216,7 +216,10 @@ pub fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
     };
     let old = prune::to_prune(&releases, current.as_ref(), req.env.keep_releases);
     prune::prune(&h.session.layout, &old)
-        .then(log::append(&h.session.layout, &log_line(req, result)))
+        .then(log::append(
+            &h.session.layout,
+            &log_line(req, result, h.session.run_ms()),
+        ))
         .then(lock::release(&h.session.layout))
 }
 

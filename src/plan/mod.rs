@@ -10,6 +10,7 @@
 
 pub mod connections;
 pub mod facts;
+pub mod history;
 pub mod inspect;
 pub mod layout;
 pub mod lock;

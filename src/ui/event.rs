@@ -211,6 +211,9 @@ pub enum Event {
         host: String,
         releases: Vec<ReleaseEntry>,
     },
+    /// `history`: one deploy or rollback, newest first, as the hosts it reached logged it.
+    #[serde(rename = "history.run")]
+    HistoryRun(crate::plan::history::Run),
     /// `run`: the command's exit status on a host.
     #[serde(rename = "host.exited")]
     HostExited { host: String, status: i32 },

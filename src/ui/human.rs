@@ -123,6 +123,7 @@ impl HumanReporter {
             | Event::HostSetup(_)
             | Event::HostStatus { .. }
             | Event::HostReleases { .. }
+            | Event::HistoryRun(_)
             | Event::HostExited { .. }
             | Event::HostUnlock { .. }
             | Event::HostKey { .. }
