@@ -9,6 +9,7 @@ mod deploy;
 mod faults;
 mod limits;
 mod load;
+mod operations;
 mod remote;
 mod render;
 mod secrets;
