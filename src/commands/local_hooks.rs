@@ -174,7 +174,7 @@ fn run(
         phase,
         command: command.to_owned(),
     });
-    let outcome = spawn_and_wait(phase, command, ctx, result, reporter);
+    let outcome = spawn_and_wait(phase, shell(command, ctx, result), &ctx.dir, reporter);
     match &outcome {
         Ok(()) => reporter.event(&Event::HookDone {
             phase,
@@ -190,14 +190,9 @@ fn run(
     outcome
 }
 
-fn spawn_and_wait(
-    phase: HookPhase,
-    command: &str,
-    ctx: &Context,
-    result: Option<&str>,
-    reporter: &dyn Reporter,
-) -> Result<(), String> {
-    use std::os::unix::process::{CommandExt, ExitStatusExt};
+/// `sh -c command` in the project dir, with the run's variables, in its own process group.
+fn shell(command: &str, ctx: &Context, result: Option<&str>) -> Command {
+    use std::os::unix::process::CommandExt;
 
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -210,9 +205,20 @@ fn spawn_and_wait(
         .stderr(Stdio::piped())
         // Its own process group, so that an interrupt ends whatever it started too.
         .process_group(0);
+    cmd
+}
+
+fn spawn_and_wait(
+    phase: HookPhase,
+    mut cmd: Command,
+    dir: &Path,
+    reporter: &dyn Reporter,
+) -> Result<(), String> {
+    use std::os::unix::process::ExitStatusExt;
+
     let mut child = cmd
         .spawn()
-        .map_err(|e| format!("cannot start `sh` in {}: {e}", ctx.dir.display()))?;
+        .map_err(|e| format!("cannot start `sh` in {}: {e}", dir.display()))?;
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let status = std::thread::scope(|scope| {

@@ -2,12 +2,14 @@
 //! health failure (exit 4), a failed revert (exit 5), and the dry run.
 
 use super::*;
+
+/// The `holder.json` of a lock another run holds.
+const ANN_HOLDS: &str = r#"{"user":"ann","machine":"ci","pid":7,"command":"deliver deploy","release":null,"started":"2026-11-23T08:00:00Z"}"#;
+
 #[test]
 fn a_held_lock_exits_3_and_releases_only_the_locks_this_run_took() {
     let held = Behaviour {
-        holder: Some(
-            r#"{"user":"ann","machine":"ci","pid":7,"command":"deliver deploy","release":null,"started":"2026-11-23T08:00:00Z"}"#,
-        ),
+        holder: Some(ANN_HOLDS),
         ..Behaviour::default()
     };
     let (remotes, logs) = hosts([Behaviour::default(), held]);
@@ -42,9 +44,7 @@ fn a_lock_held_on_the_first_host_leaves_the_others_untouched() {
 #[test]
 fn lock_wait_tries_again_until_it_runs_out_and_names_the_holder_once() {
     let held = Behaviour {
-        holder: Some(
-            r#"{"user":"ann","machine":"ci","pid":7,"command":"deliver deploy","release":null,"started":"2026-11-23T08:00:00Z"}"#,
-        ),
+        holder: Some(ANN_HOLDS),
         ..Behaviour::default()
     };
     let (remotes, logs) = hosts([held, Behaviour::default()]);
