@@ -135,6 +135,8 @@ pub enum Command {
     Releases(EnvArg),
     /// Show, per host, the current release and how many instances are active and healthy.
     Status(EnvArg),
+    /// Show the deploys and rollbacks of an environment, newest first, from every host's log.
+    History(HistoryArgs),
     /// Show the process supervisor's logs, each line prefixed by its host.
     Logs(LogsArgs),
     /// Run a command in the `current` release on every host, output prefixed by host.
@@ -183,6 +185,11 @@ pub struct DeployArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// When a host's lock is held by another run, wait in line up to DURATION (`30s`,
+    /// `5m`) instead of exiting 3 at once.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::parse)]
+    pub lock_wait: Option<std::time::Duration>,
+
     /// Print the remote scripts instead of running them; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -202,6 +209,11 @@ pub struct RollbackArgs {
     /// With --to: roll back to that release even where a failed rollout marked it failed.
     #[arg(long, requires = "to")]
     pub force: bool,
+
+    /// When a host's lock is held by another run, wait in line up to DURATION (`30s`,
+    /// `5m`) instead of exiting 3 at once.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::parse)]
+    pub lock_wait: Option<std::time::Duration>,
 
     /// Print the remote scripts instead of running them; change nothing.
     #[arg(long)]
@@ -251,6 +263,17 @@ pub struct LogsArgs {
     /// Keep following the logs.
     #[arg(short, long)]
     pub follow: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct HistoryArgs {
+    /// Environment from deliver.toml (default: `default_environment`, else the only one).
+    #[arg(value_name = "ENV")]
+    pub env: Option<String>,
+
+    /// How many runs to show, newest first.
+    #[arg(short = 'n', long = "runs", value_name = "N", default_value_t = 20)]
+    pub runs: usize,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 
 use super::hosts;
 use super::input_check;
+use super::local_hooks;
 use super::project::{beside, load_config, Project};
 use crate::cli::DeployArgs;
 use crate::deploy::{self, interrupt, Request};
@@ -51,6 +52,7 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let request = Request {
         types,
         action: Action::Deploy,
+        lock_wait: args.lock_wait,
         holder_json: holder(&release, now),
         who: who(),
         release,
@@ -66,7 +68,24 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let reporter: Arc<dyn Reporter> = Arc::from(ui.reporter());
     let names: Vec<String> = selected.iter().map(ToString::to_string).collect();
     reporter.event(&deploy::start_event(&request, &names));
-    let remotes = match hosts::connect_run(&request.env, &selected, reporter.as_ref()) {
+    let hooks = local_hooks::Context::of(&request, &names, config_path);
+    local_hooks::around(
+        &request.env.hooks,
+        &hooks,
+        args.dry_run,
+        &reporter,
+        |reporter| connect_and_run(&request, &selected, &reporter, ui),
+    )
+}
+
+/// Connects to the selected hosts (one session each) and runs the deploy.
+fn connect_and_run(
+    request: &Request,
+    selected: &[crate::config::HostSpec],
+    reporter: &Arc<dyn Reporter>,
+    ui: &Ui,
+) -> Result<Outcome> {
+    let remotes = match hosts::connect_run(&request.env, selected, reporter.as_ref()) {
         Ok(r) => r,
         Err(e) => {
             reporter.event(&Event::DeployFailed {
@@ -78,11 +97,11 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         }
     };
     let remotes = deploy::Remotes {
-        apps: hosts::shown(remotes.apps, &reporter, ui.verbose),
-        proxies: hosts::shown(remotes.proxies, &reporter, ui.verbose),
+        apps: hosts::shown(remotes.apps, reporter, ui.verbose),
+        proxies: hosts::shown(remotes.proxies, reporter, ui.verbose),
     };
     interrupt::catch_interrupts();
-    Ok(deploy::run(&request, remotes, reporter.as_ref()))
+    Ok(deploy::run(request, remotes, reporter.as_ref()))
 }
 
 pub fn now_unix() -> u64 {

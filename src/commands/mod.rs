@@ -6,9 +6,11 @@ mod check_online;
 mod deploy;
 mod export;
 mod fleet;
+mod history;
 mod hosts;
 pub mod init;
 mod input_check;
+mod local_hooks;
 mod logs;
 mod project;
 mod proxy_check;
@@ -51,6 +53,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
         Some(Command::Trust(args)) => trust::run(args, config, ui),
         Some(Command::Releases(args)) => releases::run(args, config, ui),
         Some(Command::Status(args)) => status::run(args, config, ui),
+        Some(Command::History(args)) => history::run(args, config, ui),
         Some(Command::Logs(args)) => logs::run(args, config, ui),
         Some(Command::Run(args)) => remote_run::run(args, config, ui),
         Some(Command::Unlock(args)) => unlock::run(args, config, ui),

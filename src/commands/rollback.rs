@@ -12,6 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use super::deploy::{holder, now_unix, who};
 use super::hosts;
 use super::input_check;
+use super::local_hooks;
 use super::project::{beside, load_config, Project};
 use super::UsageError;
 use crate::cli::RollbackArgs;
@@ -137,6 +138,7 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
     let request = Request {
         types,
         action: Action::Rollback,
+        lock_wait: args.lock_wait,
         holder_json: holder(&target, now),
         who: who(),
         sha,
@@ -151,15 +153,22 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
     };
     let names: Vec<String> = remotes.iter().map(|r| r.host().to_string()).collect();
     held.open(&deploy::start_event(&request, &names));
-    interrupt::catch_interrupts();
-    Ok(deploy::run(
-        &request,
-        deploy::Remotes {
-            apps: remotes,
-            proxies,
+    let hooks = local_hooks::Context::of(&request, &names, config_path);
+    let reporter = Arc::clone(&held) as Arc<dyn Reporter>;
+    local_hooks::around(
+        &request.env.hooks,
+        &hooks,
+        args.dry_run,
+        &reporter,
+        |reporter| {
+            interrupt::catch_interrupts();
+            let remotes = deploy::Remotes {
+                apps: remotes,
+                proxies,
+            };
+            Ok(deploy::run(&request, remotes, reporter.as_ref()))
         },
-        held.as_ref(),
-    ))
+    )
 }
 
 /// Facts of every host, in parallel.

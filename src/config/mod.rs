@@ -31,6 +31,7 @@ pub use section::build::Build;
 pub use section::env::EnvVarName;
 pub use section::general::Supervisor;
 pub use section::health::{Health, HealthPath, InvalidHealthPath};
+pub use section::hooks::Hooks;
 pub use section::limits::{format_size, Limits};
 pub use section::processes::{Instances, ProcessSetting};
 pub use section::proxy::{Proxy, UpstreamName};
@@ -149,6 +150,8 @@ pub struct Environment {
     pub proxy: Option<Proxy>,
     /// `[limits.TYPE]` in file order (an environment's merged into the top level's).
     pub limits: Vec<Limits>,
+    /// `[hooks]`: local commands around a deploy or rollback.
+    pub hooks: Hooks,
     pub hosts: Vec<HostSpec>,
     /// Where some values were written, for checks that need the Procfile too.
     pub sources: Sources,

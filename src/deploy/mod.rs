@@ -58,6 +58,9 @@ pub struct Request {
     /// Hosts switched at the same time (`--batch`, else `rollout.batch`).
     pub batch: crate::config::BatchSize,
     pub holder_json: String,
+    /// `--lock-wait`: how long to wait in line for a lock another run holds (`None`: exit 3
+    /// at once).
+    pub lock_wait: Option<std::time::Duration>,
     /// Who deploys (`user@machine`), for the log.
     pub who: String,
     pub now_unix: u64,

@@ -122,7 +122,7 @@ pub fn abort(
             script = script.then(release_dir::remove(&s.layout, &req.release));
         }
         if s.locked() {
-            let line = session::log_line(req, LogResult::Failed);
+            let line = session::log_line(req, LogResult::Failed, s.run_ms());
             script = script
                 .then(log::append(&s.layout, &line))
                 .then(lock::release(&s.layout));

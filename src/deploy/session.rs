@@ -3,8 +3,12 @@
 //! path out of a run passes through here, so no run leaves a lock it took on a host it can
 //! still reach, and never releases one it did not take.
 
+use std::time::{Duration, Instant};
+
+use super::interrupt::interrupted;
 use super::state::{summary, End, Host, Phase, Session, Step, StepError};
 use super::Request;
+use crate::config::duration;
 use crate::outcome::Outcome;
 use crate::parallel;
 use crate::plan::facts::{self, Facts};
@@ -15,8 +19,8 @@ use crate::ui::record::LockHolder;
 
 /// Why a host's first round trip failed.
 enum Refused {
-    /// Another run holds this host's lock (its holder, as text).
-    Held(String),
+    /// Another run holds this host's lock: its holder as shown, and its `holder.json`.
+    Held(String, String),
     Failed(StepError),
 }
 
@@ -54,7 +58,7 @@ fn open_one(req: &Request, s: &mut Session, reporter: &dyn Reporter) -> Result<F
                 None => hd.to_string(),
             },
         );
-        return Err(Refused::Held(holder));
+        return Err(Refused::Held(holder, out.stdout.trim().to_owned()));
     }
     if !req.dry_run {
         s.phase = Phase::Locked;
@@ -66,6 +70,45 @@ fn open_one(req: &Request, s: &mut Session, reporter: &dyn Reporter) -> Result<F
         }));
     }
     facts::parse(&out.stdout).map_err(|e| Refused::Failed(StepError::Facts(e.clone())))
+}
+
+/// [`open_one`], again and again while another run holds the lock and `--lock-wait` leaves
+/// time (`until`): the holder is reported once (`lock.waiting`, again if another takes its
+/// place), then the lock is tried every 0.5, 1, 2, 2, ... s. A lock whose holder is gone is
+/// taken over by the next try ([`lock::acquire`]). SIGINT/SIGTERM ends the wait (exit 3).
+fn open_waiting(
+    req: &Request,
+    s: &mut Session,
+    reporter: &dyn Reporter,
+    until: Option<Instant>,
+) -> Result<Facts, Refused> {
+    let mut shown: Option<String> = None;
+    let mut pause = Duration::from_millis(500);
+    loop {
+        let result = open_one(req, s, reporter);
+        let (Err(Refused::Held(_, json)), Some(until)) = (&result, until) else {
+            return result;
+        };
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || interrupted() {
+            return result;
+        }
+        if shown.as_ref() != Some(json) {
+            reporter.event(&Event::LockWaiting {
+                host: s.name(),
+                holder: LockHolder::read(json),
+                wait: duration::format(Duration::from_secs(
+                    left.as_secs() + u64::from(left.subsec_nanos() > 0),
+                )),
+            });
+            shown = Some(json.clone());
+        }
+        let wake = Instant::now() + pause.min(left);
+        while Instant::now() < wake && !interrupted() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
 }
 
 /// The first host alone, then the others in parallel. Two runs that start at once meet at the
@@ -81,10 +124,11 @@ pub fn open(
     let Some((first, rest)) = sessions.split_first_mut() else {
         return Ok(Vec::new());
     };
-    let mut results = vec![open_one(req, first, reporter)];
+    let until = req.lock_wait.map(|wait| Instant::now() + wait);
+    let mut results = vec![open_waiting(req, first, reporter, until)];
     if results[0].is_ok() {
         results.extend(parallel::each(rest.iter_mut(), |s| {
-            open_one(req, s, reporter)
+            open_waiting(req, s, reporter, until)
         }));
     }
     if results.iter().all(Result::is_ok) {
@@ -98,7 +142,7 @@ pub fn open(
     for (s, r) in sessions.iter().zip(results) {
         let end = match r {
             Ok(_) => End::Skipped,
-            Err(Refused::Held(holder)) => End::LockHeld { holder },
+            Err(Refused::Held(holder, _)) => End::LockHeld { holder },
             Err(Refused::Failed(e)) => End::Failed {
                 step: Step::Lock,
                 reason: e.to_string(),
@@ -147,15 +191,15 @@ pub fn release_locks<'a>(sessions: impl Iterator<Item = &'a mut Session>, report
     }
 }
 
-/// The log line of this run on a host.
-pub fn log_line(req: &Request, result: LogResult) -> String {
+/// The log line of this run on a host, where it has run for `ms`.
+pub fn log_line(req: &Request, result: LogResult, ms: u64) -> String {
     log::entry(
         &req.release,
         &req.sha,
         &req.who,
         req.now_unix,
-        req.action,
-        result,
+        (req.action, result),
+        ms,
     )
 }
 
@@ -187,7 +231,10 @@ pub fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
             .map(|r| r.id.clone()),
     );
     prune::prune(&h.session.layout, &old)
-        .then(log::append(&h.session.layout, &log_line(req, result)))
+        .then(log::append(
+            &h.session.layout,
+            &log_line(req, result, h.session.run_ms()),
+        ))
         .then(lock::release(&h.session.layout))
 }
 

@@ -162,6 +162,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// How long the run has taken so far (the deploy log's `ms`).
+    pub fn run_ms(&self) -> u64 {
+        millis(self.started)
+    }
+
     pub fn new(remote: Box<dyn Remote>, layout: Layout, started: Instant) -> Session {
         Session {
             remote,

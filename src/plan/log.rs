@@ -39,17 +39,20 @@ struct Entry<'a> {
     when: String,
     action: Action,
     result: LogResult,
+    /// How long the run had taken on this host when the line was written.
+    ms: u64,
 }
 
 /// One line of the log (no newline): `{"id":..,"sha":..,"who":..,"when":..,"action":..,
-/// "result":..}`; `who` is `user@machine`, `when_unix` seconds since the epoch (UTC).
+/// "result":..,"ms":..}`; `who` is `user@machine`, `when_unix` seconds since the epoch (UTC)
+/// when the run started, `ms` how long it had taken on this host.
 pub fn entry(
     id: &ReleaseId,
     sha: &str,
     who: &str,
     when_unix: u64,
-    action: Action,
-    result: LogResult,
+    (action, result): (Action, LogResult),
+    ms: u64,
 ) -> String {
     serde_json::to_string(&Entry {
         id: id.as_str(),
@@ -58,6 +61,7 @@ pub fn entry(
         when: utc_timestamp(when_unix),
         action,
         result,
+        ms,
     })
     .expect("a struct of strings serializes")
 }
@@ -107,8 +111,8 @@ mod tests {
             "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567",
             "bob@laptop",
             1_706_745_600,
-            Action::Deploy,
-            LogResult::RevertFailed,
+            (Action::Deploy, LogResult::RevertFailed),
+            4321,
         )
     }
 
@@ -120,7 +124,7 @@ mod tests {
 
     #[test]
     fn an_entry_is_one_json_line() {
-        insta::assert_snapshot!(line(), @r#"{"id":"20240131235959-0a1b2c3","sha":"0a1b2c3d4e5f60718293a4b5c6d7e8f901234567","who":"bob@laptop","when":"2024-02-01T00:00:00Z","action":"deploy","result":"revert-failed"}"#);
+        insta::assert_snapshot!(line(), @r#"{"id":"20240131235959-0a1b2c3","sha":"0a1b2c3d4e5f60718293a4b5c6d7e8f901234567","who":"bob@laptop","when":"2024-02-01T00:00:00Z","action":"deploy","result":"revert-failed","ms":4321}"#);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod connections;
 pub mod facts;
 pub mod failed;
+pub mod history;
 pub mod inspect;
 pub mod layout;
 pub mod lock;

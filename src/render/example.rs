@@ -162,6 +162,7 @@ fn environment() -> Environment {
             addresses: std::collections::BTreeMap::new(),
         }),
         limits: Vec::new(),
+        hooks: crate::config::Hooks::default(),
         hosts: vec![
             host(None, "web1.example.com", None),
             host(Some("deploy"), "web2.example.com", Some(2222)),

@@ -18,6 +18,25 @@ pub enum StreamName {
     Stderr,
 }
 
+/// Which list of `[hooks]` a local hook belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookPhase {
+    Before,
+    After,
+    Failed,
+}
+
+impl HookPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookPhase::Before => "before",
+            HookPhase::After => "after",
+            HookPhase::Failed => "failed",
+        }
+    }
+}
+
 /// One thing that happened. The JSON form is `{"ts", "event", "release", ...fields}`, with
 /// `event` the dotted name below and `host` on every per-host event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -106,6 +125,42 @@ pub enum Event {
         holder: Option<LockHolder>,
         age: Option<String>,
     },
+    /// The lock on a host is held by another run and this one waits in line
+    /// (`--lock-wait`): reported once per holder. `wait` is what is left of the wait.
+    #[serde(rename = "lock.waiting")]
+    LockWaiting {
+        host: String,
+        holder: LockHolder,
+        wait: String,
+    },
+    /// A local hook (`[hooks]`) starts, in the project directory where deliver runs.
+    #[serde(rename = "hook.start")]
+    HookStart { phase: HookPhase, command: String },
+    /// A line of a local hook's output.
+    #[serde(rename = "hook.output")]
+    HookOutput {
+        phase: HookPhase,
+        stream: StreamName,
+        line: String,
+    },
+    /// A local hook exited 0.
+    #[serde(rename = "hook.done")]
+    HookDone {
+        phase: HookPhase,
+        command: String,
+        ms: u64,
+    },
+    /// A local hook failed (exited non-zero, was killed, or could not start). A `before`
+    /// hook's failure ends the run (exit 1); an `after` or `failed` hook's is a warning.
+    #[serde(rename = "hook.failed")]
+    HookFailed {
+        phase: HookPhase,
+        command: String,
+        error: String,
+    },
+    /// `--dry-run`: a local hook the run would run (it does not).
+    #[serde(rename = "hook.planned")]
+    HookPlanned { phase: HookPhase, command: String },
     /// Every host already runs this commit with these units.
     #[serde(rename = "deploy.noop")]
     DeployNoop { reason: String },
@@ -156,6 +211,9 @@ pub enum Event {
         host: String,
         releases: Vec<ReleaseEntry>,
     },
+    /// `history`: one deploy or rollback, newest first, as the hosts it reached logged it.
+    #[serde(rename = "history.run")]
+    HistoryRun(crate::plan::history::Run),
     /// `run`: the command's exit status on a host.
     #[serde(rename = "host.exited")]
     HostExited { host: String, status: i32 },
@@ -211,6 +269,7 @@ impl Event {
             | Event::HostExited { host, .. }
             | Event::HostUnlock { host, .. }
             | Event::LockTakenOver { host, .. }
+            | Event::LockWaiting { host, .. }
             | Event::HostKey { host, .. } => Some(host),
             Event::HostCheck(r) | Event::HostSetup(r) => Some(&r.host),
             _ => None,

@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use super::event::{Event, Reporter, SummaryRow};
+use super::event::{Event, HookPhase, Reporter, SummaryRow};
 use super::progress::Bars;
 
 pub struct HumanReporter {
@@ -101,19 +101,12 @@ impl HumanReporter {
             Event::HostReverted { host } => {
                 host_line(host, "reverted to the previous release".to_string())
             }
-            Event::LockTakenOver { host, holder, age } => host_line(
-                host,
-                format!(
-                    "took over the lock of {}{}: its session on the host is gone",
-                    holder.as_ref().map_or_else(
-                        || "a run that left no holder.json".to_owned(),
-                        ToString::to_string
-                    ),
-                    age.as_ref()
-                        .map(|a| format!(", taken {a} ago"))
-                        .unwrap_or_default()
-                ),
-            ),
+            Event::LockTakenOver { .. } | Event::LockWaiting { .. } => lock_line(event),
+            Event::HookStart { .. }
+            | Event::HookOutput { .. }
+            | Event::HookDone { .. }
+            | Event::HookFailed { .. }
+            | Event::HookPlanned { .. } => hook_line(event),
             Event::DeployNoop { reason } => Some(format!("nothing to do: {reason}")),
             Event::DeployDone { ms, summary } => {
                 Some(format!("{}done in {}", table(summary), human_ms(*ms)))
@@ -130,6 +123,7 @@ impl HumanReporter {
             | Event::HostSetup(_)
             | Event::HostStatus { .. }
             | Event::HostReleases { .. }
+            | Event::HistoryRun(_)
             | Event::HostExited { .. }
             | Event::HostUnlock { .. }
             | Event::HostKey { .. }
@@ -142,6 +136,7 @@ impl HumanReporter {
         matches!(
             event,
             Event::HostFailed { .. }
+                | Event::HookFailed { .. }
                 | Event::DeployDone { .. }
                 | Event::DeployFailed { .. }
                 | Event::DeployNoop { .. }
@@ -157,7 +152,10 @@ impl Reporter for HumanReporter {
         }
         let Some(line) = self.line(event) else { return };
         let Some(bars) = &self.bars else {
-            if matches!(event, Event::HostFailed { .. } | Event::DeployFailed { .. }) {
+            if matches!(
+                event,
+                Event::HostFailed { .. } | Event::DeployFailed { .. } | Event::HookFailed { .. }
+            ) {
                 eprintln!("{line}");
             } else {
                 println!("{line}");
@@ -165,6 +163,63 @@ impl Reporter for HumanReporter {
             return;
         };
         bars.event(event, line, self.verbose);
+    }
+}
+
+/// The line of a held lock: taken over from a run that is gone, or waited for.
+fn lock_line(event: &Event) -> Option<String> {
+    let host_line = |host: &str, msg: String| Some(format!("{host} | {msg}"));
+    match event {
+        Event::LockTakenOver { host, holder, age } => host_line(
+            host,
+            format!(
+                "took over the lock of {}{}: its session on the host is gone",
+                holder.as_ref().map_or_else(
+                    || "a run that left no holder.json".to_owned(),
+                    ToString::to_string
+                ),
+                age.as_ref()
+                    .map(|a| format!(", taken {a} ago"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Event::LockWaiting { host, holder, wait } => host_line(
+            host,
+            format!("locked by {holder}: waiting in line (up to {wait} more)"),
+        ),
+        _ => None,
+    }
+}
+
+/// The line of a local hook's event: `local | ...`, or a warning for a failed `after` or
+/// `failed` hook.
+fn hook_line(event: &Event) -> Option<String> {
+    match event {
+        Event::HookStart { phase, command } => {
+            Some(format!("local | {} hook: {command}", phase.as_str()))
+        }
+        Event::HookOutput { line, .. } => Some(format!("local | {line}")),
+        Event::HookDone { phase, ms, .. } => Some(format!(
+            "local | {} hook done ({})",
+            phase.as_str(),
+            human_ms(*ms)
+        )),
+        Event::HookFailed {
+            phase,
+            command,
+            error,
+        } => Some(match phase {
+            HookPhase::Before => format!("local | before hook `{command}` failed: {error}"),
+            _ => format!(
+                "warning: {} hook `{command}` failed: {error} (the exit code stays)",
+                phase.as_str()
+            ),
+        }),
+        Event::HookPlanned { phase, command } => Some(format!(
+            "local | would run {} hook: {command}",
+            phase.as_str()
+        )),
+        _ => None,
     }
 }
 

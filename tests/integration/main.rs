@@ -10,6 +10,7 @@ mod failed_release;
 mod faults;
 mod limits;
 mod load;
+mod operations;
 mod remote;
 mod render;
 mod secrets;

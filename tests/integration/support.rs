@@ -271,9 +271,10 @@ impl App {
         self.git(&["rev-parse", "HEAD"])
     }
 
-    /// Runs deliver in the app with its HOME (and no `DELIVER_*` overrides).
-    pub fn deliver(&self, args: &[&str]) -> Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_deliver"))
+    /// deliver in the app with its HOME (and no `DELIVER_*` overrides), not started yet.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_deliver"));
+        command
             .current_dir(self.path())
             .args(args)
             .env("HOME", &self.home)
@@ -281,9 +282,13 @@ impl App {
             .env_remove("DELIVER_SSH_CONFIG")
             .env_remove("DELIVER_SSH_KEY")
             .env_remove("DELIVER_KNOWN_HOSTS")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs deliver in the app with its HOME (and no `DELIVER_*` overrides).
+    pub fn deliver(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
     }
 
     /// Runs deliver, checks its exit status, returns its stdout.

@@ -44,7 +44,7 @@ pub struct Build {
 impl BuildSettings {
     pub(super) fn check(raw: &RawBuild) -> Result<BuildSettings, Problem> {
         Ok(BuildSettings {
-            hooks: raw.hooks.as_ref().map(hooks).transpose()?,
+            hooks: raw.hooks.as_ref().map(commands).transpose()?,
             timeout: raw.timeout.as_ref().map(positive).transpose()?,
         })
     }
@@ -65,7 +65,8 @@ impl BuildSettings {
     }
 }
 
-fn hooks(field: &Field<Vec<Field<String>>>) -> Result<Vec<String>, Problem> {
+/// A list of shell commands: none empty, none with NUL, none longer than an argument may be.
+pub(super) fn commands(field: &Field<Vec<Field<String>>>) -> Result<Vec<String>, Problem> {
     field
         .value
         .iter()

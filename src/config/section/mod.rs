@@ -13,6 +13,7 @@ mod deploy_to;
 pub(super) mod env;
 pub(super) mod general;
 pub(super) mod health;
+pub(super) mod hooks;
 pub(super) mod hosts;
 pub(super) mod limits;
 pub(super) mod linked;
@@ -29,13 +30,14 @@ use build::{BuildSettings, RawBuild};
 use env::EnvVarName;
 use general::{General, RawGeneral};
 use health::{HealthSettings, RawHealth};
+use hooks::{HooksSettings, RawHooks};
 use limits::{LimitSettings, RawLimits};
 use processes::{ProcessSetting, RawProcesses};
 use proxy::{ProxySettings, RawProxy};
 use rollout::{RawRollout, RolloutSettings};
 
 /// Keys of the top level and of every `[environments.NAME]`.
-pub(super) const SETTINGS_KEYS: [&str; 17] = [
+pub(super) const SETTINGS_KEYS: [&str; 18] = [
     "user",
     "deploy_to",
     "ref",
@@ -53,6 +55,7 @@ pub(super) const SETTINGS_KEYS: [&str; 17] = [
     "rollout",
     "proxy",
     "limits",
+    "hooks",
 ];
 
 /// One level (top level or one environment) as written.
@@ -67,6 +70,7 @@ pub(super) struct RawSettings {
     pub rollout: RawRollout,
     pub proxy: Option<RawProxy>,
     pub limits: RawLimits,
+    pub hooks: RawHooks,
 }
 
 impl RawSettings {
@@ -80,6 +84,7 @@ impl RawSettings {
             "rollout" => self.rollout = RawRollout::read(entry)?,
             "proxy" => self.proxy = Some(RawProxy::read(entry)?),
             "limits" => self.limits = limits::read(entry)?,
+            "hooks" => self.hooks = RawHooks::read(entry)?,
             _ => return self.general.take(entry),
         }
         Ok(true)
@@ -98,6 +103,7 @@ pub(super) struct Settings {
     rollout: RolloutSettings,
     proxy: Option<ProxySettings>,
     limits: Vec<LimitSettings>,
+    hooks: HooksSettings,
 }
 
 impl Settings {
@@ -112,6 +118,7 @@ impl Settings {
             rollout: RolloutSettings::check(&raw.rollout)?,
             proxy: raw.proxy.as_ref().map(ProxySettings::check).transpose()?,
             limits: limits::check(&raw.limits, locator)?,
+            hooks: HooksSettings::check(&raw.hooks)?,
         })
     }
 
@@ -126,6 +133,7 @@ impl Settings {
             rollout: self.rollout.overlay(over.rollout),
             proxy: ProxySettings::overlay(self.proxy, over.proxy),
             limits: limits::overlay(self.limits, over.limits),
+            hooks: self.hooks.overlay(over.hooks),
         }
     }
 
@@ -169,6 +177,7 @@ impl Settings {
             rollout: self.rollout.finish(proxy.is_some(), general.supervisor)?,
             proxy,
             limits,
+            hooks: self.hooks.finish(),
             hosts,
             sources: Sources {
                 port_base: general.port_base_at.map(|at| locator.location(at)),

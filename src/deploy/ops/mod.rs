@@ -2,7 +2,8 @@
 //! [`deploy`] (a new commit) and [`rollback`] (a release already on the hosts). Both run
 //! [`ship`]: open every session (lock, facts), decide each host's target, stop at a no-op
 //! or a dry run, prepare all hosts in parallel, switch batch by batch through the rollout
-//! core, then finish (prune, log, unlock) or revert. Local before/after hooks wrap [`ship`].
+//! core, then finish (prune, log, unlock) or revert. The local `[hooks]` run around it, in
+//! `commands::local_hooks`.
 
 mod deploy;
 mod rollback;

@@ -2,12 +2,14 @@
 //! health failure (exit 4), a failed revert (exit 5), and the dry run.
 
 use super::*;
+
+/// The `holder.json` of a lock another run holds.
+const ANN_HOLDS: &str = r#"{"user":"ann","machine":"ci","pid":7,"command":"deliver deploy","release":null,"started":"2026-11-23T08:00:00Z"}"#;
+
 #[test]
 fn a_held_lock_exits_3_and_releases_only_the_locks_this_run_took() {
     let held = Behaviour {
-        holder: Some(
-            r#"{"user":"ann","machine":"ci","pid":7,"command":"deliver deploy","release":null,"started":"2026-11-23T08:00:00Z"}"#,
-        ),
+        holder: Some(ANN_HOLDS),
         ..Behaviour::default()
     };
     let (remotes, logs) = hosts([Behaviour::default(), held]);
@@ -37,6 +39,42 @@ fn a_lock_held_on_the_first_host_leaves_the_others_untouched() {
     );
     assert_eq!(log_of(&logs, 0), ["lock.acquire"]);
     assert!(log_of(&logs, 1).is_empty(), "{:?}", log_of(&logs, 1));
+}
+
+#[test]
+fn lock_wait_tries_again_until_it_runs_out_and_names_the_holder_once() {
+    let held = Behaviour {
+        holder: Some(ANN_HOLDS),
+        ..Behaviour::default()
+    };
+    let (remotes, logs) = hosts([held, Behaviour::default()]);
+    let events = Events::default();
+    let request = Request {
+        lock_wait: Some(Duration::from_millis(1200)),
+        ..request("rolling")
+    };
+    let started = std::time::Instant::now();
+    assert_eq!(run(&request, remotes, &events), Outcome::Locked);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1200), "{waited:?}");
+    assert!(waited < Duration::from_millis(2500), "{waited:?}");
+    // Tried at once, after 0.5 s and after 1.2 s (the wait's end).
+    assert_eq!(log_of(&logs, 0), ["lock.acquire"; 3]);
+    assert!(log_of(&logs, 1).is_empty());
+    let waiting: Vec<String> = events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::LockWaiting { host, holder, wait } => Some(format!("{host} {holder} {wait}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        waiting,
+        ["h1 ann@ci (pid 7) since 2026-11-23T08:00:00Z: deliver deploy 2s"]
+    );
 }
 
 #[test]

@@ -253,6 +253,7 @@ fn request_with(mode: &str, extra: &str) -> Request {
         dry_run: false,
         batch: crate::config::BatchSize::Count(1),
         holder_json: "{}".into(),
+        lock_wait: None,
         who: "me@laptop".into(),
         now_unix: 1_795_400_000,
         proxy_addresses: Vec::new(),
