@@ -1,11 +1,18 @@
-//! Faults on the test bed: a host whose network goes silent mid-run is named within seconds
-//! (keepalives unanswered), and a SIGTERM is acted on within a second while it is silent;
-//! the hosts deliver can still reach keep no lock and no half-made release (issue 12).
+//! Faults on the test bed (issue 12): a host silent, unreachable or reset (`network`), a
+//! release that never becomes healthy (`app`), signals, `kill -9` and a second deploy
+//! (`signals`). Each case asserts the exit code, that the output names the host and the
+//! step, how soon deliver exits (generous bounds: hangs, not benchmarks), and on every host
+//! deliver can reach: `current` at a complete release serving its version, no lock, no
+//! release dir left from the failed run. The helpers are here.
+
+mod app;
+mod network;
+mod signals;
 
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{on, shown, text, App};
+use crate::support::{on, shown, text, App, APP};
 use crate::testbed::Testbed;
 
 /// The machine's end of `host`'s link (testbed.sh: veth `dtb-hIv` on the bridge).
@@ -29,10 +36,18 @@ fn set_link(host: &str, up: bool) {
     );
 }
 
-/// Brings the link back up when the test ends, whatever happened.
-struct Relink(&'static str);
+/// Takes `host`'s link down until the guard drops (the test ends, whatever happened).
+struct Unlinked(&'static str);
 
-impl Drop for Relink {
+impl Unlinked {
+    fn now(host: &'static str) -> Unlinked {
+        let guard = Unlinked(host);
+        set_link(host, false);
+        guard
+    }
+}
+
+impl Drop for Unlinked {
     fn drop(&mut self) {
         set_link(self.0, true);
     }
@@ -55,23 +70,85 @@ fn spawn(app: &App, args: &[&str]) -> Child {
         .expect("spawn deliver")
 }
 
-/// Waits for `child` at most `limit` (then kills it and fails the test); its output and how
-/// long it ran after `since`.
-fn finish(mut child: Child, since: Instant, limit: Duration) -> (Output, Duration) {
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            let took = since.elapsed();
-            return (child.wait_with_output().expect("output"), took);
+/// Sends `signal` (`INT`, `TERM`) to `child`.
+fn signal(child: &Child, signal: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "kill -{signal}");
+}
+
+/// A finished run: its exit code, stdout and stderr together, how long it ran after the
+/// fault, and the whole output for assertion messages.
+struct Run {
+    code: Option<i32>,
+    all: String,
+    took: Duration,
+    shown: String,
+}
+
+impl Run {
+    /// Waits for `child` at most `limit` after `since` (then kills it and fails the test: it
+    /// hangs).
+    fn finish(mut child: Child, since: Instant, limit: Duration) -> Run {
+        loop {
+            if child.try_wait().expect("try_wait").is_some() {
+                let took = since.elapsed();
+                return Run::of(&child.wait_with_output().expect("output"), took);
+            }
+            if since.elapsed() > limit {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "deliver still ran after {limit:?}: it hangs\n{}",
+                    shown(&out)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        if since.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "deliver still ran after {limit:?}: it hangs\n{}",
-                shown(&out)
-            );
+    }
+
+    /// `deliver` in the app, run to its end (at most `limit`).
+    fn deliver(app: &App, limit: Duration) -> Run {
+        let t = Instant::now();
+        Run::finish(spawn(app, &[]), t, limit)
+    }
+
+    fn of(out: &Output, took: Duration) -> Run {
+        Run {
+            code: out.status.code(),
+            all: format!("{}{}", text(&out.stdout), text(&out.stderr)),
+            took,
+            shown: shown(out),
         }
-        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    /// Exit `code` within `within`, and a line naming `host` with each of `parts` (the step,
+    /// why). Prints the figures for the issue's table.
+    fn expect(&self, fault: &str, code: i32, within: Duration, host: &str, parts: &[&str]) {
+        eprintln!(
+            "{fault}: exit {:?} after {:.1} s",
+            self.code,
+            self.took.as_secs_f64()
+        );
+        assert_eq!(self.code, Some(code), "{fault}\n{}", self.shown);
+        assert!(
+            self.took < within,
+            "{fault}: exited after {:?}\n{}",
+            self.took,
+            self.shown
+        );
+        let line = self
+            .all
+            .lines()
+            .find(|l| l.contains(host) && parts.iter().all(|p| l.contains(p)));
+        assert!(
+            line.is_some(),
+            "{fault}: no line names {host} with {parts:?}\n{}",
+            self.shown
+        );
+        eprintln!("  {}", line.unwrap_or_default());
     }
 }
 
@@ -92,164 +169,97 @@ fn wait_for_process(tb: &Testbed, host: &str, pattern: &str) {
     }
 }
 
+/// Waits until `host`'s `current` points at a release of commit `sha`.
+fn wait_for_switch(tb: &Testbed, host: &str, sha: &str) {
+    let t = Instant::now();
+    while !on(tb, host, &format!("readlink {APP}/current")).ends_with(&sha[..7]) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{host}: `current` never moved to {sha}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// What a host keeps of deliver's run: its lock dir, and the release dirs.
 fn lock_and_releases(tb: &Testbed, host: &str) -> (String, String) {
     (
-        on(tb, host, "ls -d node-app/.deliver/lock 2>/dev/null || true"),
-        on(tb, host, "ls node-app/releases"),
-    )
-}
-
-/// A deployed app on h1..h3 whose next build (a new commit) takes 4 s on every host.
-fn app_with_a_slow_next_build(tb: &Testbed) -> (App, (String, String)) {
-    let app = App::new(tb, &["h1", "h2", "h3"]);
-    app.ok(&[], 0);
-    let before = lock_and_releases(tb, "h1");
-    let toml = std::fs::read_to_string(app.path().join("deliver.toml")).unwrap();
-    std::fs::write(
-        app.path().join("deliver.toml"),
-        toml.replace(
-            "hooks = [\"node build.js\"]",
-            "hooks = [\"node build.js\", \"sleep 4\"]",
+        on(
+            tb,
+            host,
+            &format!("ls -d {APP}/.deliver/lock 2>/dev/null || true"),
         ),
+        on(tb, host, &format!("ls {APP}/releases")),
     )
-    .unwrap();
-    app.commit("a slow build");
-    (app, before)
 }
 
-#[test]
-fn a_host_gone_silent_during_the_build_is_named_within_seconds_and_the_others_are_cleaned() {
-    let tb = Testbed::up(3);
-    let (app, before) = app_with_a_slow_next_build(&tb);
-    let child = spawn(&app, &[]);
-    wait_for_process(&tb, "h2", "sleep 4");
-    let _relink = Relink("h2");
-    set_link("h2", false);
-    let dropped = Instant::now();
-    let (out, took) = finish(child, dropped, Duration::from_secs(60));
-    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    eprintln!(
-        "exit {:?} {:.1} s after h2 went silent",
-        out.status.code(),
-        took.as_secs_f64()
+/// `host` after a failed run: no lock; `current` at a complete release (`REVISION`, written
+/// last) of `sha`, which its web instances serve; and every release dir complete.
+fn assert_serves(tb: &Testbed, host: &str, sha: &str) {
+    let lock = on(
+        tb,
+        host,
+        &format!("ls -d {APP}/.deliver/lock 2>/dev/null || true"),
     );
-    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
-    // Keepalives every 5 s, 3 unanswered: 15 s, plus the step in flight.
-    assert!(
-        took < Duration::from_secs(25),
-        "named after {took:?}: {all}"
-    );
-    assert!(
-        all.lines()
-            .any(|l| l.contains("h2") && l.contains("build") && l.contains("no answer")),
-        "h2, its phase and why are named: {all}"
-    );
-    for host in ["h1", "h3"] {
-        assert_eq!(
-            lock_and_releases(&tb, host),
-            before,
-            "{host}: no lock and no release left from the aborted run"
-        );
-    }
-}
-
-#[test]
-fn sigterm_is_acted_on_within_a_second_while_a_host_is_silent() {
-    let tb = Testbed::up(3);
-    let (app, before) = app_with_a_slow_next_build(&tb);
-    let child = spawn(&app, &[]);
-    wait_for_process(&tb, "h2", "sleep 4");
-    let _relink = Relink("h2");
-    set_link("h2", false);
-    std::thread::sleep(Duration::from_millis(500));
-    let pid = child.id().to_string();
-    let signalled = Instant::now();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let (out, took) = finish(child, signalled, Duration::from_secs(30));
-    eprintln!(
-        "exit {:?} {:.1} s after SIGTERM",
-        out.status.code(),
-        took.as_secs_f64()
-    );
+    assert_eq!(lock, "", "{host}: a lock is left");
+    let revision = on(tb, host, &format!("cat {APP}/current/REVISION"));
     assert_eq!(
-        out.status.code(),
-        Some(1),
-        "nothing had switched: {}",
-        shown(&out)
+        revision, sha,
+        "{host}: `current` is not the release of {sha}"
     );
-    // What waits on a host that says nothing for a second after the signal is given up (here
-    // every build: `sleep` is silent); h1 and h3 answer the cleanup at once, h2 does not
-    // within a second: about 2 s in all, where a dead host alone takes 15 s to be named.
-    assert!(
-        took < Duration::from_secs(5),
-        "exited {took:?} after SIGTERM\n{}",
-        shown(&out)
-    );
-    for host in ["h1", "h3"] {
-        assert_eq!(lock_and_releases(&tb, host), before, "{host}");
+    for port in [5000, 5001] {
+        let body = on(tb, host, &format!("curl -s --max-time 2 localhost:{port}/"));
+        assert!(
+            body.contains(&format!("revision={}", &sha[..7])),
+            "{host}:{port} answers {body:?}, not revision {}",
+            &sha[..7]
+        );
     }
+    let half_made = on(
+        tb,
+        host,
+        &format!("for d in {APP}/releases/*/; do [ -f \"$d/REVISION\" ] || echo \"$d\"; done"),
+    );
+    assert_eq!(half_made, "", "{host}: half-made release dirs");
 }
 
-#[test]
-fn a_killed_deploys_lock_is_taken_over_once_its_session_is_gone() {
-    let tb = Testbed::up(2);
-    let app = App::new(&tb, &["h1", "h2"]);
+/// Replaces `from` with `to` in the app's `file` (which must hold it).
+fn edit(app: &App, file: &str, from: &str, to: &str) {
+    let path = app.path().join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{file} lacks {from:?}");
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// The app deployed on `hosts`, whose next commit's build (its hooks) also sleeps `secs`
+/// on every host. The sha deployed, and what `h1` keeps (no lock, its releases).
+fn app_with_a_slow_next_build(
+    tb: &Testbed,
+    hosts: &[&str],
+    secs: u32,
+) -> (App, String, (String, String)) {
+    let app = App::new(tb, hosts);
     app.ok(&[], 0);
-    let toml = std::fs::read_to_string(app.path().join("deliver.toml")).unwrap();
-    std::fs::write(
-        app.path().join("deliver.toml"),
-        toml.replace(
-            "hooks = [\"node build.js\"]",
-            "hooks = [\"node build.js\", \"sleep 2\"]",
-        ),
-    )
-    .unwrap();
-    app.commit("a slow build");
-    let mut child = spawn(&app, &[]);
-    wait_for_process(&tb, "h1", "sleep 2");
-    child.kill().unwrap(); // SIGKILL: no cleanup, no unlock
-    child.wait().unwrap();
-    for host in ["h1", "h2"] {
-        // The lock stays, naming its session; that sshd ends with the connection.
-        let session = on(&tb, host, "cat node-app/.deliver/lock/session");
-        let pid = session.split(' ').next().unwrap().to_owned();
-        assert!(!pid.is_empty(), "{host}: the lock records its session");
-        let t = Instant::now();
-        while on(&tb, host, &format!("[ -e /proc/{pid} ] && echo alive")) == "alive" {
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "{host}: sshd {pid} lives on"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    let out = app.ok(&[], 0);
-    for host in ["h1", "h2"] {
-        assert!(
-            out.lines().any(
-                |l| l.starts_with(&format!("{host} | took over the lock of "))
-                    && l.contains("deliver")
-                    && l.contains("its session on the host is gone")
-            ),
-            "{host}: {out}"
-        );
-        assert_eq!(
-            on(
-                &tb,
-                host,
-                "ls -d node-app/.deliver/lock 2>/dev/null || true"
-            ),
-            ""
-        );
-    }
-    let json = app.ok(&["--json", "deploy", "--force"], 0);
-    assert!(
-        !json.contains("lock.taken_over"),
-        "nothing to take over now: {json}"
+    let sha = app.git(&["rev-parse", "HEAD"]);
+    let before = lock_and_releases(tb, "h1");
+    edit(
+        &app,
+        "deliver.toml",
+        "hooks = [\"node build.js\"]",
+        &format!("hooks = [\"node build.js\", \"sleep {secs}\"]"),
     );
+    app.commit("a slow build");
+    (app, sha, before)
+}
+
+/// The app deployed on h1 and h2; its next commit boots each web instance in `boot_ms`, so
+/// that a rolling switch (one host, one instance at a time) lasts long enough to hit. The
+/// sha deployed, and the next one.
+fn app_with_a_slow_next_boot(tb: &Testbed, boot_ms: u32) -> (App, String, String) {
+    let app = App::new(tb, &["h1", "h2"]);
+    app.ok(&[], 0);
+    let first = app.git(&["rev-parse", "HEAD"]);
+    app.config_env("", &[("BOOT_DELAY_MS", &boot_ms.to_string())]);
+    let next = app.commit("slow to boot");
+    (app, first, next)
 }
