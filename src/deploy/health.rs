@@ -16,6 +16,9 @@ use crate::ui::event::{Event, Reporter};
 /// How soon a probe that found nothing listening tries again.
 const REFUSED_RETRY: Duration = Duration::from_millis(20);
 
+/// The shortest time a gate's last probe gets, however little of the deadline is left.
+const LAST_PROBE: Duration = Duration::from_millis(100);
+
 /// What one health probe saw.
 #[derive(Debug)]
 pub enum Probe {
@@ -29,7 +32,12 @@ pub enum Probe {
 
 /// One `GET http://127.0.0.1:<port><health.path>` on the host, bounded by `health.timeout`.
 pub fn probe(remote: &mut dyn Remote, port: u16, health: &Health) -> Probe {
-    match remote.http_get(port, &health.path, health.timeout) {
+    probe_within(remote, port, health, health.timeout)
+}
+
+/// As [`probe`], bounded by `timeout`.
+fn probe_within(remote: &mut dyn Remote, port: u16, health: &Health, timeout: Duration) -> Probe {
+    match remote.http_get(port, &health.path, timeout) {
         Ok(status) if status == health.expect => Probe::Healthy,
         Ok(status) => Probe::Answered(status),
         Err(e) => Probe::Unreachable(e),
@@ -117,7 +125,11 @@ pub fn gate(
     let t = Instant::now();
     match gate {
         Gate::Health => loop {
-            let last = probe(session.remote.as_mut(), instance.port, health);
+            // A probe that hangs (the app accepts but never answers) ends with the deadline,
+            // not up to a whole `timeout` after it.
+            let left = health.deadline.saturating_sub(t.elapsed());
+            let timeout = health.timeout.min(left).max(LAST_PROBE);
+            let last = probe_within(session.remote.as_mut(), instance.port, health, timeout);
             if matches!(last, Probe::Healthy) {
                 break;
             }

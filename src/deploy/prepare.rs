@@ -53,8 +53,7 @@ pub fn stage_script(h: &Host) -> Option<Script> {
 
 /// A step that failed on one host: reported as `host.failed`, and `host: step: error`.
 fn failed(h: &Host, reporter: &dyn Reporter, step: Step, e: &StepError) -> String {
-    h.session.report_failure(reporter, step, e);
-    format!("{}: {}: {e}", h.session.name(), step.as_str())
+    h.session.failed_at(reporter, step, e)
 }
 
 /// Push and build on one host (a deploy).

@@ -240,6 +240,18 @@ impl Session {
         }
     }
 
+    /// Reports a failed step of this host as `host.failed`, and returns the error as the
+    /// run's failure names it: `host: step: error`.
+    pub fn failed_at(
+        &self,
+        reporter: &dyn Reporter,
+        step: Step,
+        error: &dyn std::fmt::Display,
+    ) -> String {
+        self.report_failure(reporter, step, error);
+        format!("{}: {}: {error}", self.name(), step.as_str())
+    }
+
     /// Reports a failed step of this host as `host.failed`.
     pub fn report_failure(
         &self,

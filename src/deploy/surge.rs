@@ -17,7 +17,7 @@ use std::time::Instant;
 use super::health;
 use super::policy::{self, Gate};
 use super::proxy::{running, Flip, ProxyHooks};
-use super::state::{Host, Phase, StepError};
+use super::state::{Host, Phase, Step, StepError};
 use super::switch;
 use super::Request;
 use crate::parallel;
@@ -51,7 +51,7 @@ fn swap(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Result<()
         let script = switch::forward_script(req, h);
         h.session
             .run(&script, reporter)
-            .map_err(|e| format!("{}: {e}", h.session.name()))?;
+            .map_err(|e| h.session.failed_at(reporter, Step::Switch, &e))?;
         h.session.phase = Phase::Switched;
         reporter.event(&Event::HostSwitched {
             host: h.session.name(),
@@ -209,7 +209,8 @@ fn start_and_flip(
     reporter: &dyn Reporter,
 ) -> Result<Vec<PendingGate>, String> {
     let started = parallel::each(hosts.iter_mut(), |h| {
-        start_new_bank(req, h, reporter).map_err(|e| format!("{}: {e}", h.session.name()))
+        start_new_bank(req, h, reporter)
+            .map_err(|e| h.session.failed_at(reporter, Step::Switch, &e))
     });
     let mut gates = Vec::new();
     let mut errors = Vec::new();
@@ -237,8 +238,7 @@ fn start_and_flip(
                 // needs a human (exit 5).
                 let reason = format!("the flip failed ({e}) and so did putting it back ({back})");
                 for h in hosts.iter_mut() {
-                    h.session
-                        .report_failure(reporter, super::state::Step::Revert, &reason);
+                    h.session.report_failure(reporter, Step::Revert, &reason);
                     h.session.phase = Phase::RevertFailed {
                         reason: reason.clone(),
                     };
@@ -267,7 +267,8 @@ fn retire(
     reporter: &dyn Reporter,
 ) -> Result<(), String> {
     let retired = parallel::each(hosts.iter_mut(), |h| {
-        retire_old_bank(req, h, hooks, reporter).map_err(|e| format!("{}: {e}", h.session.name()))
+        retire_old_bank(req, h, hooks, reporter)
+            .map_err(|e| h.session.failed_at(reporter, Step::Switch, &e))
     });
     if last {
         hooks.proxies.tidy(req, reporter);
@@ -277,7 +278,7 @@ fn retire(
         |((h, gate), retired)| {
             retired?;
             gate.check(req, h, reporter)
-                .map_err(|e| format!("{}: {e}", h.session.name()))
+                .map_err(|e| h.session.failed_at(reporter, Step::Switch, &e))
         },
     );
     super::state::all_ok(results)

@@ -6,7 +6,7 @@ use super::interrupt::interrupted;
 use super::policy;
 use super::proxy::ProxyHooks;
 use super::rollout::{self, Change, Deferred, InstanceHooks};
-use super::state::{Host, Phase, StepError};
+use super::state::{Host, Phase, Step, StepError};
 use super::surge;
 use super::Request;
 use crate::config::RolloutMode;
@@ -125,7 +125,7 @@ fn settle(
                 host: h.session.name(),
                 ms: h.session.ms(),
             }),
-            Err(e) => errors.push(format!("{}: {e}", h.session.name())),
+            Err(e) => errors.push(h.session.failed_at(reporter, Step::Switch, &e)),
         }
     }
     if errors.is_empty() {
@@ -174,7 +174,7 @@ pub fn all(
             .collect();
         let results = parallel::each(in_batch, |h| {
             host(req, h, Direction::Forward, hooks, reporter)
-                .map_err(|e| format!("{}: {e}", h.session.name()))
+                .map_err(|e| h.session.failed_at(reporter, Step::Switch, &e))
         });
         let mut errors = Vec::new();
         let mut next = Vec::new();

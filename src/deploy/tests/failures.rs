@@ -118,6 +118,13 @@ fn a_health_failure_reverts_the_switched_hosts_and_exits_4() {
             .unwrap_or_else(|| panic!("{n}: {names:?}"))
     };
     assert!(pos("host.reverted h2") < pos("host.reverted h1"));
+    // The failure names its host and step once: `host.failed` at `switch`, before the revert.
+    assert!(pos("host.failed h2") < pos("host.reverted h2"));
+    let failed = events.0.lock().unwrap().iter().find_map(|e| match e {
+        Event::HostFailed { host, step, .. } if host == "h2" => Some(step.clone()),
+        _ => None,
+    });
+    assert_eq!(failed.as_deref(), Some("switch"));
     for i in 0..2 {
         let swaps = log_of(&logs, i)
             .iter()

@@ -1,0 +1,104 @@
+//! A host's network fails: silent (its link down) during the build or after another host
+//! switched, down from the start, or its SSH session reset.
+
+use std::time::{Duration, Instant};
+
+use super::{
+    app_with_a_slow_next_boot, app_with_a_slow_next_build, assert_serves, lock_and_releases, spawn,
+    wait_for_process, wait_for_switch, Run, Unlinked,
+};
+use crate::support::{on, APP};
+use crate::testbed::Testbed;
+
+#[test]
+fn a_host_gone_silent_during_the_build_is_named_within_seconds_and_the_others_are_cleaned() {
+    let tb = Testbed::up(3);
+    let (app, first, before) = app_with_a_slow_next_build(&tb, &["h1", "h2", "h3"], 4);
+    let child = spawn(&app, &[]);
+    wait_for_process(&tb, "h2", "sleep 4");
+    let _down = Unlinked::now("h2");
+    // Keepalives every 5 s, 3 unanswered: 15 s, plus the step in flight.
+    Run::finish(child, Instant::now(), Duration::from_secs(60)).expect(
+        "silent during the build",
+        1,
+        Duration::from_secs(25),
+        "h2",
+        &["FAILED in build", "no answer"],
+    );
+    for host in ["h1", "h3"] {
+        assert_eq!(lock_and_releases(&tb, host), before, "{host}");
+        assert_serves(&tb, host, &first);
+    }
+}
+
+#[test]
+fn a_host_unreachable_from_the_start_is_named_within_the_connect_timeout() {
+    let tb = Testbed::up(2);
+    let (app, first, before) = app_with_a_slow_next_build(&tb, &["h1", "h2"], 0);
+    let _down = Unlinked::now("h2");
+    // The test bed's ssh_config: ConnectTimeout 5.
+    Run::deliver(&app, Duration::from_secs(60)).expect(
+        "unreachable from the start",
+        1,
+        Duration::from_secs(10),
+        "h2",
+        &["connect"],
+    );
+    assert_eq!(lock_and_releases(&tb, "h1"), before, "h1 untouched");
+    assert_serves(&tb, "h1", &first);
+}
+
+#[test]
+fn a_host_gone_silent_after_another_switched_is_named_and_the_switched_host_reverted() {
+    let tb = Testbed::up(2);
+    let (app, first, next) = app_with_a_slow_next_boot(&tb, 1000);
+    let child = spawn(&app, &[]);
+    // Rolling, one host at a time: h2 goes silent while h1 rolls, before its own turn.
+    wait_for_switch(&tb, "h1", &next);
+    let _down = Unlinked::now("h2");
+    // h2 never switched: every host serves what it served before (SPEC §2: exit 4).
+    Run::finish(child, Instant::now(), Duration::from_secs(60)).expect(
+        "silent after h1 switched",
+        4,
+        Duration::from_secs(30),
+        "h2",
+        &["FAILED in switch", "no answer"],
+    );
+    assert_serves(&tb, "h1", &first);
+}
+
+#[test]
+fn a_host_whose_session_is_reset_during_the_build_is_named_at_once() {
+    let tb = Testbed::up(2);
+    let (app, first, before) = app_with_a_slow_next_build(&tb, &["h1", "h2"], 3);
+    let child = spawn(&app, &[]);
+    wait_for_process(&tb, "h2", "sleep 3");
+    // The session's sshd on h2 killed: the connection is closed by the host, not silent.
+    let out = tb.exec("h2", "pkill -u app -x sshd");
+    assert!(out.status.success(), "pkill: {out:?}");
+    // h2 is named at once; the run then waits for h1's build (the rest of its 3 s) before
+    // it cleans up.
+    Run::finish(child, Instant::now(), Duration::from_secs(60)).expect(
+        "session reset during the build",
+        1,
+        Duration::from_secs(10),
+        "h2",
+        &["FAILED in build", "connection lost"],
+    );
+    assert_eq!(lock_and_releases(&tb, "h1"), before, "h1");
+    assert_serves(&tb, "h1", &first);
+    // deliver does not reconnect to clean up h2: its lock and the release dir stay there.
+    // The lock's lease (the sshd of the reset session) is gone, so the next deploy takes the
+    // lock over at once: no `unlock` needed.
+    let current = on(&tb, "h2", &format!("cat {APP}/current/REVISION"));
+    assert_eq!(current, first, "h2 never switched");
+    let next = app.ok(&[], 0);
+    assert!(
+        next.lines()
+            .any(|l| l.starts_with("h2 | took over the lock of ")),
+        "{next}"
+    );
+    for host in ["h1", "h2"] {
+        assert_serves(&tb, host, &app.git(&["rev-parse", "HEAD"]));
+    }
+}
