@@ -41,7 +41,7 @@ pub fn build_script(req: &Request, h: &Host) -> Script {
             &env.vars,
             env.build.timeout,
         ))
-        .then(release_dir::complete(layout, &req.release, &req.sha))
+        .then(release_dir::complete(layout, &req.release))
 }
 
 /// A rollback's own round trip, when its units differ from the installed ones.

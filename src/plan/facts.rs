@@ -22,7 +22,8 @@
 //! linger=yes|no                   /var/lib/systemd/linger/<user> exists
 //! repo=yes|no                     <base>/repo.git/HEAD exists
 //! current=releases/<ID>           readlink <base>/current (absent: no line)
-//! release=<ID>\t<sha>             per dir in releases/; sha from REVISION, empty when missing
+//! release=<ID>\t<sha>             per dir in releases/; sha from REVISION, empty when missing or
+//!                                 still building (`release_dir::BUILDING`)
 //! failed=<ID>                     after its release line, when a failed rollout marked it
 //!                                 (`releases/<ID>/.deliver-failed`, see `plan::failed`)
 //! tip=<sha>\trefs/releases/<ID>   per ref in repo.git
@@ -226,12 +227,13 @@ pub fn gather(layout: &Layout, app: &AppName, sup: Supervisor, depth: Depth) -> 
              [ -d \"$d\" ] || continue\n  \
              d=${{d%/}}\n  \
              r=\n  \
-             if [ -f \"$d/REVISION\" ]; then {{ read -r r <\"$d/REVISION\"; }} 2>/dev/null || true; fi\n  \
+             if [ -f \"$d/REVISION\" ] && [ ! -e \"$d/{building}\" ]; then {{ read -r r <\"$d/REVISION\"; }} 2>/dev/null || true; fi\n  \
              printf 'release=%s\\t%s\\n' \"${{d##*/}}\" \"$r\"\n  \
              if [ -e \"$d/{marker}\" ]; then printf 'failed=%s\\n' \"${{d##*/}}\"; fi\n\
              done",
             releases = base("releases"),
             marker = failed::MARKER,
+            building = super::release_dir::BUILDING,
         ),
     )
     .raw(

@@ -43,27 +43,31 @@ pub fn prepare(
     linked_dirs: &[String],
     linked_files: &[String],
 ) -> Script {
-    files(layout, id, sha, linked_dirs, linked_files).then(complete(layout, id, sha))
+    files(layout, id, sha, linked_dirs, linked_files).then(complete(layout, id))
 }
 
-/// `REVISION`, written last, after the build hooks: it marks the release complete, and a
-/// release without it (a run killed mid-build) is never made current, never rolled back to,
-/// and pruned by the next run. From the home directory (a build `cd`s into the release).
-pub fn complete(layout: &Layout, id: &ReleaseId, sha: &str) -> Script {
+/// The marker of a release being built: [`files`] writes it with the release, [`complete`]
+/// removes it once the build hooks succeeded. A release that still has it (a run killed or
+/// cut off mid-build) is incomplete: never made current, never rolled back to, and pruned
+/// by the next run (the facts report it without a sha).
+pub const BUILDING: &str = ".deliver-building";
+
+/// Marks the release built (removes [`BUILDING`]), after the build hooks. From the home
+/// directory: a build `cd`s into the release.
+pub fn complete(layout: &Layout, id: &ReleaseId) -> Script {
     Script::new("release.complete").raw(
-        "REVISION last: a release without it is incomplete and never made current",
+        "built: the release is complete from here",
         format!(
-            "cd\nprintf '%s\\n' {} >{}",
-            quote(sha),
-            quote(&layout.revision(id))
+            "cd\nrm -f {}",
+            quote(&layout.join(&format!("releases/{id}/{BUILDING}")))
         ),
     )
 }
 
-/// Creates `releases/<ID>` from commit `sha` (already pushed into `repo.git`) and links each
-/// linked dir and file to `shared/` with a relative symlink (a missing shared file is created
-/// empty, mode 0600); no `REVISION` yet ([`complete`]). Exits [`EXISTS`] if the directory
-/// exists.
+/// Creates `releases/<ID>` from commit `sha` (already pushed into `repo.git`), marked
+/// [`BUILDING`] until [`complete`], links each linked dir and file to `shared/` with a
+/// relative symlink (a missing shared file is created empty, mode 0600), and writes
+/// `REVISION` (which the build hooks may read). Exits [`EXISTS`] if the directory exists.
 ///
 /// # Panics
 /// When `sha` is not a full hex commit id (the caller resolved it; anything else is a bug).
@@ -99,6 +103,10 @@ pub fn files(
             ),
         )
         .cmd("mkdir", [dir.as_str()])
+        .raw(
+            "incomplete until `complete` (a builtin redirection: no process)",
+            format!(": >{}", quote(&format!("{dir}/{BUILDING}"))),
+        )
         // POSIX sh has no pipefail: `git archive | tar -x` would hide a failing archive, so the
         // archive goes to a file first and each side fails the script on its own.
         .cmd(
@@ -150,7 +158,14 @@ pub fn files(
     for l in &links {
         s = s.cmd("ln", ["-s", &l.target, &l.in_release]);
     }
-    s
+    s.raw(
+        "REVISION for the build hooks; complete only without the building marker",
+        format!(
+            "printf '%s\\n' {} >{}",
+            quote(sha),
+            quote(&layout.revision(id))
+        ),
+    )
 }
 
 /// One linked dir or file: `in_release` is replaced by a relative symlink to `shared`.
@@ -634,5 +649,45 @@ mod tests {
         assert!(!sandbox
             .path("shop/releases/20240131235959-0a1b2c3")
             .exists());
+    }
+
+    #[test]
+    fn a_release_is_marked_building_until_complete_and_cannot_go_current_before() {
+        let sandbox = Sandbox::new();
+        let layout = Layout::new("~/shop");
+        let sha = sandbox.commit("shop", id().as_str(), &[("a", "a")]);
+        sandbox.run(&files(&layout, &id(), &sha, &[], &[])).ok();
+        let dir = sandbox.path("shop/releases/20240131235959-0a1b2c3");
+        assert!(dir.join(BUILDING).exists());
+        assert!(
+            dir.join("REVISION").exists(),
+            "the build hooks may read REVISION"
+        );
+        let facts = sandbox
+            .run(&crate::plan::facts::gather(
+                &layout,
+                &crate::config::AppName("shop".to_owned()),
+                crate::config::Supervisor::SystemdUser,
+                crate::plan::facts::Depth::Layout,
+            ))
+            .ok();
+        assert!(
+            facts.stdout.contains("release=20240131235959-0a1b2c3\t\n"),
+            "a release still building has no sha: {}",
+            facts.stdout
+        );
+        let swap = sandbox.run(&crate::plan::switch::swap_current(&layout, &id()));
+        assert_eq!(
+            swap.status,
+            crate::plan::switch::NO_RELEASE,
+            "{}",
+            swap.stderr
+        );
+        assert!(!sandbox.path("shop/current").exists());
+        sandbox.run(&complete(&layout, &id())).ok();
+        assert!(!dir.join(BUILDING).exists());
+        sandbox
+            .run(&crate::plan::switch::swap_current(&layout, &id()))
+            .ok();
     }
 }

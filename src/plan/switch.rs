@@ -20,11 +20,15 @@ pub fn swap_current(layout: &Layout, id: &ReleaseId) -> Script {
         .raw(
             "current only ever points at a complete release",
             format!(
-                "if [ ! -f {revision} ]; then\n  \
-                 echo \"deliver: \"{revision}\" is missing; current stays as it is\" >&2\n  \
+                "if [ ! -f {revision} ] || [ -e {building} ]; then\n  \
+                 echo \"deliver: release \"{id}\" is incomplete (no REVISION, or its build never \
+                 finished); current stays as it is\" >&2\n  \
                  exit {NO_RELEASE}\n\
                  fi",
                 revision = quote(&layout.revision(id)),
+                building =
+                    quote(&layout.join(&format!("releases/{id}/{}", super::release_dir::BUILDING))),
+                id = quote(id.as_str()),
             ),
         )
         .raw(

@@ -79,15 +79,8 @@ fn a_release_that_never_becomes_healthy_is_reverted_within_the_deadline() {
             broken.fault
         );
         edit(&app, broken.file, broken.to, broken.from);
-        // systemd refuses a 6th start of a unit within 10 s (StartLimitBurst): the crash
-        // loop leaves web@5000 there, and the next restart, forward or back, would fail
-        // (exit 5). Each case starts from a clean slate; the report of issue 12 has it.
-        for host in ["h1", "h2"] {
-            on(
-                &tb,
-                host,
-                &format!("systemctl --user reset-failed '{APP}-*'"),
-            );
-        }
+        // No reset between cases: the crash loop leaves web@5000 past systemd's start limit
+        // (StartLimitBurst), and the next case's rollout (forward, then back) must still
+        // restart it (deliver resets the limit on a refused restart).
     }
 }

@@ -249,6 +249,11 @@ fn app_with_a_slow_next_build(
         &format!("hooks = [\"node build.js\", \"sleep {secs}\"]"),
     );
     app.commit("a slow build");
+    // A `sleep` an earlier test's killed run left behind would pass for this run's build in
+    // `wait_for_process`.
+    for host in hosts {
+        tb.exec(host, "pkill -u app -x sleep || true");
+    }
     (app, sha, before)
 }
 
