@@ -521,15 +521,8 @@ struct Follow {
 
 impl Follow {
     fn start(app: &App, args: &[&str]) -> Follow {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_deliver"))
-            .current_dir(app.path())
-            .args(args)
-            .env("HOME", &app.home)
-            .env("CI", "true")
-            .env_remove("DELIVER_SSH_CONFIG")
-            .env_remove("DELIVER_SSH_KEY")
-            .env_remove("DELIVER_KNOWN_HOSTS")
-            .stdin(Stdio::null())
+        let mut child = app
+            .command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

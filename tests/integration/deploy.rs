@@ -5,7 +5,7 @@
 
 use std::process::{Command, Output, Stdio};
 
-use crate::support::{on, shown, text, App, APP};
+use crate::support::{assert_answers, on, shown, text, App, APP};
 use crate::testbed::Testbed;
 
 fn assert_status(out: &Output, code: i32) {
@@ -25,14 +25,7 @@ fn releases(tb: &Testbed, host: &str) -> Vec<String> {
 
 /// The app on every port of the formation answers with this commit's build.
 fn assert_serves(tb: &Testbed, host: &str, sha: &str) {
-    for port in [5000, 5001] {
-        let body = on(tb, host, &format!("curl -s --max-time 2 localhost:{port}/"));
-        assert!(
-            body.contains(&format!("revision={}", &sha[..7])),
-            "{host}:{port} answers {body:?}, not revision {}",
-            &sha[..7]
-        );
-    }
+    assert_answers(tb, host, sha);
     let states = on(
         tb,
         host,

@@ -62,15 +62,9 @@ fn shared_env_values_and_the_ssh_key_appear_in_no_output_log_or_command_line() {
             samples
         })
     };
-    let out = Command::new(env!("CARGO_BIN_EXE_deliver"))
-        .current_dir(app.path())
-        .args(["-v", "--json", "deploy"])
-        .env("HOME", &app.home)
-        .env("CI", "true")
+    let out = app
+        .command(&["-v", "--json", "deploy"])
         .env("DELIVER_SSH_KEY", &key)
-        .env_remove("DELIVER_SSH_CONFIG")
-        .env_remove("DELIVER_KNOWN_HOSTS")
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     stop.store(true, Ordering::SeqCst);

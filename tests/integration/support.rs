@@ -322,3 +322,15 @@ pub fn shown(out: &Output) -> String {
 pub fn on(tb: &Testbed, host: &str, cmd: &str) -> String {
     text(&tb.ssh(host, cmd).stdout).trim().to_string()
 }
+
+/// Ports 5000 and 5001 of `host` answer with the build of commit `sha`.
+pub fn assert_answers(tb: &Testbed, host: &str, sha: &str) {
+    for port in [5000, 5001] {
+        let body = on(tb, host, &format!("curl -s --max-time 2 localhost:{port}/"));
+        assert!(
+            body.contains(&format!("revision={}", &sha[..7])),
+            "{host}:{port} answers {body:?}, not revision {}",
+            &sha[..7]
+        );
+    }
+}

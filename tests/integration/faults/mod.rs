@@ -12,7 +12,7 @@ mod signals;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{on, shown, text, App, APP};
+use crate::support::{assert_answers, on, shown, text, App, APP};
 use crate::testbed::Testbed;
 
 /// The machine's end of `host`'s link (testbed.sh: veth `dtb-hIv` on the bridge).
@@ -55,15 +55,7 @@ impl Drop for Unlinked {
 
 /// deliver in the app, spawned.
 fn spawn(app: &App, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_deliver"))
-        .current_dir(app.path())
-        .args(args)
-        .env("HOME", &app.home)
-        .env("CI", "true")
-        .env_remove("DELIVER_SSH_CONFIG")
-        .env_remove("DELIVER_SSH_KEY")
-        .env_remove("DELIVER_KNOWN_HOSTS")
-        .stdin(Stdio::null())
+    app.command(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -207,18 +199,14 @@ fn assert_serves(tb: &Testbed, host: &str, sha: &str) {
         revision, sha,
         "{host}: `current` is not the release of {sha}"
     );
-    for port in [5000, 5001] {
-        let body = on(tb, host, &format!("curl -s --max-time 2 localhost:{port}/"));
-        assert!(
-            body.contains(&format!("revision={}", &sha[..7])),
-            "{host}:{port} answers {body:?}, not revision {}",
-            &sha[..7]
-        );
-    }
+    assert_answers(tb, host, sha);
     let half_made = on(
         tb,
         host,
-        &format!("for d in {APP}/releases/*/; do [ -f \"$d/REVISION\" ] || echo \"$d\"; done"),
+        &format!(
+            "for d in {APP}/releases/*/; do \
+             [ -f \"$d/REVISION\" ] && [ ! -e \"$d/.deliver-building\" ] || echo \"$d\"; done"
+        ),
     );
     assert_eq!(half_made, "", "{host}: half-made release dirs");
 }
