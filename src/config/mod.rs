@@ -35,6 +35,7 @@ pub use section::hooks::Hooks;
 pub use section::limits::{format_size, Limits};
 pub use section::processes::{Instances, ProcessSetting};
 pub use section::proxy::{Proxy, UpstreamName};
+pub use section::release::Release;
 pub use section::rollout::{BatchSize, Rollout, RolloutMode};
 pub(crate) use value::too_long;
 pub use value::MAX_ARG_BYTES;
@@ -152,6 +153,8 @@ pub struct Environment {
     pub limits: Vec<Limits>,
     /// `[hooks]`: local commands around a deploy or rollback.
     pub hooks: Hooks,
+    /// `[release]`: the command run once per deploy, on one host, before switching.
+    pub release: Option<Release>,
     pub hosts: Vec<HostSpec>,
     /// Where some values were written, for checks that need the Procfile too.
     pub sources: Sources,

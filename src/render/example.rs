@@ -163,6 +163,7 @@ fn environment() -> Environment {
         }),
         limits: Vec::new(),
         hooks: crate::config::Hooks::default(),
+        release: None,
         hosts: vec![
             host(None, "web1.example.com", None),
             host(Some("deploy"), "web2.example.com", Some(2222)),

@@ -67,25 +67,24 @@ impl BuildSettings {
 
 /// A list of shell commands: none empty, none with NUL, none longer than an argument may be.
 pub(super) fn commands(field: &Field<Vec<Field<String>>>) -> Result<Vec<String>, Problem> {
-    field
-        .value
-        .iter()
-        .map(|hook| {
-            if hook.value.trim().is_empty() {
-                return Err(Problem::new(hook.at, format!("{} is empty", hook.path)));
-            }
-            if hook.value.contains('\0') {
-                return Err(Problem::new(
-                    hook.at,
-                    format!("{} must not contain NUL", hook.path),
-                ));
-            }
-            if let Some(message) = crate::config::too_long(&hook.path, hook.value.len()) {
-                return Err(Problem::new(hook.at, message));
-            }
-            Ok(hook.value.clone())
-        })
-        .collect()
+    field.value.iter().map(command).collect()
+}
+
+/// One shell command: not empty, no NUL, no longer than an argument may be.
+pub(super) fn command(hook: &Field<String>) -> Result<String, Problem> {
+    if hook.value.trim().is_empty() {
+        return Err(Problem::new(hook.at, format!("{} is empty", hook.path)));
+    }
+    if hook.value.contains('\0') {
+        return Err(Problem::new(
+            hook.at,
+            format!("{} must not contain NUL", hook.path),
+        ));
+    }
+    if let Some(message) = crate::config::too_long(&hook.path, hook.value.len()) {
+        return Err(Problem::new(hook.at, message));
+    }
+    Ok(hook.value.clone())
 }
 
 #[cfg(test)]

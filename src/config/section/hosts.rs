@@ -39,12 +39,7 @@ pub(super) fn distinct(hosts: &[Set<HostSpec>], default_user: Option<&str>) -> R
         HashMap::with_capacity(hosts.len());
     for host in hosts {
         let spec = &host.value;
-        let key = (
-            spec.user.as_deref().or(default_user),
-            spec.host.to_ascii_lowercase(),
-            spec.port.unwrap_or(22),
-        );
-        match seen.entry(key) {
+        match seen.entry(identity(spec, default_user)) {
             Entry::Vacant(slot) => {
                 slot.insert(host);
             }
@@ -62,6 +57,19 @@ pub(super) fn distinct(hosts: &[Set<HostSpec>], default_user: Option<&str>) -> R
         }
     }
     Ok(())
+}
+
+/// What makes a host one host: its user (`default_user` when it names none), its name in any
+/// case and its port (22 when none is written).
+pub(super) fn identity<'a>(
+    spec: &'a HostSpec,
+    default_user: Option<&'a str>,
+) -> (Option<&'a str>, String, u16) {
+    (
+        spec.user.as_deref().or(default_user),
+        spec.host.to_ascii_lowercase(),
+        spec.port.unwrap_or(22),
+    )
 }
 
 /// nginx takes no IPv6 zone id (`fe80::1%eth0`) in an upstream `server`: a host that has

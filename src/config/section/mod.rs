@@ -19,6 +19,7 @@ pub(super) mod limits;
 pub(super) mod linked;
 pub(super) mod processes;
 pub(super) mod proxy;
+pub(super) mod release;
 pub(super) mod rollout;
 
 use std::collections::BTreeMap;
@@ -34,10 +35,11 @@ use hooks::{HooksSettings, RawHooks};
 use limits::{LimitSettings, RawLimits};
 use processes::{ProcessSetting, RawProcesses};
 use proxy::{ProxySettings, RawProxy};
+use release::{RawRelease, ReleaseSettings};
 use rollout::{RawRollout, RolloutSettings};
 
 /// Keys of the top level and of every `[environments.NAME]`.
-pub(super) const SETTINGS_KEYS: [&str; 18] = [
+pub(super) const SETTINGS_KEYS: [&str; 19] = [
     "user",
     "deploy_to",
     "ref",
@@ -56,6 +58,7 @@ pub(super) const SETTINGS_KEYS: [&str; 18] = [
     "proxy",
     "limits",
     "hooks",
+    "release",
 ];
 
 /// One level (top level or one environment) as written.
@@ -71,6 +74,7 @@ pub(super) struct RawSettings {
     pub proxy: Option<RawProxy>,
     pub limits: RawLimits,
     pub hooks: RawHooks,
+    pub release: RawRelease,
 }
 
 impl RawSettings {
@@ -85,6 +89,7 @@ impl RawSettings {
             "proxy" => self.proxy = Some(RawProxy::read(entry)?),
             "limits" => self.limits = limits::read(entry)?,
             "hooks" => self.hooks = RawHooks::read(entry)?,
+            "release" => self.release = RawRelease::read(entry)?,
             _ => return self.general.take(entry),
         }
         Ok(true)
@@ -104,6 +109,7 @@ pub(super) struct Settings {
     proxy: Option<ProxySettings>,
     limits: Vec<LimitSettings>,
     hooks: HooksSettings,
+    release: ReleaseSettings,
 }
 
 impl Settings {
@@ -119,6 +125,7 @@ impl Settings {
             proxy: raw.proxy.as_ref().map(ProxySettings::check).transpose()?,
             limits: limits::check(&raw.limits, locator)?,
             hooks: HooksSettings::check(&raw.hooks)?,
+            release: ReleaseSettings::check(&raw.release)?,
         })
     }
 
@@ -134,6 +141,7 @@ impl Settings {
             proxy: ProxySettings::overlay(self.proxy, over.proxy),
             limits: limits::overlay(self.limits, over.limits),
             hooks: self.hooks.overlay(over.hooks),
+            release: self.release.overlay(over.release),
         }
     }
 
@@ -155,8 +163,9 @@ impl Settings {
         if let Some(proxy) = &proxy {
             hosts::reachable_by(hosts, proxy, name)?;
         }
-        let hosts = hosts.iter().map(|h| h.value.clone()).collect();
+        let hosts: Vec<_> = hosts.iter().map(|h| h.value.clone()).collect();
         let general = self.general.finish(app);
+        let release = self.release.finish(name, &hosts, general.user.as_deref())?;
         let limits = limits::finish(self.limits, general.supervisor)?;
         Ok(Environment {
             name: name.to_owned(),
@@ -178,6 +187,7 @@ impl Settings {
             proxy,
             limits,
             hooks: self.hooks.finish(),
+            release,
             hosts,
             sources: Sources {
                 port_base: general.port_base_at.map(|at| locator.location(at)),
