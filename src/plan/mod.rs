@@ -19,6 +19,7 @@ pub mod log;
 pub mod neighbours;
 pub mod proxy;
 pub mod prune;
+pub mod release_command;
 pub mod release_dir;
 pub mod restarts;
 #[cfg(test)]

@@ -269,7 +269,7 @@ pub fn build(
 }
 
 /// Whole seconds, rounded up, at least 1 (`timeout 0` would mean no limit).
-fn timeout_seconds(timeout: Duration) -> u64 {
+pub(crate) fn timeout_seconds(timeout: Duration) -> u64 {
     let whole = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
     whole.max(1)
 }
