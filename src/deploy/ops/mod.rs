@@ -1,11 +1,12 @@
 //! The operations that ship a release to every host, composed of the phases of `deploy::`:
 //! [`deploy`] (a new commit) and [`rollback`] (a release already on the hosts). Both run
 //! [`ship`]: open every session (lock, facts), decide each host's target, stop at a no-op
-//! or a dry run, prepare all hosts in parallel, switch batch by batch through the rollout
-//! core, then finish (prune, log, unlock) or revert. The local `[hooks]` run around it, in
-//! `commands::local_hooks`.
+//! or a dry run, prepare all hosts in parallel, run a deploy's release command on its host,
+//! switch batch by batch through the rollout core, then finish (prune, log, unlock) or
+//! revert. The local `[hooks]` run around it, in `commands::local_hooks`.
 
 mod deploy;
+mod release_command;
 mod rollback;
 
 pub use deploy::deploy;
@@ -95,6 +96,9 @@ fn ship(req: &Request, remotes: Remotes, reporter: &dyn Reporter) -> Outcome {
     if interrupted() {
         return failed(&mut hosts, "interrupted before switching");
     }
+    if let Err(e) = release_command::run(req, &mut hosts, reporter) {
+        return failed(&mut hosts, &e);
+    }
     if let Err(e) = proxies.start(req, &hosts) {
         return failed(&mut hosts, &e);
     }
@@ -128,6 +132,7 @@ fn dry_run(req: &Request, hosts: &mut [Host], proxies: &Proxies, reporter: &dyn 
             Action::Deploy => scripts.push(prepare::build_script(req, h)),
             Action::Rollback => scripts.extend(prepare::stage_script(h)),
         }
+        scripts.extend(release_command::script(req, h));
         scripts.push(switch::forward_script(req, h));
         let units: Vec<String> =
             super::policy::order(h.target.instances(&req.env), &req.env.health.process)

@@ -280,4 +280,5 @@ fn log_of(logs: &Logs, i: usize) -> Vec<String> {
 mod failed_mark;
 mod failures;
 mod proxy;
+mod release_command;
 mod rollout;
