@@ -190,6 +190,11 @@ pub struct DeployArgs {
     #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::parse)]
     pub lock_wait: Option<std::time::Duration>,
 
+    /// Do not run the `[release] command` this once (an emergency: e.g. a migration that
+    /// cannot succeed and a fix that must ship).
+    #[arg(long)]
+    pub skip_release_command: bool,
+
     /// Print the remote scripts instead of running them; change nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -1,4 +1,5 @@
-//! `deliver [deploy] [ENV] [--ref REF] [--hosts H,..] [--batch N|P%] [--force] [--dry-run]`:
+//! `deliver [deploy] [ENV] [--ref REF] [--hosts H,..] [--batch N|P%] [--force]
+//! [--skip-release-command] [--dry-run]`:
 //! resolves the commit locally, checks deliver.toml with the commit's Procfile as
 //! `check --offline` does (exit 2 before any host is contacted), connects to every host (one
 //! session each) and hands the rest to `deploy`.
@@ -13,6 +14,7 @@ use super::hosts;
 use super::input_check;
 use super::local_hooks;
 use super::project::{beside, load_config, Project};
+use super::UsageError;
 use crate::cli::DeployArgs;
 use crate::deploy::{self, interrupt, Request};
 use crate::outcome::Outcome;
@@ -23,9 +25,10 @@ use crate::ui::Ui;
 
 pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let config = load_config(config_path)?;
-    let env = config.environment(args.env.as_deref())?.clone();
+    let mut env = config.environment(args.env.as_deref())?.clone();
     hosts::own_upstream(&config, &env)?;
     let selected = hosts::select(&env, &args.hosts)?;
+    release_command(&mut env, &selected, args.skip_release_command, ui)?;
     let dir = config_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -76,6 +79,35 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         &reporter,
         |reporter| connect_and_run(&request, &selected, &reporter, ui),
     )
+}
+
+/// The `[release] command` of this deploy: dropped with `--skip-release-command` (said
+/// once); else its host must be one of the hosts deployed to (exit 2 before any host is
+/// contacted when `--hosts` leaves it out).
+fn release_command(
+    env: &mut crate::config::Environment,
+    selected: &[crate::config::HostSpec],
+    skip: bool,
+    ui: &Ui,
+) -> Result<()> {
+    if skip {
+        if let Some(release) = env.release.take() {
+            ui.warn(&format!(
+                "--skip-release-command: the release command `{}` does not run",
+                release.command
+            ));
+        }
+        return Ok(());
+    }
+    match &env.release {
+        Some(release) if !selected.contains(&release.host) => Err(UsageError(format!(
+            "--hosts leaves out {}, where the release command runs ([release] host); add it \
+             to --hosts, or pass --skip-release-command",
+            release.host
+        ))
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// Connects to the selected hosts (one session each) and runs the deploy.
