@@ -11,6 +11,7 @@ mod faults;
 mod limits;
 mod load;
 mod operations;
+mod release_command;
 mod remote;
 mod render;
 mod secrets;

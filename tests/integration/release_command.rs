@@ -1,0 +1,98 @@
+//! The `[release] command` on the test bed (issue 13, SPEC §9): a failing one switches
+//! nothing and leaves no release dir; one that succeeds runs once, on its host only, in the
+//! new release with `[env]` and `shared/.env`; `--skip-release-command` and `rollback` do
+//! not run it. Needs root (the test bed).
+// See: issue 13
+
+use crate::support::{on, shown, text, App, APP};
+use crate::testbed::Testbed;
+
+const HOSTS: [&str; 2] = ["h1", "h2"];
+
+/// Each host's `current` and releases.
+fn state(tb: &Testbed) -> Vec<(String, String)> {
+    HOSTS
+        .iter()
+        .map(|h| {
+            (
+                on(tb, h, &format!("readlink {APP}/current")),
+                on(tb, h, &format!("ls {APP}/releases")),
+            )
+        })
+        .collect()
+}
+
+/// deliver.toml with `[release]` running `command` on h2, `MARK_ENV` in `[env]`.
+fn release_on_h2(app: &App, command: &str) {
+    let command = toml::Value::String(command.to_owned());
+    app.config_env(
+        &format!("[release]\ncommand = {command}\nhost = \"h2\"\n"),
+        &[("MARK_ENV", "from-env")],
+    );
+}
+
+#[test]
+fn release_command_runs_once_on_its_host_before_switching() {
+    let tb = Testbed::up(2);
+    let app = App::new(&tb, &HOSTS);
+    app.ok(&[], 0);
+    for h in HOSTS {
+        on(
+            &tb,
+            h,
+            &format!("printf 'FROM_DOTENV=from-dotenv\\n' > {APP}/shared/.env; rm -f marker"),
+        );
+    }
+    let before = state(&tb);
+
+    // A failing release command: exit 1, nothing switched, no new release dir anywhere.
+    release_on_h2(&app, "echo migrating; exit 3");
+    app.commit("a release command that fails");
+    let out = app.deliver(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains("h2 | migrating"), "{}", shown(&out));
+    assert!(
+        all.contains("h2: release: release.command exited 3"),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(state(&tb), before);
+
+    // One that writes a marker: on h2 only, once, with [env], shared/.env, the new release.
+    release_on_h2(
+        &app,
+        "echo \"$MARK_ENV $FROM_DOTENV $(basename \"$PWD\")\" >> ~/marker",
+    );
+    app.commit("a release command that writes a marker");
+    app.ok(&[], 0);
+    let current = on(&tb, "h2", &format!("basename $(readlink {APP}/current)"));
+    assert_eq!(
+        on(&tb, "h1", &format!("basename $(readlink {APP}/current)")),
+        current
+    );
+    assert_ne!(format!("releases/{current}"), before[1].0);
+    let marker = format!("from-env from-dotenv {current}");
+    assert_eq!(on(&tb, "h2", "cat marker"), marker);
+    assert_eq!(
+        on(&tb, "h1", "test -e marker && echo there || echo none"),
+        "none"
+    );
+
+    // --skip-release-command deploys without it; rollback never runs it.
+    std::fs::write(app.path().join("skipped"), "x").unwrap();
+    app.commit("deployed without the release command");
+    app.ok(&["deploy", "--skip-release-command"], 0);
+    let skipped = on(&tb, "h2", &format!("basename $(readlink {APP}/current)"));
+    assert_ne!(skipped, current);
+    app.ok(&["rollback"], 0);
+    assert_eq!(
+        on(&tb, "h2", &format!("basename $(readlink {APP}/current)")),
+        current
+    );
+    assert_eq!(on(&tb, "h2", "cat marker"), marker);
+    assert_eq!(
+        on(&tb, "h1", "test -e marker && echo there || echo none"),
+        "none"
+    );
+}
