@@ -4,7 +4,7 @@
 //! not run it. Needs root (the test bed).
 // See: issue 13
 
-use crate::support::{on, shown, text, App, APP};
+use crate::support::{on, shown, text, App, Test, APP};
 use crate::testbed::Testbed;
 
 const HOSTS: [&str; 2] = ["h1", "h2"];
@@ -95,4 +95,27 @@ fn release_command_runs_once_on_its_host_before_switching() {
         on(&tb, "h1", "test -e marker && echo there || echo none"),
         "none"
     );
+}
+
+#[test]
+fn release_command_config_and_hosts_are_checked_before_any_host_is_contacted() {
+    let toml = "app = \"shop\"\nhosts = [\"h1\", \"h2\"]\n[release]\ncommand = \"bin/migrate\"\n";
+    Test::new()
+        .toml(&format!("{toml}host = \"h3\"\n"))
+        .procfile("web: node server.js\n")
+        .args(["check", "--offline"])
+        .status(2)
+        .stderr(
+            "deliver.toml:5:8: release.host `h3` is not a host of environment `default` (its \
+             hosts: h1, h2)",
+        )
+        .run();
+    // --hosts leaving out the release command's host (h1 by default): exit 2, nothing run.
+    Test::new()
+        .toml(toml)
+        .procfile("web: node server.js\n")
+        .args(["deploy", "--hosts", "h2"])
+        .status(2)
+        .stderr("--hosts leaves out h1, where the release command runs")
+        .run();
 }
