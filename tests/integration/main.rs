@@ -1,6 +1,9 @@
-//! The one integration test binary: CLI behaviour (`cli`), rendered units checked by the real
-//! tools (`render`), and end-to-end runs against the project's test bed (`testbed`, `deploy`,
-//! `commands`, `units`, `speed`, `sizing`, `limits`, and `zero_downtime` under the POST load of `load`).
+//! The one integration test binary: CLI behaviour (`cli`, `cli_input`), rendered units
+//! checked by the real tools (`render`), and end-to-end runs against the project's test bed:
+//! `testbed`, `remote`, `deploy`, `commands`, `units`, `speed`, `sizing`, `limits`,
+//! `failed_release`, `faults` (network, app and signal faults), `secrets`, `operations`
+//! (hooks, history, lock wait), `release_command`, and `zero_downtime` under the POST load
+//! of `load`.
 
 mod cli;
 mod cli_input;

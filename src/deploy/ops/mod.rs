@@ -99,6 +99,10 @@ fn ship(req: &Request, remotes: Remotes, reporter: &dyn Reporter) -> Outcome {
     if let Err(e) = release_command::run(req, &mut hosts, reporter) {
         return failed(&mut hosts, &e);
     }
+    // The release command may take long: a signal during it still stops the run here.
+    if interrupted() {
+        return failed(&mut hosts, "interrupted before switching");
+    }
     if let Err(e) = proxies.start(req, &hosts) {
         return failed(&mut hosts, &e);
     }
