@@ -144,13 +144,14 @@ impl Run {
     }
 }
 
-/// Waits until `host` runs a process whose command line contains `pattern` (as app).
+/// Waits until `host` runs a process whose command line starts with `pattern` (as app).
+/// Anchored: the shell that runs this `pgrep` has `pattern` in its own command line.
 fn wait_for_process(tb: &Testbed, host: &str, pattern: &str) {
     let t = Instant::now();
     while on(
         tb,
         host,
-        &format!("pgrep -u app -f {pattern:?} >/dev/null && echo yes"),
+        &format!("pgrep -u app -f '^{pattern}' >/dev/null && echo yes"),
     ) != "yes"
     {
         assert!(
