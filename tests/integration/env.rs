@@ -1,0 +1,183 @@
+//! `deliver env list|set|unset` (SPEC §9, issue 13) on the test bed: the value set reaches
+//! the web processes' environment and shows in no output (`-v --json` too) and no `list`;
+//! the other lines of `shared/.env` and their order survive; `unset` removes it the same way;
+//! a held lock is exit 3 with nothing changed.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::{on, shown, text, App, APP};
+use crate::testbed::Testbed;
+
+const SECRET: &str = "s3cr3t \"quoted\" $HOME `x` \\ 9f2e";
+const HOSTS: [&str; 2] = ["h1", "h2"];
+
+/// The environment of a web process on `host`, one `KEY=VALUE` per line.
+fn web_environ(tb: &Testbed, host: &str) -> String {
+    let out = tb.exec(
+        host,
+        "pid=$(pgrep -u app -f 'node server.js' | head -n 1); tr '\\0' '\\n' </proc/$pid/environ",
+    );
+    text(&out.stdout)
+}
+
+/// Runs deliver with `stdin` on its standard input; checks the exit code; stdout + stderr.
+fn deliver_with_stdin(app: &App, args: &[&str], stdin: &str, code: i32) -> String {
+    use std::io::Write;
+    let mut child = app
+        .command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {}", shown(&out));
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn env_set_reaches_the_processes_shows_no_value_and_keeps_the_other_lines() {
+    let tb = Testbed::up(2);
+    let app = App::new(&tb, &HOSTS);
+    app.ok(&[], 0);
+    let before = "# kept comment\nFIRST=1\n\nLAST='2'\n";
+    for host in HOSTS {
+        let out = tb.ssh(
+            host,
+            &format!(
+                "umask 077 && printf '%s' {} >{APP}/shared/.env",
+                quote(before)
+            ),
+        );
+        assert!(out.status.success(), "{}", shown(&out));
+    }
+
+    let printed = deliver_with_stdin(
+        &app,
+        &[
+            "-v",
+            "--json",
+            "env",
+            "set",
+            "FIRST=one",
+            "SECRET=-",
+            "--no-restart",
+        ],
+        &format!("{SECRET}\n"),
+        0,
+    );
+    assert!(!printed.contains("9f2e"), "the value shows:\n{printed}");
+    assert!(printed.contains("\"event\":\"env.changed\""), "{printed}");
+    for host in HOSTS {
+        let file = on(&tb, host, &format!("cat {APP}/shared/.env"));
+        assert!(
+            file.starts_with("# kept comment\nFIRST=\"one\"\n\nLAST='2'\nSECRET="),
+            "{host}: {file}"
+        );
+        assert_eq!(
+            on(&tb, host, &format!("stat -c %a {APP}/shared/.env")),
+            "600"
+        );
+    }
+    let listed = app.ok(&["env", "list"], 0);
+    assert!(!listed.contains("9f2e"), "{listed}");
+    for host in HOSTS {
+        assert!(
+            listed.contains(&format!("{host} | FIRST LAST SECRET")),
+            "{listed}"
+        );
+    }
+
+    let out = app.deliver(&["-v", "--json", "deploy", "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert!(!text(&out.stdout).contains("9f2e") && !text(&out.stderr).contains("9f2e"));
+    for host in HOSTS {
+        let environ = web_environ(&tb, host);
+        assert!(
+            environ.lines().any(|l| l == format!("SECRET={SECRET}")),
+            "{host}: the web process has SECRET exactly:\n{environ}"
+        );
+        assert!(environ.lines().any(|l| l == "FIRST=one"), "{environ}");
+    }
+
+    let out = app.deliver(&["-v", "--json", "env", "unset", "SECRET", "--no-restart"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    app.ok(&["deploy", "--force"], 0);
+    for host in HOSTS {
+        assert_eq!(
+            on(&tb, host, &format!("cat {APP}/shared/.env")),
+            "# kept comment\nFIRST=\"one\"\n\nLAST='2'"
+        );
+        let environ = web_environ(&tb, host);
+        assert!(!environ.contains("SECRET="), "{host}: {environ}");
+        assert!(environ.lines().any(|l| l == "LAST=2"), "{environ}");
+    }
+}
+
+#[test]
+fn env_set_while_a_deploy_holds_the_lock_is_exit_3_and_changes_nothing() {
+    let tb = Testbed::up(2);
+    let app = App::new(&tb, &HOSTS);
+    app.ok(&[], 0);
+    let toml = std::fs::read_to_string(app.path().join("deliver.toml")).unwrap();
+    std::fs::write(
+        app.path().join("deliver.toml"),
+        toml.replace(
+            "hooks = [\"node build.js\"]",
+            "hooks = [\"node build.js\", \"sleep 9\"]",
+        ),
+    )
+    .unwrap();
+    app.commit("a slow build");
+    let mut holder = app
+        .command(&[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while on(
+        &tb,
+        "h1",
+        &format!("test -d {APP}/.deliver/lock && echo held"),
+    ) != "held"
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the holder took no lock"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = app.deliver(&["env", "set", "HELD=nope"]);
+    assert_eq!(out.status.code(), Some(3), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("locked by"), "{}", shown(&out));
+    assert!(holder.wait().unwrap().success());
+    for host in HOSTS {
+        let file = on(&tb, host, &format!("cat {APP}/shared/.env 2>/dev/null"));
+        assert!(!file.contains("HELD"), "{host}: {file}");
+    }
+    // The deploy released its lock, and env took none it kept.
+    app.ok(&["env", "set", "HELD=now", "--no-restart"], 0);
+    for host in HOSTS {
+        assert_eq!(
+            on(
+                &tb,
+                host,
+                &format!("test -d {APP}/.deliver/lock || echo free")
+            ),
+            "free"
+        );
+    }
+}
+
+/// `s` in single quotes for the hosts' shell.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
