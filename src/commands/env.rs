@@ -4,6 +4,8 @@
 //! does) and read the file in that round trip, then write the edited file back as a 0600
 //! upload (its bytes on stdin: never on a command line) and release the lock, on every path.
 //! The edit itself is `plan::env_file`'s. Values appear in no output: events carry keys.
+//! When a file changed (and not `--no-restart`), the running formation restarts through
+//! the rollout core: `rollback::restart`, a forced rollout of the current release to itself.
 
 use std::io::Read;
 use std::path::Path;
@@ -320,13 +322,16 @@ fn change(
     if !errors.is_empty() {
         return Err(anyhow!(errors.join("\n")));
     }
-    if any_changed && !args.dry_run && !args.no_restart {
-        ui.note(
-            "the running processes keep their environment until they restart: \
-             `deliver deploy --force` restarts them",
-        );
+    if !any_changed || args.dry_run || args.no_restart {
+        return Ok(Outcome::Done);
     }
-    Ok(Outcome::Done)
+    drop(hosts);
+    super::rollback::restart(args.env.as_deref(), config_path, ui).map_err(|e| {
+        e.context(
+            "shared/.env is changed on every host, but the processes were not restarted \
+             (`deliver deploy --force` restarts them)",
+        )
+    })
 }
 
 fn report(ui: &Ui, host: &str, keys: &[String], changed: bool, dry_run: bool, verb: &str) {

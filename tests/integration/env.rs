@@ -1,7 +1,8 @@
 //! `deliver env list|set|unset` (SPEC §9, issue 13) on the test bed: the value set reaches
 //! the web processes' environment and shows in no output (`-v --json` too) and no `list`;
-//! the other lines of `shared/.env` and their order survive; `unset` removes it the same way;
-//! a held lock is exit 3 with nothing changed.
+//! the other lines of `shared/.env` and their order survive; every web process restarts
+//! (unless `--no-restart`); `unset` removes it the same way; a held lock is exit 3 with
+//! nothing changed.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -19,6 +20,11 @@ fn web_environ(tb: &Testbed, host: &str) -> String {
         "pid=$(pgrep -u app -f 'node server.js' | head -n 1); tr '\\0' '\\n' </proc/$pid/environ",
     );
     text(&out.stdout)
+}
+
+/// The pids of the web processes on `host`, one a line.
+fn web_pids(tb: &Testbed, host: &str) -> String {
+    text(&tb.exec(host, "pgrep -u app -f 'node server.js'").stdout)
 }
 
 /// Runs deliver with `stdin` on its standard input; checks the exit code; stdout + stderr.
@@ -59,23 +65,20 @@ fn env_set_reaches_the_processes_shows_no_value_and_keeps_the_other_lines() {
         assert!(out.status.success(), "{}", shown(&out));
     }
 
+    let pids_before: Vec<String> = HOSTS.iter().map(|h| web_pids(&tb, h)).collect();
     let printed = deliver_with_stdin(
         &app,
-        &[
-            "-v",
-            "--json",
-            "env",
-            "set",
-            "FIRST=one",
-            "SECRET=-",
-            "--no-restart",
-        ],
+        &["-v", "--json", "env", "set", "FIRST=one", "SECRET=-"],
         &format!("{SECRET}\n"),
         0,
     );
     assert!(!printed.contains("9f2e"), "the value shows:\n{printed}");
     assert!(printed.contains("\"event\":\"env.changed\""), "{printed}");
-    for host in HOSTS {
+    assert!(
+        printed.contains("\"event\":\"instance.restarted\""),
+        "{printed}"
+    );
+    for (host, before) in HOSTS.iter().zip(&pids_before) {
         let file = on(&tb, host, &format!("cat {APP}/shared/.env"));
         assert!(
             file.starts_with("# kept comment\nFIRST=\"one\"\n\nLAST='2'\nSECRET="),
@@ -85,6 +88,17 @@ fn env_set_reaches_the_processes_shows_no_value_and_keeps_the_other_lines() {
             on(&tb, host, &format!("stat -c %a {APP}/shared/.env")),
             "600"
         );
+        let after = web_pids(&tb, host);
+        assert!(
+            after.lines().all(|p| !before.lines().any(|b| b == p)),
+            "{host}: every web process restarted ({before:?} then {after:?})"
+        );
+        let environ = web_environ(&tb, host);
+        assert!(
+            environ.lines().any(|l| l == format!("SECRET={SECRET}")),
+            "{host}: the web process has SECRET exactly:\n{environ}"
+        );
+        assert!(environ.lines().any(|l| l == "FIRST=one"), "{environ}");
     }
     let listed = app.ok(&["env", "list"], 0);
     assert!(!listed.contains("9f2e"), "{listed}");
@@ -95,21 +109,19 @@ fn env_set_reaches_the_processes_shows_no_value_and_keeps_the_other_lines() {
         );
     }
 
-    let out = app.deliver(&["-v", "--json", "deploy", "--force"]);
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
-    assert!(!text(&out.stdout).contains("9f2e") && !text(&out.stderr).contains("9f2e"));
+    // --no-restart: the file changes, the processes keep what they had.
+    app.ok(&["env", "set", "LATER=1", "--no-restart"], 0);
     for host in HOSTS {
-        let environ = web_environ(&tb, host);
+        assert!(on(&tb, host, &format!("cat {APP}/shared/.env")).ends_with("\nLATER=\"1\""));
         assert!(
-            environ.lines().any(|l| l == format!("SECRET={SECRET}")),
-            "{host}: the web process has SECRET exactly:\n{environ}"
+            !web_environ(&tb, host).contains("LATER="),
+            "{host} restarted"
         );
-        assert!(environ.lines().any(|l| l == "FIRST=one"), "{environ}");
     }
 
-    let out = app.deliver(&["-v", "--json", "env", "unset", "SECRET", "--no-restart"]);
+    let out = app.deliver(&["-v", "--json", "env", "unset", "SECRET", "LATER"]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
-    app.ok(&["deploy", "--force"], 0);
+    assert!(!text(&out.stdout).contains("9f2e") && !text(&out.stderr).contains("9f2e"));
     for host in HOSTS {
         assert_eq!(
             on(&tb, host, &format!("cat {APP}/shared/.env")),
