@@ -7,19 +7,18 @@
 //! When a file changed (and not `--no-restart`), the running formation restarts through
 //! the rollout core: `rollback::restart`, a forced rollout of the current release to itself.
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
 
 use super::deploy::{holder_named, now_unix};
+use super::env_input;
 use super::fleet::{self, Fleet};
 use super::hosts;
 use super::project::load_config;
 use super::UsageError;
 use crate::cli::{EnvChangeArgs, EnvCommand};
-use crate::config::EnvVarName;
 use crate::outcome::Outcome;
 use crate::parallel;
 use crate::plan::env_file::{self, Edit};
@@ -33,61 +32,18 @@ pub fn run(command: &EnvCommand, config_path: &Path, ui: &Ui) -> Result<Outcome>
     match command {
         EnvCommand::List(args) => list(args.env.as_deref(), config_path, ui),
         EnvCommand::Set(args) => {
-            let edits = set_edits(&args.pairs, &mut std::io::stdin().lock())?;
+            let edits = env_input::set_edits(&args.pairs, &mut std::io::stdin().lock())?;
             change(&args.change, &edits, "set", config_path, ui)
         }
         EnvCommand::Unset(args) => {
             let edits = args
                 .keys
                 .iter()
-                .map(|k| Ok(Edit::Unset(key(k)?)))
+                .map(|k| Ok(Edit::Unset(env_input::key(k)?)))
                 .collect::<Result<Vec<_>>>()?;
             change(&args.change, &edits, "unset", config_path, ui)
         }
     }
-}
-
-fn key(text: &str) -> Result<EnvVarName> {
-    EnvVarName::new(text).ok_or_else(|| {
-        anyhow!(UsageError(format!(
-            "`{text}` is not a variable name (letters, digits and `_`, not starting with a digit)"
-        )))
-    })
-}
-
-/// The edits of `set KEY=VALUE...`, each value checked (exit 2 naming the key). `KEY=-`
-/// takes the value from `stdin` (once), without one trailing newline.
-fn set_edits(pairs: &[String], stdin: &mut dyn Read) -> Result<Vec<Edit>> {
-    let mut read_stdin = false;
-    let mut edits = Vec::new();
-    for pair in pairs {
-        let Some((name, value)) = pair.split_once('=') else {
-            let shown = key(pair).map_or_else(|_| "KEY".to_owned(), |k| k.to_string());
-            return Err(anyhow!(UsageError(format!(
-                "`env set` takes KEY=VALUE (or {shown}=- to read the value from stdin)"
-            ))));
-        };
-        let name = key(name)?;
-        let value = if value == "-" {
-            if read_stdin {
-                return Err(anyhow!(UsageError(
-                    "only one KEY=- can read its value from stdin".to_owned()
-                )));
-            }
-            read_stdin = true;
-            let mut text = String::new();
-            stdin.read_to_string(&mut text).map_err(|e| {
-                anyhow!(UsageError(format!("cannot read `{name}` from stdin: {e}")))
-            })?;
-            let text = text.strip_suffix('\n').unwrap_or(&text);
-            text.strip_suffix('\r').unwrap_or(text).to_owned()
-        } else {
-            value.to_owned()
-        };
-        env_file::line(&name, &value).map_err(|e| anyhow!(UsageError(e.to_string())))?;
-        edits.push(Edit::Set(name, value));
-    }
-    Ok(edits)
 }
 
 /// `env list`: each host's keys; a warning naming the keys the hosts disagree on.
@@ -355,42 +311,6 @@ fn report(ui: &Ui, host: &str, keys: &[String], changed: bool, dry_run: bool, ve
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn edits(pairs: &[&str], stdin: &str) -> Result<Vec<Edit>> {
-        let pairs: Vec<String> = pairs.iter().map(|p| (*p).to_owned()).collect();
-        set_edits(&pairs, &mut stdin.as_bytes())
-    }
-
-    fn set(k: &str, v: &str) -> Edit {
-        Edit::Set(EnvVarName::new(k).unwrap(), v.to_owned())
-    }
-
-    #[test]
-    fn pairs_split_at_the_first_equals_and_dash_reads_stdin() {
-        assert_eq!(
-            edits(&["A=1=2", "B=", "C=-"], "from stdin\n").unwrap(),
-            [set("A", "1=2"), set("B", ""), set("C", "from stdin")]
-        );
-        assert_eq!(edits(&["C=-"], "x\r\n").unwrap(), [set("C", "x")]);
-        let e = edits(&["C=-"], "two\n\n").unwrap_err();
-        assert!(e.to_string().contains("`C`"), "{e}");
-        assert!(matches!(super::super::outcome_of(&e), Outcome::Usage));
-    }
-
-    #[test]
-    fn bad_keys_and_values_are_usage_errors_that_show_no_value() {
-        for (pairs, says) in [
-            (&["1X=v"][..], "`1X` is not a variable name"),
-            (&["NOEQUALS"], "NOEQUALS=-"),
-            (&["A=-", "B=-"], "only one KEY=-"),
-            (&["TOKEN=s3cret\nline"], "`TOKEN` cannot contain a newline"),
-        ] {
-            let e = edits(pairs, "v").unwrap_err();
-            assert!(e.to_string().contains(says), "{e}");
-            assert!(!e.to_string().contains("s3cret"), "{e}");
-            assert!(matches!(super::super::outcome_of(&e), Outcome::Usage));
-        }
-    }
 
     #[test]
     fn disagreeing_hosts_are_named_per_key() {

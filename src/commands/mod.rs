@@ -5,6 +5,7 @@ mod check;
 mod check_online;
 mod deploy;
 mod env;
+mod env_input;
 mod export;
 mod fleet;
 mod history;

@@ -165,7 +165,11 @@ fn run_with(args: &RollbackArgs, config_path: &Path, ui: &Ui, restart: bool) -> 
     let now = now_unix();
     let request = Request {
         types,
-        action: Action::Rollback,
+        action: if restart {
+            Action::Restart
+        } else {
+            Action::Rollback
+        },
         lock_wait: args.lock_wait,
         holder_json: holder(&target, now),
         who: who(),

@@ -4,7 +4,9 @@
 //! (unless `--no-restart`); `unset` removes it the same way; a held lock is exit 3 with
 //! nothing changed.
 
-use std::process::Stdio;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::{on, shown, text, App, APP};
@@ -20,6 +22,50 @@ fn web_environ(tb: &Testbed, host: &str) -> String {
         "pid=$(pgrep -u app -f 'node server.js' | head -n 1); tr '\\0' '\\n' </proc/$pid/environ",
     );
     text(&out.stdout)
+}
+
+/// Every command line on the hosts (`ps` as root), sampled until [`CommandLines::stop`].
+struct CommandLines {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(usize, String)>,
+}
+
+impl CommandLines {
+    fn sample() -> CommandLines {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let (mut rounds, mut seen) = (0, String::new());
+            while !stopped.load(Ordering::SeqCst) {
+                for host in HOSTS {
+                    let out = Command::new("tests/testbed/testbed.sh")
+                        .current_dir(crate::support::repo_root())
+                        .args(["exec", host, "ps", "-eo", "args", "--no-headers"])
+                        .stdin(Stdio::null())
+                        .output()
+                        .map(|o| text(&o.stdout))
+                        .unwrap_or_default();
+                    seen.push_str(&out);
+                }
+                rounds += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (rounds, seen)
+        });
+        CommandLines { stop, thread }
+    }
+
+    /// What was seen; at least 3 rounds, one of them catching deliver's shells at work.
+    fn stop(self) -> String {
+        self.stop.store(true, Ordering::SeqCst);
+        let (rounds, seen) = self.thread.join().unwrap();
+        assert!(rounds >= 3, "ps sampled {rounds} times");
+        assert!(
+            seen.contains("sh -s"),
+            "the samples caught deliver's remote shells"
+        );
+        seen
+    }
 }
 
 /// The pids of the web processes on `host`, one a line.
@@ -66,13 +112,22 @@ fn env_set_reaches_the_processes_shows_no_value_and_keeps_the_other_lines() {
     }
 
     let pids_before: Vec<String> = HOSTS.iter().map(|h| web_pids(&tb, h)).collect();
+    let sampler = CommandLines::sample();
     let printed = deliver_with_stdin(
         &app,
         &["-v", "--json", "env", "set", "FIRST=one", "SECRET=-"],
         &format!("{SECRET}\n"),
         0,
     );
+    let seen = sampler.stop();
     assert!(!printed.contains("9f2e"), "the value shows:\n{printed}");
+    assert!(
+        !seen.contains("9f2e"),
+        "the value shows in a command line on a host"
+    );
+    let history = app.ok(&["--json", "history"], 0);
+    assert!(history.contains("\"action\":\"restart\""), "{history}");
+    assert!(!history.contains("9f2e"), "{history}");
     assert!(printed.contains("\"event\":\"env.changed\""), "{printed}");
     assert!(
         printed.contains("\"event\":\"instance.restarted\""),
