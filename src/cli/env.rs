@@ -31,6 +31,11 @@ pub struct EnvChangeArgs {
     #[arg(long)]
     pub no_restart: bool,
 
+    /// When a host's lock is held by another run, wait in line up to DURATION (`30s`,
+    /// `5m`) instead of exiting 3 at once.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::parse)]
+    pub lock_wait: Option<std::time::Duration>,
+
     /// Print which keys would change on each host; change nothing.
     #[arg(long)]
     pub dry_run: bool,

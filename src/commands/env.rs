@@ -9,6 +9,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 
@@ -19,6 +20,7 @@ use super::hosts;
 use super::project::load_config;
 use super::UsageError;
 use crate::cli::{EnvChangeArgs, EnvCommand};
+use crate::config::duration;
 use crate::outcome::Outcome;
 use crate::parallel;
 use crate::plan::env_file::{self, Edit};
@@ -26,6 +28,7 @@ use crate::plan::lock;
 use crate::plan::Layout;
 use crate::remote::Remote;
 use crate::ui::event::{Event, Reporter};
+use crate::ui::record::LockHolder;
 use crate::ui::Ui;
 
 pub fn run(command: &EnvCommand, config_path: &Path, ui: &Ui) -> Result<Outcome> {
@@ -113,8 +116,44 @@ struct Host {
 enum Opened {
     /// Locked (unless a dry run), with the file's text.
     Read(String),
-    /// Another run holds the lock: the holder, as shown.
-    Held(String),
+    /// Another run holds the lock: the holder as shown, and its `holder.json`.
+    Held(String, String),
+}
+
+/// [`open`] again while another run holds the lock and `--lock-wait` leaves time
+/// (`until`): the holder reported once (`lock.waiting`, again if another takes its place),
+/// then tried every 0.5, 1, 2, 2, ... s, as a deploy waits.
+fn open_waiting(
+    h: &mut Host,
+    layout: &Layout,
+    holder: Option<&str>,
+    until: Option<Instant>,
+    (ui, reporter): (&Ui, &dyn Reporter),
+) -> Result<Opened> {
+    let mut shown: Option<String> = None;
+    let mut pause = Duration::from_millis(500);
+    loop {
+        let opened = open(h, layout, holder, ui);
+        let (Ok(Opened::Held(_, json)), Some(until)) = (&opened, until) else {
+            return opened;
+        };
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return opened;
+        }
+        if shown.as_ref() != Some(json) {
+            reporter.event(&Event::LockWaiting {
+                host: h.name.clone(),
+                holder: LockHolder::read(json),
+                wait: duration::format(Duration::from_secs(
+                    left.as_secs() + u64::from(left.subsec_nanos() > 0),
+                )),
+            });
+            shown = Some(json.clone());
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
 }
 
 fn open(h: &mut Host, layout: &Layout, holder: Option<&str>, ui: &Ui) -> Result<Opened> {
@@ -141,7 +180,7 @@ fn open(h: &mut Host, layout: &Layout, holder: Option<&str>, ui: &Ui) -> Result<
                     None => hd.to_string(),
                 },
             );
-            Ok(Opened::Held(holder))
+            Ok(Opened::Held(holder, text.to_owned()))
         }
         0 => {
             h.locked = holder.is_some();
@@ -179,6 +218,27 @@ fn release(h: &mut Host, layout: &Layout) -> Result<()> {
     }
 }
 
+/// The first host alone, then the others in parallel (lock ordering: two runs that start
+/// at once meet at the first host's lock).
+fn open_all(
+    hosts: &mut [Host],
+    layout: &Layout,
+    holder: Option<&str>,
+    until: Option<Instant>,
+    out: (&Ui, &dyn Reporter),
+) -> Vec<Result<Opened>> {
+    let mut opened = Vec::new();
+    if let Some((first, rest)) = hosts.split_first_mut() {
+        opened.push(open_waiting(first, layout, holder, until, out));
+        if matches!(opened[0], Ok(Opened::Read(_))) {
+            opened.extend(parallel::each(rest.iter_mut(), |h| {
+                open_waiting(h, layout, holder, until, out)
+            }));
+        }
+    }
+    opened
+}
+
 /// `set`/`unset`: every host's lock and file in one round trip, the first host alone; any
 /// held lock (exit 3) or failure (exit 1) releases every lock taken and changes nothing.
 /// Then each host's edited file is written and its lock released, in parallel.
@@ -212,22 +272,15 @@ fn change(
         now_unix(),
     );
     let holder = (!args.dry_run).then_some(holder.as_str());
-    let mut opened = Vec::new();
-    if let Some((first, rest)) = hosts.split_first_mut() {
-        opened.push(open(first, &layout, holder, ui));
-        if matches!(opened[0], Ok(Opened::Read(_))) {
-            opened.extend(parallel::each(rest.iter_mut(), |h| {
-                open(h, &layout, holder, ui)
-            }));
-        }
-    }
+    let until = args.lock_wait.map(|wait| Instant::now() + wait);
+    let opened = open_all(&mut hosts, &layout, holder, until, (ui, &*reporter));
     let mut failed = Vec::new();
     let mut held = false;
     let mut texts = Vec::new();
     for (h, o) in hosts.iter().zip(opened) {
         match o {
             Ok(Opened::Read(text)) => texts.push(text),
-            Ok(Opened::Held(holder)) => {
+            Ok(Opened::Held(holder, _)) => {
                 held = true;
                 failed.push(format!("{}: locked by another deploy: {holder}", h.name));
             }
@@ -278,16 +331,22 @@ fn change(
     if !errors.is_empty() {
         return Err(anyhow!(errors.join("\n")));
     }
-    if !any_changed || args.dry_run || args.no_restart {
+    if !any_changed || args.no_restart {
+        return Ok(Outcome::Done);
+    }
+    if args.dry_run {
+        ui.note("then the running formation would restart (--no-restart skips it)");
         return Ok(Outcome::Done);
     }
     drop(hosts);
-    super::rollback::restart(args.env.as_deref(), config_path, ui).map_err(|e| {
-        e.context(
-            "shared/.env is changed on every host, but the processes were not restarted \
-             (`deliver deploy --force` restarts them)",
-        )
-    })
+    let not_restarted = "shared/.env is changed on every host, but the restart did not \
+                         complete (`deliver deploy --force` restarts the processes)";
+    let outcome = super::rollback::restart(args.env.as_deref(), args.lock_wait, config_path, ui)
+        .map_err(|e| e.context(not_restarted))?;
+    if outcome != Outcome::Done {
+        ui.warn(not_restarted);
+    }
+    Ok(outcome)
 }
 
 fn report(ui: &Ui, host: &str, keys: &[String], changed: bool, dry_run: bool, verb: &str) {

@@ -84,12 +84,17 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
 /// pipeline: lock, health-gated rolling restart through the rollout core with the proxy's
 /// drain hooks, revert (to that same release) on failure. No local hooks run. Refused when
 /// the hosts run different releases or none.
-pub fn restart(env: Option<&str>, config_path: &Path, ui: &Ui) -> Result<Outcome> {
+pub fn restart(
+    env: Option<&str>,
+    lock_wait: Option<std::time::Duration>,
+    config_path: &Path,
+    ui: &Ui,
+) -> Result<Outcome> {
     let args = RollbackArgs {
         env: env.map(str::to_owned),
         to: None,
         force: false,
-        lock_wait: None,
+        lock_wait,
         dry_run: false,
     };
     run_with(&args, config_path, ui, true)

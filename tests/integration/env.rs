@@ -2,7 +2,7 @@
 //! the web processes' environment and shows in no output (`-v --json` too) and no `list`;
 //! the other lines of `shared/.env` and their order survive; every web process restarts
 //! (unless `--no-restart`); `unset` removes it the same way; a held lock is exit 3 with
-//! nothing changed.
+//! nothing changed, or a wait in line with `--lock-wait`.
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,14 +55,14 @@ impl CommandLines {
         CommandLines { stop, thread }
     }
 
-    /// What was seen; at least 3 rounds, one of them catching deliver's shells at work.
+    /// What was seen; at least 3 rounds, some of them while deliver's SSH sessions were open.
     fn stop(self) -> String {
         self.stop.store(true, Ordering::SeqCst);
         let (rounds, seen) = self.thread.join().unwrap();
         assert!(rounds >= 3, "ps sampled {rounds} times");
         assert!(
-            seen.contains("sh -s"),
-            "the samples caught deliver's remote shells"
+            seen.contains("sshd: app") || seen.contains("sh -s"),
+            "the samples caught deliver's sessions on the hosts"
         );
         seen
     }
@@ -164,15 +164,7 @@ fn env_set_reaches_the_processes_shows_no_value_and_keeps_the_other_lines() {
         );
     }
 
-    // --no-restart: the file changes, the processes keep what they had.
-    app.ok(&["env", "set", "LATER=1", "--no-restart"], 0);
-    for host in HOSTS {
-        assert!(on(&tb, host, &format!("cat {APP}/shared/.env")).ends_with("\nLATER=\"1\""));
-        assert!(
-            !web_environ(&tb, host).contains("LATER="),
-            "{host} restarted"
-        );
-    }
+    dry_run_and_no_restart_leave_the_processes(&tb, &app);
 
     let out = app.deliver(&["-v", "--json", "env", "unset", "SECRET", "LATER"]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
@@ -188,8 +180,37 @@ fn env_set_reaches_the_processes_shows_no_value_and_keeps_the_other_lines() {
     }
 }
 
+/// `--dry-run` says what would change and changes nothing; `--no-restart` changes the file
+/// and leaves the processes as they were. Leaves `LATER=1` in the files.
+fn dry_run_and_no_restart_leave_the_processes(tb: &Testbed, app: &App) {
+    // --dry-run: says what would change, changes nothing.
+    let file_before = on(tb, "h1", &format!("cat {APP}/shared/.env"));
+    let out = app.ok(&["env", "set", "FIRST=dry", "--dry-run"], 0);
+    assert!(out.contains("h1 | would set FIRST"), "{out}");
+    assert!(!out.contains("dry"), "{out}");
+    assert_eq!(on(tb, "h1", &format!("cat {APP}/shared/.env")), file_before);
+    assert_eq!(
+        on(
+            tb,
+            "h1",
+            &format!("test -d {APP}/.deliver/lock || echo free")
+        ),
+        "free"
+    );
+
+    // --no-restart: the file changes, the processes keep what they had.
+    app.ok(&["env", "set", "LATER=1", "--no-restart"], 0);
+    for host in HOSTS {
+        assert!(on(tb, host, &format!("cat {APP}/shared/.env")).ends_with("\nLATER=\"1\""));
+        assert!(
+            !web_environ(tb, host).contains("LATER="),
+            "{host} restarted"
+        );
+    }
+}
+
 #[test]
-fn env_set_while_a_deploy_holds_the_lock_is_exit_3_and_changes_nothing() {
+fn env_set_while_a_deploy_holds_the_lock_is_exit_3_or_waits_in_line() {
     let tb = Testbed::up(2);
     let app = App::new(&tb, &HOSTS);
     app.ok(&[], 0);
@@ -225,14 +246,29 @@ fn env_set_while_a_deploy_holds_the_lock_is_exit_3_and_changes_nothing() {
     let out = app.deliver(&["env", "set", "HELD=nope"]);
     assert_eq!(out.status.code(), Some(3), "{}", shown(&out));
     assert!(text(&out.stderr).contains("locked by"), "{}", shown(&out));
-    assert!(holder.wait().unwrap().success());
     for host in HOSTS {
         let file = on(&tb, host, &format!("cat {APP}/shared/.env 2>/dev/null"));
         assert!(!file.contains("HELD"), "{host}: {file}");
     }
-    // The deploy released its lock, and env took none it kept.
-    app.ok(&["env", "set", "HELD=now", "--no-restart"], 0);
+    // --lock-wait: in line behind the deploy, then done.
+    let out = app.deliver(&[
+        "env",
+        "set",
+        "HELD=waited",
+        "--lock-wait",
+        "60s",
+        "--no-restart",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert!(
+        text(&out.stdout).contains("waiting in line"),
+        "{}",
+        shown(&out)
+    );
+    assert!(holder.wait().unwrap().success());
     for host in HOSTS {
+        let file = on(&tb, host, &format!("cat {APP}/shared/.env"));
+        assert!(file.contains("HELD=\"waited\""), "{host}: {file}");
         assert_eq!(
             on(
                 &tb,
