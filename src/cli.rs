@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod env;
+pub use env::{EnvChangeArgs, EnvCommand, EnvListArgs, EnvSetArgs, EnvUnsetArgs};
+
 /// Deploy an app from its git repo to Linux servers over SSH, with zero-downtime restarts.
 ///
 /// Run `deliver` (or `deliver deploy`) in the app's directory: it pushes the commit to every
@@ -143,6 +146,9 @@ pub enum Command {
     Run(RunArgs),
     /// Remove a stale deploy lock, printing who held it.
     Unlock(EnvArg),
+    /// List, set or unset the variables of `shared/.env` on every host (values never shown).
+    #[command(subcommand)]
+    Env(EnvCommand),
     /// Render the units (or the nginx upstream) locally, to a directory or stdout.
     Export(ExportArgs),
     /// Write a commented deliver.toml for the repository in the current directory.

@@ -167,11 +167,17 @@ pub fn holder(release: &ReleaseId, now: u64) -> String {
 /// The lock's `holder.json` for this process, which may deploy no release (`setup`).
 pub fn holder_of(release: Option<&ReleaseId>, now: u64) -> String {
     let command: Vec<String> = std::env::args().collect();
+    holder_named(&command.join(" "), release, now)
+}
+
+/// The lock's `holder.json` for this process, running `command` (as shown to whoever finds
+/// the lock held: `env set` names its keys, never its values).
+pub fn holder_named(command: &str, release: Option<&ReleaseId>, now: u64) -> String {
     lock::holder_json(
         &local_user(),
         &machine(),
         std::process::id(),
-        &command.join(" "),
+        command,
         release,
         now,
     )

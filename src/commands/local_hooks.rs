@@ -56,6 +56,7 @@ impl Context {
         let action = match self.action {
             Action::Deploy => "deploy",
             Action::Rollback => "rollback",
+            Action::Restart => "restart",
         };
         let mut vars = vec![
             ("DELIVER_ENV", self.environment.clone()),

@@ -4,6 +4,8 @@
 mod check;
 mod check_online;
 mod deploy;
+mod env;
+mod env_input;
 mod export;
 mod fleet;
 mod history;
@@ -57,6 +59,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
         Some(Command::Logs(args)) => logs::run(args, config, ui),
         Some(Command::Run(args)) => remote_run::run(args, config, ui),
         Some(Command::Unlock(args)) => unlock::run(args, config, ui),
+        Some(Command::Env(args)) => env::run(args, config, ui),
     }
 }
 

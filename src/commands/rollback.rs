@@ -76,6 +76,31 @@ impl Drop for Held {
 }
 
 pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
+    run_with(args, config_path, ui, false)
+}
+
+/// A restart of the running formation without a new release (`deliver env`): a rollout of
+/// the release every host runs, to itself (forced past the no-op), through the same
+/// pipeline: lock, health-gated rolling restart through the rollout core with the proxy's
+/// drain hooks, revert (to that same release) on failure. No local hooks run. Refused when
+/// the hosts run different releases or none.
+pub fn restart(
+    env: Option<&str>,
+    lock_wait: Option<std::time::Duration>,
+    config_path: &Path,
+    ui: &Ui,
+) -> Result<Outcome> {
+    let args = RollbackArgs {
+        env: env.map(str::to_owned),
+        to: None,
+        force: false,
+        lock_wait,
+        dry_run: false,
+    };
+    run_with(&args, config_path, ui, true)
+}
+
+fn run_with(args: &RollbackArgs, config_path: &Path, ui: &Ui, restart: bool) -> Result<Outcome> {
     let config = load_config(config_path)?;
     let env = config.environment(args.env.as_deref())?.clone();
     hosts::own_upstream(&config, &env)?;
@@ -96,7 +121,15 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
     let proxies = hosts::shown(connected.proxies, &shown, ui.verbose);
     let layout = Layout::new(&env.deploy_to);
     let all_facts = gather(&mut remotes, &layout, &env)?;
-    let target = choose(&remotes, &all_facts, to.as_ref(), args.force)?;
+    let target = if restart {
+        let Some(current) = current_everywhere(&remotes, &all_facts)? else {
+            ui.note("nothing is deployed yet: nothing to restart");
+            return Ok(Outcome::Done);
+        };
+        current
+    } else {
+        choose(&remotes, &all_facts, to.as_ref(), args.force)?
+    };
     let sha = all_facts[0]
         .release(&target)
         .and_then(|r| r.revision.clone())
@@ -137,13 +170,17 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
     let now = now_unix();
     let request = Request {
         types,
-        action: Action::Rollback,
+        action: if restart {
+            Action::Restart
+        } else {
+            Action::Rollback
+        },
         lock_wait: args.lock_wait,
         holder_json: holder(&target, now),
         who: who(),
         sha,
         repo: None,
-        force: false,
+        force: restart,
         dry_run: args.dry_run,
         batch: env.rollout.batch,
         now_unix: now,
@@ -151,24 +188,34 @@ pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> 
         proxy_addresses,
         env,
     };
-    let names: Vec<String> = remotes.iter().map(|r| r.host().to_string()).collect();
-    held.open(&deploy::start_event(&request, &names));
-    let hooks = local_hooks::Context::of(&request, &names, config_path);
-    let reporter = Arc::clone(&held) as Arc<dyn Reporter>;
-    local_hooks::around(
-        &request.env.hooks,
-        &hooks,
-        args.dry_run,
-        &reporter,
-        |reporter| {
-            interrupt::catch_interrupts();
-            let remotes = deploy::Remotes {
-                apps: remotes,
-                proxies,
-            };
-            Ok(deploy::run(&request, remotes, reporter.as_ref()))
-        },
-    )
+    let remotes = deploy::Remotes {
+        apps: remotes,
+        proxies,
+    };
+    go(&request, remotes, &held, args.dry_run, config_path, restart)
+}
+
+/// Reports the start and runs the rollout (around the local hooks, unless a restart).
+fn go(
+    request: &Request,
+    remotes: deploy::Remotes,
+    held: &Arc<Held>,
+    dry_run: bool,
+    config_path: &Path,
+    restart: bool,
+) -> Result<Outcome> {
+    let names: Vec<String> = remotes.apps.iter().map(|r| r.host().to_string()).collect();
+    held.open(&deploy::start_event(request, &names));
+    let reporter = Arc::clone(held) as Arc<dyn Reporter>;
+    if restart {
+        interrupt::catch_interrupts();
+        return Ok(deploy::run(request, remotes, reporter.as_ref()));
+    }
+    let hooks = local_hooks::Context::of(request, &names, config_path);
+    local_hooks::around(&request.env.hooks, &hooks, dry_run, &reporter, |reporter| {
+        interrupt::catch_interrupts();
+        Ok(deploy::run(request, remotes, reporter.as_ref()))
+    })
 }
 
 /// Facts of every host, in parallel.
@@ -185,6 +232,34 @@ fn gather(
     })
     .into_iter()
     .collect()
+}
+
+/// The release every host runs (a restart's), `None` when none runs any, or an error
+/// naming what each runs.
+fn current_everywhere(remotes: &[Box<dyn Remote>], all: &[Facts]) -> Result<Option<ReleaseId>> {
+    if all.iter().all(|f| f.current.is_none()) {
+        return Ok(None);
+    }
+    let runs: Vec<String> = remotes
+        .iter()
+        .zip(all)
+        .map(|(r, f)| {
+            let current = f
+                .current
+                .as_ref()
+                .map_or("nothing".to_owned(), ToString::to_string);
+            format!("{}: {current}", r.host())
+        })
+        .collect();
+    match all[0].current.clone() {
+        Some(current) if all.iter().all(|f| f.current.as_ref() == Some(&current)) => {
+            Ok(Some(current))
+        }
+        _ => bail!(
+            "cannot restart: the hosts do not all run one release ({}); deploy instead",
+            runs.join(", ")
+        ),
+    }
 }
 
 /// `--to`, else the newest release before the first host's `current` that is marked failed

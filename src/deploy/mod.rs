@@ -94,6 +94,7 @@ pub fn start_event(req: &Request, hosts: &[String]) -> Event {
         action: match req.action {
             Action::Deploy => "deploy",
             Action::Rollback => "rollback",
+            Action::Restart => "restart",
         }
         .to_string(),
         sha: req.sha.clone(),
@@ -107,6 +108,6 @@ pub fn run(req: &Request, remotes: impl Into<Remotes>, reporter: &dyn Reporter) 
     let remotes = remotes.into();
     match req.action {
         Action::Deploy => ops::deploy(req, remotes, reporter),
-        Action::Rollback => ops::rollback(req, remotes, reporter),
+        Action::Rollback | Action::Restart => ops::rollback(req, remotes, reporter),
     }
 }

@@ -65,7 +65,7 @@ pub(super) fn back_script(req: &Request, h: &Host, why: &str) -> Result<Script, 
             s.name = name;
             s
         }
-        Action::Rollback => swap,
+        Action::Rollback | Action::Restart => swap,
     })
 }
 

@@ -166,7 +166,9 @@ pub fn is_noop(req: &Request, hosts: &[Host]) -> bool {
             !h.target.changed
                 && match req.action {
                     Action::Deploy => h.facts.current_revision() == Some(req.sha.as_str()),
-                    Action::Rollback => h.facts.current.as_ref() == Some(&req.release),
+                    Action::Rollback | Action::Restart => {
+                        h.facts.current.as_ref() == Some(&req.release)
+                    }
                 }
         })
 }

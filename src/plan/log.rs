@@ -15,6 +15,8 @@ use crate::shell::quote;
 pub enum Action {
     Deploy,
     Rollback,
+    /// The release every host runs, restarted (`deliver env`): a rollback to itself.
+    Restart,
 }
 
 /// How it ended on this host.

@@ -9,6 +9,7 @@
 //! script itself, commands that could read stdin get `</dev/null`.
 
 pub mod connections;
+pub mod env_file;
 pub mod facts;
 pub mod failed;
 pub mod history;
@@ -49,6 +50,7 @@ pub const EXIT_CODES: &[(&str, i32)] = &[
     ("proxy::INVALID", proxy::INVALID),
     ("proxy::RELOAD_FAILED", proxy::RELOAD_FAILED),
     ("proxy::NOT_ALLOWED", proxy::NOT_ALLOWED),
+    ("env_file::UNREADABLE", env_file::UNREADABLE),
 ];
 
 #[cfg(test)]

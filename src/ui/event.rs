@@ -224,6 +224,18 @@ pub enum Event {
         locked: bool,
         holder: Option<LockHolder>,
     },
+    /// `env list`: the keys a host's `shared/.env` defines (never their values).
+    #[serde(rename = "env.keys")]
+    EnvKeys { host: String, keys: Vec<String> },
+    /// `env set`/`unset`: the keys edited on a host, and whether its file changed (with
+    /// `--dry-run`: would change).
+    #[serde(rename = "env.changed")]
+    EnvChanged {
+        host: String,
+        keys: Vec<String>,
+        changed: bool,
+        dry_run: bool,
+    },
     /// `trust`: the key a host offered; `state` is `known`, `new`, `CHANGED` or `REVOKED`.
     #[serde(rename = "host.key")]
     HostKey {
@@ -268,6 +280,8 @@ impl Event {
             | Event::HostReleases { host, .. }
             | Event::HostExited { host, .. }
             | Event::HostUnlock { host, .. }
+            | Event::EnvKeys { host, .. }
+            | Event::EnvChanged { host, .. }
             | Event::LockTakenOver { host, .. }
             | Event::LockWaiting { host, .. }
             | Event::HostKey { host, .. } => Some(host),

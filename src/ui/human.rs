@@ -126,6 +126,8 @@ impl HumanReporter {
             | Event::HistoryRun(_)
             | Event::HostExited { .. }
             | Event::HostUnlock { .. }
+            | Event::EnvKeys { .. }
+            | Event::EnvChanged { .. }
             | Event::HostKey { .. }
             | Event::TrustAdded { .. }
             | Event::Error { .. } => None,

@@ -9,6 +9,7 @@ mod cli;
 mod cli_input;
 mod commands;
 mod deploy;
+mod env;
 mod failed_release;
 mod faults;
 mod limits;

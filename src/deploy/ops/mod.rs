@@ -134,7 +134,7 @@ fn dry_run(req: &Request, hosts: &mut [Host], proxies: &Proxies, reporter: &dyn 
         let mut scripts: Vec<Script> = Vec::new();
         match req.action {
             Action::Deploy => scripts.push(prepare::build_script(req, h)),
-            Action::Rollback => scripts.extend(prepare::stage_script(h)),
+            Action::Rollback | Action::Restart => scripts.extend(prepare::stage_script(h)),
         }
         scripts.extend(release_command::script(req, h));
         scripts.push(switch::forward_script(req, h));

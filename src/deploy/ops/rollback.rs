@@ -6,8 +6,9 @@ use crate::outcome::Outcome;
 use crate::plan::log::Action;
 use crate::ui::event::Reporter;
 
-/// Rolls `remotes` back to `req.release` (an [`Action::Rollback`]).
+/// Rolls `remotes` back to `req.release` (an [`Action::Rollback`]; an [`Action::Restart`]
+/// rolls them to the release they run, forced).
 pub fn rollback(req: &Request, remotes: Remotes, reporter: &dyn Reporter) -> Outcome {
-    debug_assert_eq!(req.action, Action::Rollback);
+    debug_assert!(matches!(req.action, Action::Rollback | Action::Restart));
     super::ship(req, remotes, reporter)
 }
