@@ -7,9 +7,9 @@
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{on, shown, text, App, APP};
+use crate::support::{deploy_holding_the_lock, on, shown, text, App, APP};
 use crate::testbed::Testbed;
 
 const SECRET: &str = "s3cr3t \"quoted\" $HOME `x` \\ 9f2e";
@@ -214,35 +214,7 @@ fn env_set_while_a_deploy_holds_the_lock_is_exit_3_or_waits_in_line() {
     let tb = Testbed::up(2);
     let app = App::new(&tb, &HOSTS);
     app.ok(&[], 0);
-    let toml = std::fs::read_to_string(app.path().join("deliver.toml")).unwrap();
-    std::fs::write(
-        app.path().join("deliver.toml"),
-        toml.replace(
-            "hooks = [\"node build.js\"]",
-            "hooks = [\"node build.js\", \"sleep 9\"]",
-        ),
-    )
-    .unwrap();
-    app.commit("a slow build");
-    let mut holder = app
-        .command(&[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while on(
-        &tb,
-        "h1",
-        &format!("test -d {APP}/.deliver/lock && echo held"),
-    ) != "held"
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "the holder took no lock"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut holder = deploy_holding_the_lock(&tb, &app, "h1", 9);
     let out = app.deliver(&["env", "set", "HELD=nope"]);
     assert_eq!(out.status.code(), Some(3), "{}", shown(&out));
     assert!(text(&out.stderr).contains("locked by"), "{}", shown(&out));

@@ -2,10 +2,9 @@
 //! variables they see, `deliver history` of what the test did, and `--lock-wait` in line
 //! behind another deploy.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{on, shown, text, App, APP};
+use crate::support::{deploy_holding_the_lock, on, shown, text, App, APP};
 use crate::testbed::Testbed;
 
 /// The `DELIVER_*` variables a hook wrote to `file` in the project dir (sorted), then
@@ -185,31 +184,7 @@ fn lock_wait_waits_in_line_behind_another_deploy_or_gives_up_with_exit_3() {
     let tb = Testbed::up(1);
     let app = App::new(&tb, &["h1"]);
     app.ok(&[], 0);
-    set_toml(
-        &app,
-        "hooks = [\"node build.js\"]",
-        "hooks = [\"node build.js\", \"sleep 9\"]",
-    );
-    app.commit("a slow build");
-    let holder = app
-        .command(&[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while on(
-        &tb,
-        "h1",
-        &format!("test -d {APP}/.deliver/lock && echo held"),
-    ) != "held"
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "the holder took no lock"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let holder = deploy_holding_the_lock(&tb, &app, "h1", 9);
 
     let timed = |args: &[&str]| {
         let t = Instant::now();

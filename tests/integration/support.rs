@@ -334,3 +334,42 @@ pub fn assert_answers(tb: &Testbed, host: &str, sha: &str) {
         );
     }
 }
+
+/// Starts a deploy of a new commit whose build sleeps `secs` more, and returns once it holds
+/// the lock on `host`: another run meets that lock while it lasts.
+pub fn deploy_holding_the_lock(
+    tb: &Testbed,
+    app: &App,
+    host: &str,
+    secs: u32,
+) -> std::process::Child {
+    let path = app.path().join("deliver.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    let slow = toml.replace(
+        "hooks = [\"node build.js\"]",
+        &format!("hooks = [\"node build.js\", \"sleep {secs}\"]"),
+    );
+    assert_ne!(slow, toml, "deliver.toml has the example's build hook");
+    std::fs::write(&path, slow).unwrap();
+    app.commit("a slow build");
+    let holder = app
+        .command(&[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while on(
+        tb,
+        host,
+        &format!("test -d {APP}/.deliver/lock && echo held"),
+    ) != "held"
+    {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "the holder took no lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    holder
+}
