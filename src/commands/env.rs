@@ -9,7 +9,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, Result};
 
@@ -20,7 +20,7 @@ use super::hosts;
 use super::project::load_config;
 use super::UsageError;
 use crate::cli::{EnvChangeArgs, EnvCommand};
-use crate::config::duration;
+use crate::deploy::lock_wait::wait_in_line;
 use crate::outcome::Outcome;
 use crate::parallel;
 use crate::plan::env_file::{self, Edit};
@@ -120,9 +120,8 @@ enum Opened {
     Held(String, String),
 }
 
-/// [`open`] again while another run holds the lock and `--lock-wait` leaves time
-/// (`until`): the holder reported once (`lock.waiting`, again if another takes its place),
-/// then tried every 0.5, 1, 2, 2, ... s, as a deploy waits.
+/// [`open`], waiting in line while another run holds the lock and `--lock-wait` leaves
+/// time (`until`), as a deploy waits ([`wait_in_line`]).
 fn open_waiting(
     h: &mut Host,
     layout: &Layout,
@@ -130,30 +129,22 @@ fn open_waiting(
     until: Option<Instant>,
     (ui, reporter): (&Ui, &dyn Reporter),
 ) -> Result<Opened> {
-    let mut shown: Option<String> = None;
-    let mut pause = Duration::from_millis(500);
-    loop {
-        let opened = open(h, layout, holder, ui);
-        let (Ok(Opened::Held(_, json)), Some(until)) = (&opened, until) else {
-            return opened;
-        };
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return opened;
-        }
-        if shown.as_ref() != Some(json) {
+    let name = h.name.clone();
+    wait_in_line(
+        until,
+        || open(h, layout, holder, ui),
+        |opened| match opened {
+            Ok(Opened::Held(_, json)) => Some(json.clone()),
+            _ => None,
+        },
+        |json, wait| {
             reporter.event(&Event::LockWaiting {
-                host: h.name.clone(),
+                host: name.clone(),
                 holder: LockHolder::read(json),
-                wait: duration::format(Duration::from_secs(
-                    left.as_secs() + u64::from(left.subsec_nanos() > 0),
-                )),
+                wait,
             });
-            shown = Some(json.clone());
-        }
-        std::thread::sleep(pause.min(left));
-        pause = (pause * 2).min(Duration::from_secs(2));
-    }
+        },
+    )
 }
 
 fn open(h: &mut Host, layout: &Layout, holder: Option<&str>, ui: &Ui) -> Result<Opened> {

@@ -16,6 +16,7 @@
 
 pub mod health;
 pub mod interrupt;
+pub mod lock_wait;
 pub mod ops;
 pub mod policy;
 mod prepare;

@@ -3,12 +3,11 @@
 //! path out of a run passes through here, so no run leaves a lock it took on a host it can
 //! still reach, and never releases one it did not take.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::interrupt::interrupted;
+use super::lock_wait::wait_in_line;
 use super::state::{summary, End, Host, Phase, Session, Step, StepError};
 use super::Request;
-use crate::config::duration;
 use crate::outcome::Outcome;
 use crate::parallel;
 use crate::plan::facts::{self, Facts};
@@ -72,43 +71,31 @@ fn open_one(req: &Request, s: &mut Session, reporter: &dyn Reporter) -> Result<F
     facts::parse(&out.stdout).map_err(|e| Refused::Failed(StepError::Facts(e.clone())))
 }
 
-/// [`open_one`], again and again while another run holds the lock and `--lock-wait` leaves
-/// time (`until`): the holder is reported once (`lock.waiting`, again if another takes its
-/// place), then the lock is tried every 0.5, 1, 2, 2, ... s. A lock whose holder is gone is
-/// taken over by the next try ([`lock::acquire`]). SIGINT/SIGTERM ends the wait (exit 3).
+/// [`open_one`], waiting in line while another run holds the lock and `--lock-wait` leaves
+/// time (`until`, [`wait_in_line`]). A lock whose holder is gone is taken over by the next
+/// try ([`lock::acquire`]). SIGINT/SIGTERM ends the wait (exit 3).
 fn open_waiting(
     req: &Request,
     s: &mut Session,
     reporter: &dyn Reporter,
     until: Option<Instant>,
 ) -> Result<Facts, Refused> {
-    let mut shown: Option<String> = None;
-    let mut pause = Duration::from_millis(500);
-    loop {
-        let result = open_one(req, s, reporter);
-        let (Err(Refused::Held(_, json)), Some(until)) = (&result, until) else {
-            return result;
-        };
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() || interrupted() {
-            return result;
-        }
-        if shown.as_ref() != Some(json) {
+    let host = s.name();
+    wait_in_line(
+        until,
+        || open_one(req, s, reporter),
+        |result| match result {
+            Err(Refused::Held(_, json)) => Some(json.clone()),
+            _ => None,
+        },
+        |json, wait| {
             reporter.event(&Event::LockWaiting {
-                host: s.name(),
+                host: host.clone(),
                 holder: LockHolder::read(json),
-                wait: duration::format(Duration::from_secs(
-                    left.as_secs() + u64::from(left.subsec_nanos() > 0),
-                )),
+                wait,
             });
-            shown = Some(json.clone());
-        }
-        let wake = Instant::now() + pause.min(left);
-        while Instant::now() < wake && !interrupted() {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        pause = (pause * 2).min(Duration::from_secs(2));
-    }
+        },
+    )
 }
 
 /// The first host alone, then the others in parallel. Two runs that start at once meet at the

@@ -209,7 +209,21 @@ pub fn taken_over(stderr: &str) -> Option<String> {
 
 /// Releases the lock (at the end of every command that took it, on every path).
 pub fn release(layout: &Layout) -> Script {
-    Script::new("lock.release").cmd("rm", ["-rf", &layout.lock()])
+    Script::new("lock.release").raw(
+        "moved aside before it is removed: a waiting run never sees a lock without its holder",
+        remove(layout),
+    )
+}
+
+/// Removes the lock at once: `mv` is atomic, so the lock is there with its `holder.json`
+/// or gone, never half removed (`rm -rf` alone deletes the holder file before the
+/// directory). No lock is no error.
+pub fn remove(layout: &Layout) -> String {
+    let gone = quote(&format!("{}.released", layout.lock()));
+    format!(
+        "if mv {lock} {gone}.$$ 2>/dev/null; then rm -rf {gone}.$$; fi",
+        lock = quote(&layout.lock())
+    )
 }
 
 /// Breaks a stale lock: prints its holder's JSON, then removes it; exits [`NOT_LOCKED`]
@@ -224,7 +238,7 @@ pub fn unlock(layout: &Layout) -> Script {
                 "if [ ! -d {lock} ]; then exit {NOT_LOCKED}; fi\ncat {holder} 2>/dev/null || true"
             ),
         )
-        .cmd("rm", ["-rf", &layout.lock()])
+        .raw("as a release removes it", remove(layout))
 }
 
 #[cfg(test)]

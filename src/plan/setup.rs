@@ -83,7 +83,7 @@ pub fn install_units(
     units: &[RenderedFile],
     holder_json: &str,
 ) -> Script {
-    let release = format!("rm -rf {}", quote(&layout.lock()));
+    let release = lock::remove(layout);
     Script::new("setup.install_units")
         .then(lock::acquire(layout, holder_json))
         .raw(
