@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod env;
+mod scale;
 pub use env::{EnvChangeArgs, EnvCommand, EnvListArgs, EnvSetArgs, EnvUnsetArgs};
+pub use scale::ScaleArgs;
 
 /// Deploy an app from its git repo to Linux servers over SSH, with zero-downtime restarts.
 ///
@@ -149,6 +151,8 @@ pub enum Command {
     /// List, set or unset the variables of `shared/.env` on every host (values never shown).
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Change how many instances of a process type run on every host, without a new release.
+    Scale(ScaleArgs),
     /// Render the units (or the nginx upstream) locally, to a directory or stdout.
     Export(ExportArgs),
     /// Write a commented deliver.toml for the repository in the current directory.

@@ -142,6 +142,26 @@ impl Formation {
         Ok(formation)
     }
 
+    /// This formation with `counts` (`deliver scale`'s, by type) in place of its own: a type
+    /// the Procfile no longer has is skipped (a record outlives the release that had it);
+    /// ports are checked again.
+    pub fn scaled(
+        mut self,
+        counts: &std::collections::BTreeMap<String, u32>,
+    ) -> Result<Formation, FormationError> {
+        for (name, n) in counts {
+            if let Some(t) = self.types.iter_mut().find(|t| &t.name == name) {
+                t.instances = *n;
+                t.auto = false;
+                check_ports(self.port_base, t)?;
+            }
+        }
+        if self.types.iter().all(|t| !t.auto) {
+            self.auto_cpus = None;
+        }
+        Ok(self)
+    }
+
     /// Every instance in start order: types in Procfile order, then instance number.
     pub fn instances(&self) -> Vec<Instance> {
         self.types
@@ -351,6 +371,35 @@ mod tests {
                 ("clock".into(), 1, 5200),
             ]
         );
+    }
+
+    #[test]
+    fn scaled_counts_replace_the_configured_ones_and_are_checked() {
+        let settings = [setting("web", Instances::Auto, 10)];
+        let formation = Formation::resolve(&types(), &settings, 5000, 4).unwrap();
+        let counts = std::collections::BTreeMap::from([
+            ("web".to_owned(), 2),
+            ("clock".to_owned(), 0),
+            ("gone".to_owned(), 5),
+        ]);
+        let scaled = formation.scaled(&counts).unwrap();
+        assert_eq!(scaled.auto_cpus, None, "no count is `auto` any more");
+        assert_eq!(
+            ports(&scaled),
+            vec![
+                ("web".into(), 1, 5000),
+                ("web".into(), 2, 5001),
+                ("worker".into(), 1, 5100),
+            ]
+        );
+        let high = Formation::resolve(&types(), &[], 65_300, 1).unwrap();
+        let e = high
+            .scaled(&std::collections::BTreeMap::from([(
+                "clock".to_owned(),
+                99,
+            )]))
+            .unwrap_err();
+        assert!(e.message.contains("65535"), "{e}");
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub fn run(args: &DeployArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
         dry_run: args.dry_run,
         batch: args.batch.unwrap_or(env.rollout.batch),
         now_unix: now,
+        scale: crate::plan::scale::Counts::new(),
         proxy_addresses: hosts::proxy_addresses(&env, &selected)?,
         env,
     };

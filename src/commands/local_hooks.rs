@@ -53,14 +53,9 @@ impl Context {
 
     /// The variables a hook sees: `DELIVER_RESULT` only for `after` and `failed`.
     pub fn vars(&self, result: Option<&str>) -> Vec<(&'static str, String)> {
-        let action = match self.action {
-            Action::Deploy => "deploy",
-            Action::Rollback => "rollback",
-            Action::Restart => "restart",
-        };
         let mut vars = vec![
             ("DELIVER_ENV", self.environment.clone()),
-            ("DELIVER_ACTION", action.to_owned()),
+            ("DELIVER_ACTION", self.action.name().to_owned()),
             ("DELIVER_RELEASE", self.release.clone()),
             ("DELIVER_SHA", self.sha.clone()),
             ("DELIVER_HOSTS", self.hosts.join(",")),

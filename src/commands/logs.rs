@@ -44,9 +44,9 @@ pub fn run(args: &LogsArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     interrupt::catch_interrupts();
     let results = fleet.each(|spec, _, remote| {
         // systemd's journal is asked per type; upstart logs one file per instance job, so
-        // there the host's CPU count ("auto") matters.
-        let cpus = if env.supervisor == Supervisor::Upstart {
-            fleet::facts(
+        // there the host's CPU count ("auto") and the counts `deliver scale` set matter.
+        let (cpus, scaled) = if env.supervisor == Supervisor::Upstart {
+            let facts = fleet::facts(
                 remote,
                 &facts::gather(
                     &fleet.layout,
@@ -54,13 +54,12 @@ pub fn run(args: &LogsArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
                     env.supervisor,
                     facts::Depth::Layout,
                 ),
-            )?
-            .cpus
-            .unwrap_or(1)
+            )?;
+            (facts.cpus.unwrap_or(1), facts.scale)
         } else {
-            1
+            (1, crate::plan::scale::Counts::new())
         };
-        let formation = Formation::for_environment(&project.types, env, cpus)?;
+        let formation = Formation::for_environment(&project.types, env, cpus)?.scaled(&scaled)?;
         let script = inspect::logs(
             env.supervisor,
             &env.app,

@@ -8,6 +8,7 @@ mod env;
 mod env_input;
 mod export;
 mod fleet;
+mod held;
 mod history;
 mod hosts;
 pub mod init;
@@ -20,6 +21,7 @@ mod readiness;
 mod releases;
 mod remote_run;
 mod rollback;
+mod scale;
 mod setup;
 mod status;
 mod status_view;
@@ -60,6 +62,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<Outcome> {
         Some(Command::Run(args)) => remote_run::run(args, config, ui),
         Some(Command::Unlock(args)) => unlock::run(args, config, ui),
         Some(Command::Env(args)) => env::run(args, config, ui),
+        Some(Command::Scale(args)) => scale::run(args, config, ui),
     }
 }
 

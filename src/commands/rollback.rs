@@ -5,11 +5,12 @@
 //! asked, nothing changed).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::deploy::{holder, now_unix, who};
+use super::held::Held;
 use super::hosts;
 use super::input_check;
 use super::local_hooks;
@@ -24,59 +25,21 @@ use crate::plan::{inspect, log::Action};
 use crate::procfile;
 use crate::release_id::ReleaseId;
 use crate::remote::Remote;
-use crate::ui::event::{Event, Reporter};
+use crate::ui::event::Reporter;
 use crate::ui::Ui;
 
-/// Holds events until the run's release is known ([`Held::open`]), then hands them on in
-/// order after the start event, and every later one as it comes. Dropped unopened (the
-/// rollback was refused), it hands on only the scripts that ran (`-v`).
-struct Held {
-    inner: Arc<dyn Reporter>,
-    /// `None` once open.
-    held: Mutex<Option<Vec<Event>>>,
-}
-
-impl Held {
-    fn new(inner: Arc<dyn Reporter>) -> Held {
-        Held {
-            inner,
-            held: Mutex::new(Some(Vec::new())),
-        }
-    }
-
-    fn open(&self, start: &Event) {
-        let mut held = self.held.lock().expect("reporter lock");
-        self.inner.event(start);
-        for event in held.take().unwrap_or_default() {
-            self.inner.event(&event);
-        }
-    }
-}
-
-impl Reporter for Held {
-    fn event(&self, event: &Event) {
-        // Forwarded under the lock too: events keep their order.
-        let mut held = self.held.lock().expect("reporter lock");
-        match held.as_mut() {
-            Some(events) => events.push(event.clone()),
-            None => self.inner.event(event),
-        }
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        let held = self.held.get_mut().map(Option::take).unwrap_or_default();
-        for event in held.unwrap_or_default() {
-            if let Event::HostScript { .. } = event {
-                self.inner.event(&event);
-            }
-        }
-    }
-}
-
 pub fn run(args: &RollbackArgs, config_path: &Path, ui: &Ui) -> Result<Outcome> {
-    run_with(args, config_path, ui, false)
+    run_with(args, config_path, ui, &Kind::Rollback)
+}
+
+/// What a run of this pipeline does with the release it ships.
+pub enum Kind {
+    /// To the release before `current` (or `--to`).
+    Rollback,
+    /// The release every host runs, restarted (`deliver env`).
+    Restart,
+    /// The release every host runs, with these instance counts (`deliver scale`).
+    Scale(crate::plan::scale::Counts),
 }
 
 /// A restart of the running formation without a new release (`deliver env`): a rollout of
@@ -97,10 +60,12 @@ pub fn restart(
         lock_wait,
         dry_run: false,
     };
-    run_with(&args, config_path, ui, true)
+    run_with(&args, config_path, ui, &Kind::Restart)
 }
 
-fn run_with(args: &RollbackArgs, config_path: &Path, ui: &Ui, restart: bool) -> Result<Outcome> {
+/// The pipeline of `rollback`, `env`'s restart and `scale`: a rollout of a release already
+/// on every host.
+pub fn run_with(args: &RollbackArgs, config_path: &Path, ui: &Ui, kind: &Kind) -> Result<Outcome> {
     let config = load_config(config_path)?;
     let env = config.environment(args.env.as_deref())?.clone();
     hosts::own_upstream(&config, &env)?;
@@ -121,38 +86,27 @@ fn run_with(args: &RollbackArgs, config_path: &Path, ui: &Ui, restart: bool) -> 
     let proxies = hosts::shown(connected.proxies, &shown, ui.verbose);
     let layout = Layout::new(&env.deploy_to);
     let all_facts = gather(&mut remotes, &layout, &env)?;
-    let target = if restart {
-        let Some(current) = current_everywhere(&remotes, &all_facts)? else {
-            ui.note("nothing is deployed yet: nothing to restart");
-            return Ok(Outcome::Done);
-        };
-        current
-    } else {
-        choose(&remotes, &all_facts, to.as_ref(), args.force)?
+    let target = match kind {
+        Kind::Rollback => choose(&remotes, &all_facts, to.as_ref(), args.force)?,
+        Kind::Restart | Kind::Scale(_) => {
+            let what = if matches!(kind, Kind::Restart) {
+                "restart"
+            } else {
+                "scale"
+            };
+            let Some(current) = current_everywhere(&remotes, &all_facts, what)? else {
+                ui.note(&format!("nothing is deployed yet: nothing to {what}"));
+                return Ok(Outcome::Done);
+            };
+            current
+        }
     };
     let sha = all_facts[0]
         .release(&target)
         .and_then(|r| r.revision.clone())
         .ok_or_else(|| anyhow!("{}: release {target} has no REVISION", remotes[0].host()))?;
-    let procfile_text = {
-        let out = remotes[0]
-            .run(&inspect::procfile(&layout, &target), &mut |_, _| {})
-            .map_err(|e| anyhow!("{e}"))?;
-        if out.status != 0 {
-            bail!("{}: release {target} has no Procfile", remotes[0].host());
-        }
-        out.stdout
-    };
-    let procfile_path = beside(config_path, "Procfile");
-    let types = procfile::parse(&procfile_text).map_err(|e| {
-        anyhow!(
-            "{}:{}: {} (the Procfile of release {target} on {})",
-            procfile_path.display(),
-            e.line,
-            e.message,
-            remotes[0].host()
-        )
-    })?;
+    let (types, procfile_path) =
+        release_procfile(remotes[0].as_mut(), &layout, &target, config_path)?;
     // Checked as `check --offline` checks it, with the release's Procfile: before anything
     // changes on a host (only facts were read), bad input exits 2 (issue 12).
     let project = Project {
@@ -166,25 +120,36 @@ fn run_with(args: &RollbackArgs, config_path: &Path, ui: &Ui, restart: bool) -> 
             config_path.display()
         )
     })?;
+    if let Kind::Scale(counts) = kind {
+        super::scale::check_counts(&project, &env, counts).with_context(|| {
+            format!("release {target} runs {}", project.procfile_path.display())
+        })?;
+    }
     let types = project.types;
     let now = now_unix();
     let request = Request {
         types,
-        action: if restart {
-            Action::Restart
-        } else {
-            Action::Rollback
+        action: match kind {
+            Kind::Rollback => Action::Rollback,
+            Kind::Restart => Action::Restart,
+            Kind::Scale(_) => Action::Scale,
         },
         lock_wait: args.lock_wait,
         holder_json: holder(&target, now),
         who: who(),
         sha,
         repo: None,
-        force: restart,
+        // A restart restarts even what runs already; a scale with nothing to change is a
+        // no-op.
+        force: matches!(kind, Kind::Restart),
         dry_run: args.dry_run,
         batch: env.rollout.batch,
         now_unix: now,
         release: target,
+        scale: match kind {
+            Kind::Scale(counts) => counts.clone(),
+            Kind::Rollback | Kind::Restart => crate::plan::scale::Counts::new(),
+        },
         proxy_addresses,
         env,
     };
@@ -192,22 +157,22 @@ fn run_with(args: &RollbackArgs, config_path: &Path, ui: &Ui, restart: bool) -> 
         apps: remotes,
         proxies,
     };
-    go(&request, remotes, &held, args.dry_run, config_path, restart)
+    go(&request, remotes, &held, args.dry_run, config_path)
 }
 
-/// Reports the start and runs the rollout (around the local hooks, unless a restart).
+/// Reports the start and runs the rollout (around the local hooks for a rollback).
 fn go(
     request: &Request,
     remotes: deploy::Remotes,
     held: &Arc<Held>,
     dry_run: bool,
     config_path: &Path,
-    restart: bool,
 ) -> Result<Outcome> {
     let names: Vec<String> = remotes.apps.iter().map(|r| r.host().to_string()).collect();
     held.open(&deploy::start_event(request, &names));
     let reporter = Arc::clone(held) as Arc<dyn Reporter>;
-    if restart {
+    // Local hooks run around deploys and rollbacks, not the restarts of `env` and `scale`.
+    if request.action != Action::Rollback {
         interrupt::catch_interrupts();
         return Ok(deploy::run(request, remotes, reporter.as_ref()));
     }
@@ -216,6 +181,33 @@ fn go(
         interrupt::catch_interrupts();
         Ok(deploy::run(request, remotes, reporter.as_ref()))
     })
+}
+
+/// The Procfile of release `target`, read on `remote` (the first host), parsed; errors name
+/// the local Procfile's path (where the user fixes it), the release and the host.
+fn release_procfile(
+    remote: &mut dyn Remote,
+    layout: &Layout,
+    target: &ReleaseId,
+    config_path: &Path,
+) -> Result<(Vec<procfile::ProcessType>, std::path::PathBuf)> {
+    let out = remote
+        .run(&inspect::procfile(layout, target), &mut |_, _| {})
+        .map_err(|e| anyhow!("{e}"))?;
+    if out.status != 0 {
+        bail!("{}: release {target} has no Procfile", remote.host());
+    }
+    let procfile_path = beside(config_path, "Procfile");
+    let types = procfile::parse(&out.stdout).map_err(|e| {
+        anyhow!(
+            "{}:{}: {} (the Procfile of release {target} on {})",
+            procfile_path.display(),
+            e.line,
+            e.message,
+            remote.host()
+        )
+    })?;
+    Ok((types, procfile_path))
 }
 
 /// Facts of every host, in parallel.
@@ -236,7 +228,11 @@ fn gather(
 
 /// The release every host runs (a restart's), `None` when none runs any, or an error
 /// naming what each runs.
-fn current_everywhere(remotes: &[Box<dyn Remote>], all: &[Facts]) -> Result<Option<ReleaseId>> {
+fn current_everywhere(
+    remotes: &[Box<dyn Remote>],
+    all: &[Facts],
+    what: &str,
+) -> Result<Option<ReleaseId>> {
     if all.iter().all(|f| f.current.is_none()) {
         return Ok(None);
     }
@@ -256,7 +252,7 @@ fn current_everywhere(remotes: &[Box<dyn Remote>], all: &[Facts]) -> Result<Opti
             Ok(Some(current))
         }
         _ => bail!(
-            "cannot restart: the hosts do not all run one release ({}); deploy instead",
+            "cannot {what}: the hosts do not all run one release ({}); deploy instead",
             runs.join(", ")
         ),
     }

@@ -113,7 +113,10 @@ impl Units<'_> {
             self.types,
             self.layout,
             facts,
-            target::serving_bank(self.env, self.types, facts),
+            (
+                target::serving_bank(self.env, self.types, facts),
+                &crate::plan::scale::Counts::new(),
+            ),
         )
         .map_err(|e| anyhow!("units: {e}"))?;
         let names = rendered

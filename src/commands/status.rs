@@ -39,9 +39,18 @@ pub fn run(args: &EnvArg, config_path: &Path, ui: &Ui) -> Result<Outcome> {
     let results = fleet.each(|_, _, remote| {
         let facts = fleet::facts(remote, &gather)?;
         let cpus = facts.cpus.unwrap_or(1);
-        let formation = Formation::for_environment(&project.types, env, cpus)?;
+        // What runs: deliver.toml's counts, with those `deliver scale` set over them.
+        let configured = Formation::for_environment(&project.types, env, cpus)?;
+        let formation = configured.clone().scaled(&facts.scale)?;
         let bank = target::serving_bank(env, &project.types, &facts);
-        let types = states(env, &formation, bank, remote)?;
+        let mut types = states(env, &formation, bank, remote)?;
+        for t in &mut types {
+            t.configured = facts
+                .scale
+                .contains_key(&t.name)
+                .then(|| configured.instances_of(&t.name).len())
+                .and_then(|n| u32::try_from(n).ok());
+        }
         Ok(HostStatus {
             bank,
             sha: facts.current_revision().map(str::to_owned),
@@ -124,6 +133,7 @@ fn states(
         .map(|t| TypeStatus {
             name: t.name.clone(),
             checked: t.name == health.process,
+            configured: None,
             units: Vec::new(),
         })
         .collect();

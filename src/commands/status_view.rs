@@ -29,6 +29,8 @@ pub(super) struct TypeStatus {
     pub(super) name: String,
     /// Whether its instances are health-checked (`health.process`).
     pub(super) checked: bool,
+    /// deliver.toml's count, when `deliver scale` set this one (`plan::scale`).
+    pub(super) configured: Option<u32>,
     pub(super) units: Vec<UnitStatus>,
 }
 
@@ -82,14 +84,18 @@ pub(super) fn lines(status: &HostStatus) -> Vec<String> {
     let mut details = Vec::new();
     for t in &status.types {
         let total = t.units.len();
+        let scaled = t
+            .configured
+            .map_or_else(String::new, |n| format!(" (scaled; deliver.toml {n})"));
         if total == 0 {
-            head.push(format!("{} off", t.name));
+            head.push(format!("{} off{scaled}", t.name));
             continue;
         }
         let mut part = format!("{} {}/{total} active", t.name, t.active());
         if t.checked {
             let _ = write!(part, " {}/{total} healthy", t.healthy());
         }
+        part.push_str(&scaled);
         head.push(part);
         for u in &t.units {
             match &u.health {
@@ -138,6 +144,7 @@ pub(super) fn event(host: &str, status: &HostStatus) -> Event {
             instances: t.units.len(),
             active: t.active(),
             healthy: t.checked.then(|| t.healthy()),
+            configured: t.configured,
             units: t
                 .units
                 .iter()
@@ -217,6 +224,7 @@ mod tests {
                 TypeStatus {
                     name: "web".into(),
                     checked: true,
+                    configured: None,
                     units: vec![
                         unit("a-web@5000.service", UnitState::Active, Some(Ok(()))),
                         unit("a-web@5001.service", UnitState::Active, Some(Ok(()))),
@@ -225,11 +233,13 @@ mod tests {
                 TypeStatus {
                     name: "worker".into(),
                     checked: false,
+                    configured: None,
                     units: vec![unit("a-worker@5100.service", UnitState::Active, None)],
                 },
                 TypeStatus {
                     name: "clock".into(),
                     checked: false,
+                    configured: None,
                     units: vec![],
                 },
             ],
@@ -258,9 +268,11 @@ mod tests {
             result: Some("oom-kill".into()),
         });
         status.lock = Some("bob@laptop (pid 1)".into());
+        status.types[0].configured = Some(1);
+        status.types[2].configured = Some(1);
         status.cores.apps.push(app("b", 1));
         insta::assert_snapshot!(lines(&status).join("\n"), @r"
-        no current release  web 2/2 active 1/2 healthy  worker 0/1 active  clock off
+        no current release  web 2/2 active 1/2 healthy (scaled; deliver.toml 1)  worker 0/1 active  clock off (scaled; deliver.toml 1)
           a-web@5000.service restarted by systemd 2 times, last run ended: oom-kill
           a-web@5001.service unhealthy: GET /health answered 503
           a-worker@5100.service failed
@@ -274,6 +286,8 @@ mod tests {
         assert!(json["processes"][1].get("healthy").is_none());
         assert_eq!(json["processes"][0]["units"][0]["restarts"], 2);
         assert_eq!(json["processes"][0]["units"][0]["last_result"], "oom-kill");
+        assert_eq!(json["processes"][0]["configured"], 1);
+        assert!(json["processes"][1].get("configured").is_none());
         assert_eq!(json["cores"]["instances"], 4);
         assert_eq!(json["cores"]["over"], true);
         assert_eq!(json["cores"]["apps"][1]["app"], "b");

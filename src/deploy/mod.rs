@@ -65,6 +65,9 @@ pub struct Request {
     /// Who deploys (`user@machine`), for the log.
     pub who: String,
     pub now_unix: u64,
+    /// `deliver scale`'s counts by type, over deliver.toml's and those a host's record
+    /// already has (`plan::scale`); empty for every other action.
+    pub scale: crate::plan::scale::Counts,
     /// With `[proxy] hosts`: per app host (in host order), the address nginx reaches it at
     /// (`proxy.addresses`, else the host deliver connects to). Empty without a proxy.
     pub proxy_addresses: Vec<String>,
@@ -92,12 +95,7 @@ pub fn start_event(req: &Request, hosts: &[String]) -> Event {
     Event::DeployStart {
         release: req.release.to_string(),
         environment: req.env.name.clone(),
-        action: match req.action {
-            Action::Deploy => "deploy",
-            Action::Rollback => "rollback",
-            Action::Restart => "restart",
-        }
-        .to_string(),
+        action: req.action.name().to_string(),
         sha: req.sha.clone(),
         hosts: hosts.to_vec(),
     }
@@ -109,6 +107,6 @@ pub fn run(req: &Request, remotes: impl Into<Remotes>, reporter: &dyn Reporter) 
     let remotes = remotes.into();
     match req.action {
         Action::Deploy => ops::deploy(req, remotes, reporter),
-        Action::Rollback | Action::Restart => ops::rollback(req, remotes, reporter),
+        Action::Rollback | Action::Restart | Action::Scale => ops::rollback(req, remotes, reporter),
     }
 }

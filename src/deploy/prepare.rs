@@ -101,7 +101,7 @@ fn stage(h: &mut Host, reporter: &dyn Reporter) -> Result<(), String> {
 pub fn prepare(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Result<(), String> {
     let results = parallel::each(hosts.iter_mut(), |h| match req.action {
         Action::Deploy => push_and_build(req, h, reporter),
-        Action::Rollback | Action::Restart => stage(h, reporter),
+        Action::Rollback | Action::Restart | Action::Scale => stage(h, reporter),
     });
     super::state::all_ok(results)
 }

@@ -51,6 +51,17 @@ impl Change {
         }
     }
 
+    /// From `from` to `to` under the release that runs (`deliver scale`, and its revert):
+    /// only the difference. The instances `to` adds start all at once and gate together
+    /// (the running ones are not touched, so nothing can be disrupted); those it drops stop.
+    pub fn diff(to: &[Instance], from: &[Instance]) -> Change {
+        let stop = policy::removed(from, to);
+        let run: Vec<Instance> = policy::removed(to, from);
+        let mut fresh: Vec<String> = run.iter().map(|i| i.type_name.clone()).collect();
+        fresh.dedup();
+        Change { run, stop, fresh }
+    }
+
     /// Back to `old` from `new`; when nothing was recorded (an older layout), the same
     /// instances under the old release.
     pub fn back(new: &[Instance], old: Option<Vec<Instance>>) -> Change {

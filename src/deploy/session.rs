@@ -12,7 +12,7 @@ use crate::outcome::Outcome;
 use crate::parallel;
 use crate::plan::facts::{self, Facts};
 use crate::plan::log::{self, Action, LogResult};
-use crate::plan::{lock, prune, setup, Script};
+use crate::plan::{lock, prune, scale, setup, Script};
 use crate::ui::event::{Event, Reporter};
 use crate::ui::record::LockHolder;
 
@@ -217,12 +217,28 @@ pub fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
             .filter(|r| r.revision.is_none() && r.id != req.release)
             .map(|r| r.id.clone()),
     );
-    prune::prune(&h.session.layout, &old)
-        .then(log::append(
-            &h.session.layout,
-            &log_line(req, result, h.session.run_ms()),
-        ))
-        .then(lock::release(&h.session.layout))
+    let layout = &h.session.layout;
+    // The counts of `deliver scale` live as long as what they scaled: a scale records them,
+    // a deploy or rollback (deliver.toml again) forgets them, a restart keeps them.
+    let record = match (req.action, result) {
+        (Action::Scale, LogResult::Done) => {
+            Some(scale::record(layout, &super::target::scaled(req, &h.facts)))
+        }
+        (Action::Deploy | Action::Rollback, LogResult::Done) if !h.facts.scale.is_empty() => {
+            Some(scale::forget(layout))
+        }
+        _ => None,
+    };
+    let pruned = prune::prune(layout, &old);
+    match record {
+        Some(record) => pruned.then(record),
+        None => pruned,
+    }
+    .then(log::append(
+        &h.session.layout,
+        &log_line(req, result, h.session.run_ms()),
+    ))
+    .then(lock::release(&h.session.layout))
 }
 
 /// Runs [`finish_script`] on every host in parallel, with the log result and end that each

@@ -65,7 +65,7 @@ pub(super) fn back_script(req: &Request, h: &Host, why: &str) -> Result<Script, 
             s.name = name;
             s
         }
-        Action::Rollback | Action::Restart => swap,
+        Action::Rollback | Action::Restart | Action::Scale => swap,
     })
 }
 
@@ -96,9 +96,14 @@ pub fn host(
     } else {
         rollout::running_before(&req.env, &req.types, &h.facts)
     };
-    let change = match direction {
-        Direction::Forward => Change::forward(new, old),
-        Direction::Back { .. } => Change::back(&new, old),
+    let change = match (direction, old) {
+        // A scale touches only what it adds or drops (where the running formation is known).
+        (Direction::Forward, Some(old)) if req.action == Action::Scale => Change::diff(&new, &old),
+        (Direction::Back { .. }, Some(old)) if req.action == Action::Scale => {
+            Change::diff(&old, &new)
+        }
+        (Direction::Forward, old) => Change::forward(new, old),
+        (Direction::Back { .. }, old) => Change::back(&new, old),
     };
     let defer = direction == Direction::Forward && req.env.rollout.mode == RolloutMode::Rolling;
     rollout::replace(&req.env, &mut h.session, &change, hooks, defer, reporter)
@@ -146,7 +151,7 @@ pub fn all(
     reporter: &dyn Reporter,
 ) -> Result<(), String> {
     let fresh: Vec<bool> = hosts.iter().map(|h| h.facts.current.is_none()).collect();
-    if req.env.rollout.mode == RolloutMode::Surge {
+    if req.env.rollout.mode == RolloutMode::Surge && req.action != Action::Scale {
         // A first deploy to every host: nothing serves yet, so one batch (SPEC §7).
         let size = if fresh.iter().all(|f| *f) {
             hosts.len()

@@ -13,6 +13,7 @@ use crate::config::{Environment, Supervisor};
 use crate::plan::facts::Facts;
 use crate::plan::layout::Layout;
 use crate::plan::log::Action;
+use crate::plan::scale::Counts;
 use crate::procfile::ProcessType;
 use crate::release::{self, Bank, Formation, Instance};
 use crate::render::{self, RenderedFile, Target};
@@ -51,16 +52,45 @@ pub fn serving_bank(env: &Environment, types: &[ProcessType], facts: &Facts) -> 
         .map_or(Bank::Base, |(_, bank)| bank)
 }
 
-/// What a run renders for the host that answered `facts`, its health process on `bank`.
+/// The counts of `deliver scale` a run applies over deliver.toml's on the host that answered
+/// `facts`: a deploy or rollback none (deliver.toml applies again), a restart those the
+/// host's record has, a scale those with the run's own over them.
+pub fn scaled(req: &Request, facts: &Facts) -> Counts {
+    match req.action {
+        Action::Deploy | Action::Rollback => Counts::new(),
+        Action::Restart => facts.scale.clone(),
+        Action::Scale => {
+            let mut counts = facts.scale.clone();
+            counts.extend(req.scale.iter().map(|(k, v)| (k.clone(), *v)));
+            counts
+        }
+    }
+}
+
+/// The formation of `env` on the host that answered `facts`, with `scaled` counts over
+/// deliver.toml's.
+pub fn formation(
+    env: &Environment,
+    types: &[ProcessType],
+    facts: &Facts,
+    scaled: &Counts,
+) -> Result<Formation, String> {
+    let cpus = facts.cpus.unwrap_or(1);
+    Formation::for_environment(types, env, cpus)
+        .and_then(|f| f.scaled(scaled))
+        .map_err(|e| e.to_string())
+}
+
+/// What a run renders for the host that answered `facts`, its health process on `bank`,
+/// with `scaled` counts over deliver.toml's.
 pub fn host_target(
     env: &Environment,
     types: &[ProcessType],
     layout: &Layout,
     facts: &Facts,
-    bank: Bank,
+    (bank, scaled): (Bank, &Counts),
 ) -> Result<HostTarget, String> {
-    let cpus = facts.cpus.unwrap_or(1);
-    let formation = Formation::for_environment(types, env, cpus).map_err(|e| e.to_string())?;
+    let formation = formation(env, types, facts, scaled)?;
     if bank == Bank::Surge {
         let web = formation.instances_of(&env.health.process);
         if web.len() > usize::from(release::SURGE_OFFSET)
@@ -125,7 +155,7 @@ pub fn decide(
         .zip(&facts)
         .map(|(s, f)| {
             let bank = serving_bank(&req.env, &req.types, f);
-            host_target(&req.env, &req.types, &s.layout, f, bank)
+            host_target(&req.env, &req.types, &s.layout, f, (bank, &scaled(req, f)))
                 .map_err(|e| format!("{}: {}", s.name(), StepError::Target(e)))
         })
         .collect();
@@ -153,10 +183,39 @@ pub fn to_other_bank(req: &Request, hosts: &mut [Host]) -> Result<(), String> {
         .filter(|h| h.facts.current.is_some() && !h.facts.wants.is_empty())
     {
         let bank = h.target.bank.other();
-        h.target = host_target(&req.env, &req.types, &h.session.layout, &h.facts, bank)
-            .map_err(|e| format!("{}: {}", h.session.name(), StepError::Target(e)))?;
+        let scaled = scaled(req, &h.facts);
+        h.target = host_target(
+            &req.env,
+            &req.types,
+            &h.session.layout,
+            &h.facts,
+            (bank, &scaled),
+        )
+        .map_err(|e| format!("{}: {}", h.session.name(), StepError::Target(e)))?;
     }
     Ok(())
+}
+
+/// The process types whose instance count on the host changes in this run: (type, count
+/// running now, count after). None where nothing runs yet, or where what runs is not
+/// recorded (upstart).
+pub fn count_changes(req: &Request, h: &Host) -> Vec<(String, u32, u32)> {
+    if h.facts.current.is_none() {
+        return Vec::new();
+    }
+    let Some(running) = super::rollout::running_before(&req.env, &req.types, &h.facts) else {
+        return Vec::new();
+    };
+    h.target
+        .formation
+        .types
+        .iter()
+        .filter_map(|t| {
+            let now = running.iter().filter(|i| i.type_name == t.name).count();
+            let now = u32::try_from(now).unwrap_or(u32::MAX);
+            (now != t.instances).then(|| (t.name.clone(), now, t.instances))
+        })
+        .collect()
 }
 
 /// Every host already serves this commit (deploy) or release (rollback) with these units.
@@ -166,7 +225,7 @@ pub fn is_noop(req: &Request, hosts: &[Host]) -> bool {
             !h.target.changed
                 && match req.action {
                     Action::Deploy => h.facts.current_revision() == Some(req.sha.as_str()),
-                    Action::Rollback | Action::Restart => {
+                    Action::Rollback | Action::Restart | Action::Scale => {
                         h.facts.current.as_ref() == Some(&req.release)
                     }
                 }

@@ -31,6 +31,8 @@
 //! unit=<sha256>\t<file name>      per file in .deliver/units/
 //! wants=<unit>                    per unit a `Wants=` line of an installed `*.target` names
 //!                                 (the running formation, for stopping removed instances)
+//! scale=<type>\t<count>           per line of .deliver/scale: the counts `deliver scale` set
+//!                                 (`plan::scale`)
 //! app=<owner>\t<app>\t<count>      per deliver app on the host, this one included: the
 //!                                 instances its installed target wants (`neighbours.rs`)
 //! lock=yes|no                     .deliver/lock exists
@@ -99,6 +101,8 @@ pub struct Facts {
     pub units: BTreeMap<String, String>,
     /// The instance units the installed target wants: what runs now.
     pub wants: Vec<String>,
+    /// The counts `deliver scale` set over deliver.toml's (`plan::scale`); empty when none.
+    pub scale: super::scale::Counts,
     /// Every deliver app whose installed target this user can read, this one included.
     pub neighbours: Vec<Neighbour>,
     /// The deploy lock, when it is taken.
@@ -275,6 +279,10 @@ pub fn gather(layout: &Layout, app: &AppName, sup: Supervisor, depth: Depth) -> 
              done",
             units = base(".deliver/units"),
         ),
+    )
+    .raw(
+        "the counts `deliver scale` set",
+        super::scale::facts_lines(layout),
     )
     .then(neighbours::scan())
     .raw(

@@ -73,6 +73,11 @@ pub fn parse(stdout: &str) -> Result<Facts, String> {
                 facts.units.insert(name.to_owned(), sha.to_owned());
             }
             "wants" => facts.wants.push(value.to_owned()),
+            "scale" => {
+                if let Some((name, n)) = crate::plan::scale::parse_fact(value) {
+                    facts.scale.insert(name, n);
+                }
+            }
             "app" => facts.neighbours.push(neighbours::parse(value)?),
             "lock" if yes_no(key, value)? => {
                 facts.lock.get_or_insert(LockFact { holder: None });

@@ -108,6 +108,11 @@ impl Layout {
         self.join(".deliver/log.jsonl")
     }
 
+    /// The counts `deliver scale` set, over deliver.toml's (`plan::scale`).
+    pub fn scale(&self) -> String {
+        self.join(".deliver/scale")
+    }
+
     /// The units rendered for the current release, as installed.
     pub fn units(&self) -> String {
         self.join(".deliver/units")

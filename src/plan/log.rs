@@ -17,6 +17,20 @@ pub enum Action {
     Rollback,
     /// The release every host runs, restarted (`deliver env`): a rollback to itself.
     Restart,
+    /// The release every host runs, with other instance counts (`deliver scale`).
+    Scale,
+}
+
+impl Action {
+    /// As the log, `--json` and `DELIVER_*` variables name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Deploy => "deploy",
+            Action::Rollback => "rollback",
+            Action::Restart => "restart",
+            Action::Scale => "scale",
+        }
+    }
 }
 
 /// How it ended on this host.

@@ -25,6 +25,7 @@ pub mod release_dir;
 pub mod restarts;
 #[cfg(test)]
 mod sandbox;
+pub mod scale;
 pub mod script;
 pub mod setup;
 pub mod supervisor;

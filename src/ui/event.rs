@@ -85,6 +85,18 @@ pub enum Event {
     /// is done (a later failure elsewhere may still revert it: `host.reverted`).
     #[serde(rename = "host.done")]
     HostDone { host: String, ms: u64 },
+    /// A host's instance count of a process type changes in this run: by `deliver scale`
+    /// (`source` "scale"), or by deliver.toml (`source` "deliver.toml"; `was_scaled`: over a
+    /// count that `deliver scale` had set).
+    #[serde(rename = "formation.changed")]
+    FormationChanged {
+        host: String,
+        process: String,
+        from: u32,
+        to: u32,
+        source: String,
+        was_scaled: bool,
+    },
     #[serde(rename = "instance.restarted")]
     InstanceRestarted { host: String, unit: String },
     /// An instance left the proxy's upstream (`down`) and its in-flight requests finished
@@ -271,6 +283,7 @@ impl Event {
             | Event::HostSwitched { host }
             | Event::HostDone { host, .. }
             | Event::InstanceRestarted { host, .. }
+            | Event::FormationChanged { host, .. }
             | Event::InstanceDrained { host, .. }
             | Event::ProxyReloaded { host, .. }
             | Event::InstanceHealthy { host, .. }

@@ -92,6 +92,7 @@ impl HumanReporter {
                 ms,
             } => host_line(host, reloaded(*servers, *down, *ms)),
             Event::InstanceRestarted { host, unit } => host_line(host, format!("restarted {unit}")),
+            Event::FormationChanged { .. } => formation_line(event),
             Event::InstanceHealthy { host, unit, ms } => {
                 host_line(host, format!("{unit} healthy ({})", human_ms(*ms)))
             }
@@ -169,6 +170,29 @@ impl Reporter for HumanReporter {
 }
 
 /// The line of a held lock: taken over from a run that is gone, or waited for.
+/// `h1 | web: 3 -> 2 instances (deliver.toml applies again over `deliver scale`)`.
+fn formation_line(event: &Event) -> Option<String> {
+    let Event::FormationChanged {
+        host,
+        process,
+        from,
+        to,
+        source,
+        was_scaled,
+    } = event
+    else {
+        return None;
+    };
+    let over = if *was_scaled {
+        " applies again over `deliver scale`"
+    } else {
+        ""
+    };
+    Some(format!(
+        "{host} | {process}: {from} -> {to} instances ({source}{over})"
+    ))
+}
+
 fn lock_line(event: &Event) -> Option<String> {
     let host_line = |host: &str, msg: String| Some(format!("{host} | {msg}"));
     match event {

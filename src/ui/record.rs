@@ -101,6 +101,9 @@ pub struct ProcessStatus {
     /// How many answered the health check; only for `health.process`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub healthy: Option<usize>,
+    /// deliver.toml's count, when `deliver scale` set `instances`; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configured: Option<u32>,
     pub units: Vec<UnitStatus>,
 }
 

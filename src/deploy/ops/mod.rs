@@ -59,14 +59,19 @@ fn ship(req: &Request, remotes: Remotes, reporter: &dyn Reporter) -> Outcome {
         for h in &mut hosts {
             h.session.end(End::Unchanged);
         }
+        let reason = match req.action {
+            Action::Scale => "every host runs these instance counts already",
+            _ => "every host runs this commit with these units (--force deploys anyway)",
+        };
         reporter.event(&Event::DeployNoop {
-            reason: "every host runs this commit with these units (--force deploys anyway)"
-                .to_string(),
+            reason: reason.to_string(),
         });
         return Outcome::Done;
     }
-    if req.env.rollout.mode == RolloutMode::Surge {
-        // The new formation goes to the bank that does not serve now.
+    report_counts(req, &hosts, reporter);
+    if req.env.rollout.mode == RolloutMode::Surge && req.action != Action::Scale {
+        // The new formation goes to the bank that does not serve now (a scale adds to the
+        // serving bank and takes from it).
         if let Err(e) = target::to_other_bank(req, &mut hosts) {
             return prepare::abort(
                 req,
@@ -127,6 +132,29 @@ fn ship(req: &Request, remotes: Remotes, reporter: &dyn Reporter) -> Outcome {
     }
 }
 
+/// `formation.changed` for each count a host's target changes (after the no-op test: a run
+/// that changes a count is no no-op), dry runs included.
+fn report_counts(req: &Request, hosts: &[Host], reporter: &dyn Reporter) {
+    for h in hosts {
+        for (process, from, to) in target::count_changes(req, h) {
+            let was_scaled = req.action != Action::Scale && h.facts.scale.contains_key(&process);
+            reporter.event(&Event::FormationChanged {
+                host: h.session.name(),
+                source: if req.action == Action::Scale && req.scale.contains_key(&process) {
+                    "scale"
+                } else {
+                    "deliver.toml"
+                }
+                .to_owned(),
+                was_scaled,
+                process,
+                from,
+                to,
+            });
+        }
+    }
+}
+
 /// `--dry-run`: the scripts a run would send to each host, as `host.script` events (shown
 /// as `-v` shows the scripts it runs: exported values masked).
 fn dry_run(req: &Request, hosts: &mut [Host], proxies: &Proxies, reporter: &dyn Reporter) {
@@ -134,7 +162,9 @@ fn dry_run(req: &Request, hosts: &mut [Host], proxies: &Proxies, reporter: &dyn 
         let mut scripts: Vec<Script> = Vec::new();
         match req.action {
             Action::Deploy => scripts.push(prepare::build_script(req, h)),
-            Action::Rollback | Action::Restart => scripts.extend(prepare::stage_script(h)),
+            Action::Rollback | Action::Restart | Action::Scale => {
+                scripts.extend(prepare::stage_script(h));
+            }
         }
         scripts.extend(release_command::script(req, h));
         scripts.push(switch::forward_script(req, h));

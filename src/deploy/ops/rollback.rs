@@ -9,6 +9,9 @@ use crate::ui::event::Reporter;
 /// Rolls `remotes` back to `req.release` (an [`Action::Rollback`]; an [`Action::Restart`]
 /// rolls them to the release they run, forced).
 pub fn rollback(req: &Request, remotes: Remotes, reporter: &dyn Reporter) -> Outcome {
-    debug_assert!(matches!(req.action, Action::Rollback | Action::Restart));
+    debug_assert!(matches!(
+        req.action,
+        Action::Rollback | Action::Restart | Action::Scale
+    ));
     super::ship(req, remotes, reporter)
 }

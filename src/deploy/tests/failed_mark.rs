@@ -3,22 +3,6 @@
 
 use super::*;
 
-/// The rendered scripts of `h1` and `h2`, from a run of `req` on hosts behaving so.
-fn scripts_of(req: &Request, behaviours: [Behaviour; 2]) -> (Outcome, Vec<Vec<String>>, Logs) {
-    let mut remotes: Vec<Box<dyn Remote>> = Vec::new();
-    let mut scripts = Vec::new();
-    let mut logs = Vec::new();
-    for (name, b) in ["h1", "h2"].into_iter().zip(behaviours) {
-        let (r, log) = Recorder::new(name, b);
-        scripts.push(Arc::clone(&r.scripts));
-        remotes.push(Box::new(r));
-        logs.push(log);
-    }
-    let outcome = run(req, remotes, &Events::default());
-    let scripts = scripts.iter().map(|s| s.lock().unwrap().clone()).collect();
-    (outcome, scripts, logs)
-}
-
 /// The scripts that write a mark (the facts only test for one).
 fn marks(scripts: &[String]) -> Vec<&String> {
     let write = format!("/{} ||", crate::plan::failed::MARKER);
@@ -37,7 +21,8 @@ fn a_reverted_deploy_marks_its_release_failed_in_the_swap_back() {
         unhealthy: true,
         ..Behaviour::default()
     };
-    let (outcome, scripts, logs) = scripts_of(&req, [Behaviour::default(), sick]);
+    let (outcome, scripts, logs) =
+        scripts_of(&req, [Behaviour::default(), sick], &Events::default());
     assert_eq!(outcome, Outcome::Reverted);
     for (i, host) in scripts.iter().enumerate() {
         let marked = marks(host);
@@ -83,7 +68,7 @@ fn a_host_whose_revert_fails_is_marked_too() {
         always_unhealthy: true,
         ..Behaviour::default()
     };
-    let (outcome, scripts, _) = scripts_of(&req, [Behaviour::default(), dying]);
+    let (outcome, scripts, _) = scripts_of(&req, [Behaviour::default(), dying], &Events::default());
     assert_eq!(outcome, Outcome::RevertFailed);
     assert_eq!(marks(&scripts[1]).len(), 1, "{:?}", names(&scripts[1]));
     assert_eq!(marks(&scripts[0]).len(), 1, "{:?}", names(&scripts[0]));
@@ -92,7 +77,7 @@ fn a_host_whose_revert_fails_is_marked_too() {
 #[test]
 fn a_deploy_that_succeeds_or_fails_before_switching_marks_nothing() {
     let req = request("rolling");
-    let (outcome, scripts, _) = scripts_of(&req, Default::default());
+    let (outcome, scripts, _) = scripts_of(&req, Default::default(), &Events::default());
     assert_eq!(outcome, Outcome::Done);
     assert!(scripts.iter().all(|s| marks(s).is_empty()));
     // A failed build removes the release dir instead (exit 1): nothing to mark.
@@ -100,7 +85,8 @@ fn a_deploy_that_succeeds_or_fails_before_switching_marks_nothing() {
         fail: vec![("release.prepare", release_dir::HOOK_FAILED)],
         ..Behaviour::default()
     };
-    let (outcome, scripts, _) = scripts_of(&req, [Behaviour::default(), broken]);
+    let (outcome, scripts, _) =
+        scripts_of(&req, [Behaviour::default(), broken], &Events::default());
     assert_eq!(outcome, Outcome::FailedBeforeSwitch);
     assert!(scripts.iter().all(|s| marks(s).is_empty()));
 }

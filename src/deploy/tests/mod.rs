@@ -40,6 +40,8 @@ struct Behaviour {
     proxy: bool,
     /// Nothing deployed yet: no `current`, no release.
     fresh: bool,
+    /// The counts `deliver scale` recorded: `TYPE=N`.
+    scale: Vec<&'static str>,
 }
 
 struct Recorder {
@@ -77,6 +79,9 @@ impl Recorder {
         }
         for unit in &self.behaviour.wants {
             let _ = writeln!(out, "wants={unit}");
+        }
+        for record in &self.behaviour.scale {
+            let _ = writeln!(out, "scale={}", record.replacen('=', "\t", 1));
         }
         for (name, hash) in &self.behaviour.units {
             let _ = writeln!(out, "unit={hash}\t{name}");
@@ -256,11 +261,32 @@ fn request_with(mode: &str, extra: &str) -> Request {
         lock_wait: None,
         who: "me@laptop".into(),
         now_unix: 1_795_400_000,
+        scale: crate::plan::scale::Counts::new(),
         proxy_addresses: Vec::new(),
     }
 }
 
 type Logs = Vec<Arc<Mutex<Vec<String>>>>;
+
+/// The rendered scripts of `h1` and `h2`, from a run of `req` on hosts behaving so.
+fn scripts_of(
+    req: &Request,
+    behaviours: [Behaviour; 2],
+    events: &Events,
+) -> (Outcome, Vec<Vec<String>>, Logs) {
+    let mut remotes: Vec<Box<dyn Remote>> = Vec::new();
+    let mut scripts = Vec::new();
+    let mut logs = Vec::new();
+    for (name, b) in ["h1", "h2"].into_iter().zip(behaviours) {
+        let (r, log) = Recorder::new(name, b);
+        scripts.push(Arc::clone(&r.scripts));
+        remotes.push(Box::new(r));
+        logs.push(log);
+    }
+    let outcome = run(req, remotes, events);
+    let scripts = scripts.iter().map(|s| s.lock().unwrap().clone()).collect();
+    (outcome, scripts, logs)
+}
 
 fn hosts(behaviours: [Behaviour; 2]) -> (Vec<Box<dyn Remote>>, Logs) {
     let mut remotes: Vec<Box<dyn Remote>> = Vec::new();
@@ -282,3 +308,4 @@ mod failures;
 mod proxy;
 mod release_command;
 mod rollout;
+mod scale;

@@ -68,7 +68,9 @@ fn rolling_deploy_runs_each_step_in_order_on_each_host() {
 }
 
 /// The units a deploy of `req` renders for a recorded host, and their hashes.
-fn rendered_units(req: &Request) -> (Vec<crate::render::RenderedFile>, Vec<(String, String)>) {
+pub(super) fn rendered_units(
+    req: &Request,
+) -> (Vec<crate::render::RenderedFile>, Vec<(String, String)>) {
     let (r, _) = Recorder::new("h1", Behaviour::default());
     let facts = crate::plan::facts::parse(&r.facts()).unwrap();
     let layout = crate::plan::Layout::new(&req.env.deploy_to);
@@ -77,7 +79,10 @@ fn rendered_units(req: &Request) -> (Vec<crate::render::RenderedFile>, Vec<(Stri
         &req.types,
         &layout,
         &facts,
-        crate::release::Bank::Base,
+        (
+            crate::release::Bank::Base,
+            &crate::plan::scale::Counts::new(),
+        ),
     )
     .unwrap()
     .units;
