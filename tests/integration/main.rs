@@ -18,6 +18,7 @@ mod operations;
 mod release_command;
 mod remote;
 mod render;
+mod scale;
 mod secrets;
 mod sizing;
 mod speed;
