@@ -79,6 +79,13 @@ pub enum Event {
     },
     #[serde(rename = "host.built")]
     HostBuilt { host: String, ms: u64 },
+    /// The `[release] command` starts on its host (its output follows as `host.output`; a
+    /// failure is `host.failed` at step `release`).
+    #[serde(rename = "release.start")]
+    ReleaseStart { host: String, command: String },
+    /// The `[release] command` succeeded on its host after `ms`.
+    #[serde(rename = "release.done")]
+    ReleaseDone { host: String, ms: u64 },
     #[serde(rename = "host.switched")]
     HostSwitched { host: String },
     /// Every instance of the host passed its gate after the switch: its part of the rollout
@@ -281,6 +288,8 @@ impl Event {
             | Event::HostOutput { host, .. }
             | Event::HostBuilt { host, .. }
             | Event::HostSwitched { host }
+            | Event::ReleaseStart { host, .. }
+            | Event::ReleaseDone { host, .. }
             | Event::HostDone { host, .. }
             | Event::InstanceRestarted { host, .. }
             | Event::FormationChanged { host, .. }

@@ -92,7 +92,9 @@ impl HumanReporter {
                 ms,
             } => host_line(host, reloaded(*servers, *down, *ms)),
             Event::InstanceRestarted { host, unit } => host_line(host, format!("restarted {unit}")),
-            Event::FormationChanged { .. } => formation_line(event),
+            Event::FormationChanged { .. }
+            | Event::ReleaseStart { .. }
+            | Event::ReleaseDone { .. } => formation_line(event),
             Event::InstanceHealthy { host, unit, ms } => {
                 host_line(host, format!("{unit} healthy ({})", human_ms(*ms)))
             }
@@ -170,8 +172,18 @@ impl Reporter for HumanReporter {
 }
 
 /// The line of a held lock: taken over from a run that is gone, or waited for.
+/// The release command's lines (`h2 | release command: bin/migrate`, `... done (1.2 s)`) and
 /// `h1 | web: 3 -> 2 instances (deliver.toml applies again over `deliver scale`)`.
 fn formation_line(event: &Event) -> Option<String> {
+    match event {
+        Event::ReleaseStart { host, command } => {
+            return Some(format!("{host} | release command: {command}"));
+        }
+        Event::ReleaseDone { host, ms } => {
+            return Some(format!("{host} | release command done ({})", human_ms(*ms)));
+        }
+        _ => {}
+    }
     let Event::FormationChanged {
         host,
         process,

@@ -65,7 +65,22 @@ fn release_command_runs_once_on_its_host_before_switching() {
         "echo \"$MARK_ENV $FROM_DOTENV $(basename \"$PWD\")\" >> ~/marker",
     );
     app.commit("a release command that writes a marker");
-    app.ok(&[], 0);
+    let json = app.ok(&["--json"], 0);
+    let events: Vec<&str> = json
+        .lines()
+        .filter(|l| l.contains("\"event\":\"release."))
+        .collect();
+    assert_eq!(events.len(), 2, "release.start and release.done: {json}");
+    assert!(
+        events[0].contains("\"event\":\"release.start\",") && events[0].contains("\"host\":\"h2\""),
+        "{}",
+        events[0]
+    );
+    assert!(
+        events[1].contains("\"event\":\"release.done\","),
+        "{}",
+        events[1]
+    );
     let current = on(&tb, "h2", &format!("basename $(readlink {APP}/current)"));
     assert_eq!(
         on(&tb, "h1", &format!("basename $(readlink {APP}/current)")),

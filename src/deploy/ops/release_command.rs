@@ -3,12 +3,14 @@
 //! run before any switch (`prepare::abort`: release dirs removed, exit 1). A rollback never
 //! runs it; `--skip-release-command` drops it from the request.
 
-use super::super::state::{Host, Step};
+use std::time::Instant;
+
+use super::super::state::{millis, Host, Step};
 use super::super::Request;
 use crate::config::Release;
 use crate::plan::log::Action;
 use crate::plan::{release_command, Script};
-use crate::ui::event::Reporter;
+use crate::ui::event::{Event, Reporter};
 
 /// The release command of this run, if it runs one.
 fn of(req: &Request) -> Option<&Release> {
@@ -47,8 +49,19 @@ pub(super) fn run(
         ));
     };
     let script = script(req, h).expect("the release command's host");
+    reporter.event(&Event::ReleaseStart {
+        host: h.session.name(),
+        command: release.command.clone(),
+    });
+    let started = Instant::now();
     match h.session.run(&script, reporter) {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            reporter.event(&Event::ReleaseDone {
+                host: h.session.name(),
+                ms: millis(started),
+            });
+            Ok(())
+        }
         Err(e) => Err(h.session.failed_at(reporter, Step::Release, &e)),
     }
 }

@@ -37,7 +37,16 @@ fn release_runs(scripts: &Log) -> usize {
 fn runs_once_on_its_host_after_every_build_and_before_the_first_swap() {
     let (remotes, log, scripts) = shared_hosts(Default::default());
     let req = request_with("rolling", RELEASE);
-    assert_eq!(run(&req, remotes, &Events::default()), Outcome::Done);
+    let events = Events::default();
+    assert_eq!(run(&req, remotes, &events), Outcome::Done);
+    let names = events.names();
+    let said = |n: &str| names.iter().position(|e| e == n).unwrap_or(usize::MAX);
+    assert!(
+        said("host.built h2") < said("release.start h2")
+            && said("release.start h2") < said("release.done h2")
+            && said("release.done h2") < said("host.switched h1"),
+        "{names:?}"
+    );
     let log = log.lock().unwrap().clone();
     let at = |name: &str| log.iter().position(|s| s == name);
     let release = at("release.command").expect("the release command ran");
