@@ -110,6 +110,10 @@ impl Remote for Shown {
     fn http_get(&mut self, port: u16, path: &str, timeout: Duration) -> Result<u16, RemoteError> {
         self.inner.http_get(port, path, timeout)
     }
+
+    fn reconnect(&mut self) -> Result<bool, RemoteError> {
+        self.inner.reconnect()
+    }
 }
 
 /// The environment's hosts, or those of them named by `--hosts` (as written in deliver.toml,

@@ -130,8 +130,14 @@ pub fn gate(
             let left = health.deadline.saturating_sub(t.elapsed());
             let timeout = health.timeout.min(left).max(LAST_PROBE);
             let last = probe_within(session.remote.as_mut(), instance.port, health, timeout);
-            if matches!(last, Probe::Healthy) {
-                break;
+            match last {
+                Probe::Healthy => break,
+                // The session is gone (or given up after a signal): no later probe can pass,
+                // and the step fails now, not at the deadline.
+                Probe::Unreachable(
+                    e @ (RemoteError::Disconnected { .. } | RemoteError::Interrupted { .. }),
+                ) => return Err(e.into()),
+                _ => {}
             }
             if t.elapsed() >= health.deadline {
                 return Err(GateError::NotHealthy {

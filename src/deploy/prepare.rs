@@ -126,7 +126,7 @@ pub fn abort(
                 .then(log::append(&s.layout, &line))
                 .then(lock::release(&s.layout));
         }
-        let r = s.query(&script);
+        let r = s.cleaning(reporter, |s| s.query(&script));
         s.end(End::NotSwitched);
         r
     });

@@ -10,6 +10,7 @@ use super::switch::{self, Direction};
 use super::Request;
 use crate::outcome::Outcome;
 use crate::plan::log::LogResult;
+use crate::remote::RemoteError;
 use crate::ui::event::{Event, Reporter};
 
 /// A host's way back: `reverted` (`host.reverted`), or `not reverted` (`host.failed` at
@@ -43,7 +44,16 @@ pub fn revert(
         .collect();
     for i in policy::revert_order(&switched) {
         let h = &mut hosts[i];
-        let back = switch::host(req, h, Direction::Back { why: error }, hooks, reporter).map(drop);
+        let mut back =
+            switch::host(req, h, Direction::Back { why: error }, hooks, reporter).map(drop);
+        // A host that closed the run's session (not one gone silent) is reached again.
+        if matches!(
+            back,
+            Err(StepError::Remote(RemoteError::Disconnected { .. }))
+        ) && h.session.revive(reporter)
+        {
+            back = switch::host(req, h, Direction::Back { why: error }, hooks, reporter).map(drop);
+        }
         record(&mut h.session, back, reporter);
     }
     // Those back now: here, or (`surge`) before their batch's flip.

@@ -171,7 +171,8 @@ pub fn open(
 /// reported). Each released host ends as `skipped` unless the caller says otherwise.
 pub fn release_locks<'a>(sessions: impl Iterator<Item = &'a mut Session>, reporter: &dyn Reporter) {
     for s in sessions.filter(|s| s.locked()) {
-        if let Err(e) = s.query(&lock::release(&s.layout)) {
+        let release = lock::release(&s.layout);
+        if let Err(e) = s.cleaning(reporter, |s| s.query(&release)) {
             s.report_failure(reporter, Step::Unlock, &e);
         }
         s.end(End::Skipped);
@@ -252,7 +253,7 @@ pub fn finish(
     let results = parallel::each(hosts.iter_mut(), |h| {
         let (result, end) = outcome_of(&h.session.phase);
         let script = finish_script(req, h, result);
-        let r = h.session.query(&script);
+        let r = h.session.cleaning(reporter, |s| s.query(&script));
         h.session.end(end);
         r
     });

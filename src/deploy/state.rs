@@ -28,6 +28,8 @@ pub enum Step {
     Cleanup,
     Finish,
     Unlock,
+    /// A new session to clean up a host whose session was closed.
+    Reconnect,
 }
 
 impl Step {
@@ -43,6 +45,7 @@ impl Step {
             Step::Cleanup => "cleanup",
             Step::Finish => "finish",
             Step::Unlock => "unlock",
+            Step::Reconnect => "reconnect",
         }
     }
 }
@@ -226,6 +229,39 @@ impl Session {
     /// Runs `script` without streaming and whatever its status (status queries, cleanup).
     pub fn query(&mut self, script: &Script) -> Result<Output, StepError> {
         Ok(self.remote.run(script, &mut |_, _| {})?)
+    }
+
+    /// Runs `f` (a step of the run's cleanup: unlock, remove a half release, revert); when the
+    /// session turns out lost while the host was answering (closed or reset by it), connects
+    /// again once (`host.reconnected`) and runs `f` again: every host the run can still reach
+    /// is cleaned (issue 12). A silent host is not tried again.
+    pub fn cleaning<T>(
+        &mut self,
+        reporter: &dyn Reporter,
+        mut f: impl FnMut(&mut Session) -> Result<T, StepError>,
+    ) -> Result<T, StepError> {
+        match f(self) {
+            Err(StepError::Remote(RemoteError::Disconnected { .. })) if self.revive(reporter) => {
+                f(self)
+            }
+            other => other,
+        }
+    }
+
+    /// A new session in place of one the host closed; whether there is one now. A failed
+    /// connect is reported (`host.failed` at `reconnect`).
+    pub(super) fn revive(&mut self, reporter: &dyn Reporter) -> bool {
+        match self.remote.reconnect() {
+            Ok(true) => {
+                reporter.event(&Event::HostReconnected { host: self.name() });
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                self.report_failure(reporter, Step::Reconnect, &StepError::Remote(e));
+                false
+            }
+        }
     }
 
     /// From the start of the run until this host finished (or until now).

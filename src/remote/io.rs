@@ -52,6 +52,9 @@ pub(crate) struct Io {
     interrupt: Option<&'static AtomicBool>,
     /// Taken for dead once: every later wait on it gives up at once.
     dead: Cell<bool>,
+    /// The session failed (closed or reset by the host, a transport error): see
+    /// [`Io::broken`].
+    lost: Cell<bool>,
     /// When this session first saw the interrupt.
     interrupted_at: Cell<Option<Instant>>,
     /// Given up on after the interrupt for its silence: a later command must hear from the
@@ -104,6 +107,7 @@ impl Io {
             began_interrupted: Cell::new(false),
             interrupt,
             dead: Cell::new(false),
+            lost: Cell::new(false),
             interrupted_at: Cell::new(None),
             suspect: Cell::new(false),
         }
@@ -248,8 +252,16 @@ impl Io {
         }
     }
 
+    /// The session failed while the host was answering (closed or reset, not gone silent):
+    /// a new connection is worth one try, for cleaning up. A silent host is not (the connect
+    /// would only wait), nor is any after an interrupt (a signal asks to get out fast).
+    pub(crate) fn broken(&self) -> bool {
+        self.lost.get() && !self.dead.get() && !self.interrupted()
+    }
+
     /// The session failed under `what`.
     pub(crate) fn lost(&self, what: &str, e: &dyn std::fmt::Display) -> RemoteError {
+        self.lost.set(true);
         RemoteError::Disconnected {
             host: self.host.clone(),
             message: format!("{what}: {e}"),

@@ -210,6 +210,15 @@ pub trait Remote: Send {
     /// `GET http://127.0.0.1:<port><path>` on the host, through the session (direct-tcpip);
     /// returns the HTTP status.
     fn http_get(&mut self, port: u16, path: &str, timeout: Duration) -> Result<u16, RemoteError>;
+
+    /// After the session failed while the host was answering (closed or reset by it), a new
+    /// session in its place, connected and checked as the first: for a run's cleanup
+    /// (unlock, remove a half release, revert). `Ok(false)` when there is nothing to do (the
+    /// session is fine) or nothing worth trying (the host went silent, or the run was
+    /// interrupted); `Err` when the new connection failed.
+    fn reconnect(&mut self) -> Result<bool, RemoteError> {
+        Ok(false)
+    }
 }
 
 #[cfg(test)]

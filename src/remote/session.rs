@@ -24,6 +24,9 @@ pub struct SshRemote {
     address: String,
     io: Io,
     run_timeout: Option<Duration>,
+    /// What it connected with: [`Remote::reconnect`] connects the same way.
+    spec: HostSpec,
+    opts: ConnectOptions,
 }
 
 impl std::fmt::Debug for SshRemote {
@@ -40,8 +43,7 @@ impl std::fmt::Debug for SshRemote {
 /// authenticates and returns the session. Fails within `connect_timeout` per address when a
 /// host does not answer.
 pub fn connect(spec: &HostSpec, opts: &ConnectOptions) -> Result<SshRemote, RemoteError> {
-    let target = Target::resolve(spec, opts)?;
-    let (session, fd) = open(&target, opts, 0, Check::Strict)?;
+    let (io, target) = open_io(spec, opts)?;
     Ok(SshRemote {
         host: spec.to_string(),
         address: format!(
@@ -50,9 +52,19 @@ pub fn connect(spec: &HostSpec, opts: &ConnectOptions) -> Result<SshRemote, Remo
             lookup_name(&target.hostname, target.port)
         ),
         user: target.user,
-        io: Io::new(session, fd, spec.to_string(), target.alive, opts.interrupt),
+        io,
         run_timeout: None,
+        spec: spec.clone(),
+        opts: opts.clone(),
     })
+}
+
+/// Resolves, connects, checks the host key and authenticates: the session, ready.
+fn open_io(spec: &HostSpec, opts: &ConnectOptions) -> Result<(Io, Target), RemoteError> {
+    let target = Target::resolve(spec, opts)?;
+    let (session, fd) = open(&target, opts, 0, Check::Strict)?;
+    let io = Io::new(session, fd, spec.to_string(), target.alive, opts.interrupt);
+    Ok((io, target))
 }
 
 impl SshRemote {
@@ -113,6 +125,16 @@ impl Remote for SshRemote {
 
     fn http_get(&mut self, port: u16, path: &str, timeout: Duration) -> Result<u16, RemoteError> {
         http::get(&self.io, port, path, timeout)
+    }
+
+    fn reconnect(&mut self) -> Result<bool, RemoteError> {
+        if !self.io.broken() {
+            return Ok(false);
+        }
+        // The same checks as the first connect: host key first, then authentication.
+        let (io, _) = open_io(&self.spec, &self.opts)?;
+        self.io = io;
+        Ok(true)
     }
 }
 

@@ -86,6 +86,10 @@ pub enum Event {
     /// The `[release] command` succeeded on its host after `ms`.
     #[serde(rename = "release.done")]
     ReleaseDone { host: String, ms: u64 },
+    /// The host closed the run's session (a reset, not silence), and a new one was opened
+    /// to clean up there.
+    #[serde(rename = "host.reconnected")]
+    HostReconnected { host: String },
     #[serde(rename = "host.switched")]
     HostSwitched { host: String },
     /// Every instance of the host passed its gate after the switch: its part of the rollout
@@ -288,6 +292,7 @@ impl Event {
             | Event::HostOutput { host, .. }
             | Event::HostBuilt { host, .. }
             | Event::HostSwitched { host }
+            | Event::HostReconnected { host }
             | Event::ReleaseStart { host, .. }
             | Event::ReleaseDone { host, .. }
             | Event::HostDone { host, .. }

@@ -76,6 +76,9 @@ impl HumanReporter {
             Event::HostOutput { host, line, .. } => host_line(host, line.clone()),
             Event::HostBuilt { host, ms } => host_line(host, format!("built ({})", human_ms(*ms))),
             Event::HostSwitched { host } => host_line(host, "switched `current`".to_string()),
+            Event::HostReconnected { host } => {
+                host_line(host, "connected again to clean up".to_string())
+            }
             Event::HostDone { host, ms } => {
                 host_line(host, format!("switched and healthy ({})", human_ms(*ms)))
             }

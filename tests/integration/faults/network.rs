@@ -7,7 +7,6 @@ use super::{
     app_with_a_slow_next_boot, app_with_a_slow_next_build, assert_serves, lock_and_releases, spawn,
     wait_for_process, wait_for_switch, Run, Unlinked,
 };
-use crate::support::{on, APP};
 use crate::testbed::Testbed;
 
 #[test]
@@ -77,28 +76,58 @@ fn a_host_whose_session_is_reset_during_the_build_is_named_at_once() {
     let out = tb.exec("h2", "pkill -u app -x sshd");
     assert!(out.status.success(), "pkill: {out:?}");
     // h2 is named at once; the run then waits for h1's build (the rest of its 3 s) before
-    // it cleans up.
-    Run::finish(child, Instant::now(), Duration::from_secs(60)).expect(
+    // it cleans up: h2 closed the session (it did not go silent), so deliver connects again
+    // to remove its half release and its lock there too.
+    let run = Run::finish(child, Instant::now(), Duration::from_secs(60));
+    run.expect(
         "session reset during the build",
         1,
         Duration::from_secs(10),
         "h2",
         &["FAILED in build", "connection lost"],
     );
-    assert_eq!(lock_and_releases(&tb, "h1"), before, "h1");
-    assert_serves(&tb, "h1", &first);
-    // deliver does not reconnect to clean up h2: its lock and the release dir stay there.
-    // The lock's lease (the sshd of the reset session) is gone, so the next deploy takes the
-    // lock over at once: no `unlock` needed.
-    let current = on(&tb, "h2", &format!("cat {APP}/current/REVISION"));
-    assert_eq!(current, first, "h2 never switched");
-    let next = app.ok(&[], 0);
     assert!(
-        next.lines()
-            .any(|l| l.starts_with("h2 | took over the lock of ")),
-        "{next}"
+        run.all.contains("h2 | connected again to clean up"),
+        "{}",
+        run.shown
     );
     for host in ["h1", "h2"] {
+        assert_eq!(lock_and_releases(&tb, host), before, "{host}");
+        assert_serves(&tb, host, &first);
+    }
+    // Nothing left to take over: the next deploy just runs.
+    let next = app.ok(&[], 0);
+    assert!(!next.contains("took over the lock"), "{next}");
+    for host in ["h1", "h2"] {
         assert_serves(&tb, host, &app.git(&["rev-parse", "HEAD"]));
+    }
+}
+
+#[test]
+fn a_host_whose_session_is_reset_after_it_switched_is_reached_again_and_reverted() {
+    let tb = Testbed::up(2);
+    let (app, first, next) = app_with_a_slow_next_boot(&tb, 1000);
+    let child = spawn(&app, &[]);
+    // h1 switched and boots the new release (1 s) when the host closes deliver's session.
+    wait_for_switch(&tb, "h1", &next);
+    let out = tb.exec("h1", "pkill -u app -x sshd");
+    assert!(out.status.success(), "pkill: {out:?}");
+    // A new session reverts h1 (exit 4, not 5: every host serves what it served before).
+    let run = Run::finish(child, Instant::now(), Duration::from_secs(60));
+    run.expect(
+        "session reset after h1 switched",
+        4,
+        Duration::from_secs(15),
+        "h1",
+        &["FAILED in switch", "connection lost"],
+    );
+    for said in [
+        "h1 | connected again to clean up",
+        "h1 | reverted to the previous release",
+    ] {
+        assert!(run.all.contains(said), "{said}\n{}", run.shown);
+    }
+    for host in ["h1", "h2"] {
+        assert_serves(&tb, host, &first);
     }
 }
