@@ -15,8 +15,8 @@
 #
 # Then: ssh -F /var/lib/deliver-testbed/ssh_config h1   (user app, strict host-key checking).
 # Settings (environment): TB_STATE, TB_NET, TB_BOOT_TIMEOUT, TB_SUDO_UNITS, TB_SUDO_RULES,
-# TB_PROXY_HOSTS, TB_MASK, TB_HOST_CPU, TB_HOST_CGROUP; see tests/testbed/README.md. Isolation for tests, not a
-# security boundary: root in a host keeps CAP_SYS_ADMIN.
+# TB_PROXY_HOSTS, TB_MASK, TB_HOST_CPU, TB_HOST_CGROUP; see tests/testbed/README.md. Isolation
+# for tests, not a security boundary: root in a host keeps CAP_SYS_ADMIN.
 set -euo pipefail
 
 # ---- settings --------------------------------------------------------------------------------
