@@ -2,9 +2,11 @@
 // GET /health -> 200 "ok"; GET / -> the build artifact written by build.js, plus which
 // instance answered; GET /slow?ms=N answers after N ms (at most 10 s). Any other request
 // (POST included: its body is read in full first, its length is in the answer) takes
-// REQUEST_DELAY_MS (default 0) to answer, /health none. It starts listening BOOT_DELAY_MS
-// after it starts. On SIGTERM it stops accepting, finishes requests in flight (closing
-// keep-alive connections as they go idle) and exits 0.
+// REQUEST_DELAY_MS (default 0) to answer, /health none. GET /grow?mb=N keeps N MB more
+// (at most 1024), written so that the memory is really in use: a leak on demand, to see
+// `memory_max` at work. It starts listening BOOT_DELAY_MS after it starts. On SIGTERM it
+// stops accepting, finishes requests in flight (closing keep-alive connections as they go
+// idle) and exits 0.
 "use strict";
 const http = require("http");
 const fs = require("fs");
@@ -16,12 +18,22 @@ const requestDelayMs = Number(process.env.REQUEST_DELAY_MS || 0);
 const artifact = path.join(__dirname, "build", "index.txt");
 const body = fs.readFileSync(artifact, "utf8"); // no artifact: refuse to boot
 let stopping = false;
+const kept = []; // what GET /grow keeps
 
 const server = http.createServer((req, res) => {
   if (stopping) res.setHeader("Connection", "close");
   if (req.url === "/health") {
     res.writeHead(200, { "Content-Type": "text/plain" });
     res.end("ok\n");
+    return;
+  }
+  const grow = /^\/grow\?mb=(\d+)$/.exec(req.url || "");
+  if (grow) {
+    const mb = Math.min(Number(grow[1]), 1024);
+    for (let i = 0; i < mb; i++) kept.push(Buffer.alloc(1 << 20, 1));
+    const text = `pid=${process.pid} keeps ${kept.length} MB\n`;
+    res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(text) });
+    res.end(text);
     return;
   }
   const slow = /^\/slow(?:\?ms=(\d+))?$/.exec(req.url || "");

@@ -117,7 +117,7 @@ fn states(
     }
     // A report: without the counts (a user manager that does not answer) it still shows
     // the states.
-    let restarts = match restarts::show(env.supervisor, &units) {
+    let mut restarts = match restarts::show(env.supervisor, &units) {
         Some(script) => remote
             .run(&script, &mut |_, _| {})
             .ok()
@@ -126,6 +126,26 @@ fn states(
             .unwrap_or_default(),
         None => Vec::new(),
     };
+    // How the last run of each restarted unit ended: from the journal, when the SSH user may
+    // read it (a report too: without it, the counts alone).
+    let restarted: Vec<String> = restarts
+        .iter()
+        .filter(|r| r.count > 0)
+        .map(|r| r.unit.clone())
+        .collect();
+    if let Some(script) = restarts::stops(env.supervisor, &restarted) {
+        let stops = remote
+            .run(&script, &mut |_, _| {})
+            .ok()
+            .filter(|out| out.status == 0)
+            .map(|out| restarts::parse_stops(&out.stdout))
+            .unwrap_or_default();
+        for (unit, stop) in stops {
+            if let Some(r) = restarts.iter_mut().find(|r| r.unit == unit) {
+                r.last = Some(stop);
+            }
+        }
+    }
     let health = &env.health;
     let mut types: Vec<TypeStatus> = formation
         .types

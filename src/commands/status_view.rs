@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::plan::restarts::Restarts;
+use crate::plan::restarts::{LastStop, Restarts};
 use crate::plan::supervisor::UnitState;
 use crate::release::{Bank, SURGE_OFFSET};
 use crate::release_id::ReleaseId;
@@ -107,9 +107,11 @@ pub(super) fn lines(status: &HostStatus) -> Vec<String> {
             }
             if let Some(r) = u.restarts.as_ref().filter(|r| r.count > 0) {
                 let last = r
-                    .result
-                    .as_deref()
-                    .map_or_else(String::new, |result| format!(", last run ended: {result}"));
+                    .last_stop()
+                    .map_or_else(String::new, |stop| match stop.exit {
+                        Some(exit) => format!(", last stop: {} ({exit})", stop.result),
+                        None => format!(", last stop: {}", stop.result),
+                    });
                 details.push(format!(
                     "  {} restarted by systemd {} time{}{last}",
                     u.unit,
@@ -134,6 +136,10 @@ pub(super) fn lines(status: &HostStatus) -> Vec<String> {
     out
 }
 
+fn last_stop(u: &UnitStatus) -> Option<LastStop> {
+    u.restarts.as_ref().and_then(Restarts::last_stop)
+}
+
 /// The `host.status` event of `host`.
 pub(super) fn event(host: &str, status: &HostStatus) -> Event {
     let processes = status
@@ -155,7 +161,8 @@ pub(super) fn event(host: &str, status: &HostStatus) -> Event {
                     healthy: u.health.as_ref().map(Result::is_ok),
                     health_error: u.health.as_ref().and_then(|h| h.clone().err()),
                     restarts: u.restarts.as_ref().map(|r| r.count),
-                    last_result: u.restarts.as_ref().and_then(|r| r.result.clone()),
+                    last_result: last_stop(u).map(|stop| stop.result),
+                    last_exit: last_stop(u).and_then(|stop| stop.exit),
                 })
                 .collect(),
         })
@@ -212,6 +219,16 @@ mod tests {
         }
     }
 
+    /// A type's status; `web` is the checked one.
+    fn of_type(name: &str, units: Vec<UnitStatus>) -> TypeStatus {
+        TypeStatus {
+            name: name.into(),
+            checked: name == "web",
+            configured: None,
+            units,
+        }
+    }
+
     #[test]
     fn one_line_per_host_then_what_is_wrong() {
         let mut status = HostStatus {
@@ -221,27 +238,18 @@ mod tests {
             lock: None,
             bank: Bank::Base,
             types: vec![
-                TypeStatus {
-                    name: "web".into(),
-                    checked: true,
-                    configured: None,
-                    units: vec![
+                of_type(
+                    "web",
+                    vec![
                         unit("a-web@5000.service", UnitState::Active, Some(Ok(()))),
                         unit("a-web@5001.service", UnitState::Active, Some(Ok(()))),
                     ],
-                },
-                TypeStatus {
-                    name: "worker".into(),
-                    checked: false,
-                    configured: None,
-                    units: vec![unit("a-worker@5100.service", UnitState::Active, None)],
-                },
-                TypeStatus {
-                    name: "clock".into(),
-                    checked: false,
-                    configured: None,
-                    units: vec![],
-                },
+                ),
+                of_type(
+                    "worker",
+                    vec![unit("a-worker@5100.service", UnitState::Active, None)],
+                ),
+                of_type("clock", vec![]),
             ],
             cores: CoreUse {
                 cpus: 4,
@@ -262,10 +270,30 @@ mod tests {
             Some(Err("GET /health answered 503".into())),
         );
         status.types[1].units[0] = unit("a-worker@5100.service", UnitState::Failed, None);
+        // Running again after 2 restarts: its Result is the current run's (success); how the
+        // last run ended is the journal's.
         status.types[0].units[0].restarts = Some(Restarts {
             unit: "a-web@5000.service".into(),
             count: 2,
-            result: Some("oom-kill".into()),
+            result: Some("success".into()),
+            last: Some(LastStop {
+                result: "oom-kill".into(),
+                exit: Some("killed by SIGKILL".into()),
+            }),
+        });
+        // Failed for good, no journal to read: its Result says how.
+        status.types[1].units[0].restarts = Some(Restarts {
+            unit: "a-worker@5100.service".into(),
+            count: 5,
+            result: Some("exit-code".into()),
+            last: None,
+        });
+        // Restarted, no journal to read, running: the count alone.
+        status.types[0].units[1].restarts = Some(Restarts {
+            unit: "a-web@5001.service".into(),
+            count: 1,
+            result: Some("success".into()),
+            last: None,
         });
         status.lock = Some("bob@laptop (pid 1)".into());
         status.types[0].configured = Some(1);
@@ -273,9 +301,11 @@ mod tests {
         status.cores.apps.push(app("b", 1));
         insta::assert_snapshot!(lines(&status).join("\n"), @r"
         no current release  web 2/2 active 1/2 healthy (scaled; deliver.toml 1)  worker 0/1 active  clock off (scaled; deliver.toml 1)
-          a-web@5000.service restarted by systemd 2 times, last run ended: oom-kill
+          a-web@5000.service restarted by systemd 2 times, last stop: oom-kill (killed by SIGKILL)
           a-web@5001.service unhealthy: GET /health answered 503
+          a-web@5001.service restarted by systemd 1 time
           a-worker@5100.service failed
+          a-worker@5100.service restarted by systemd 5 times, last stop: exit-code
           locked by bob@laptop (pid 1)
           cores 4 cores: a 3 (user:app), b 1 (user:app); 4 instances of 3
           warning: 4 instances of deliver apps on 4 cores: more than the 3 that leave one core free; they fight for the CPU (lower cpu_share or the counts)
@@ -288,6 +318,15 @@ mod tests {
         assert_eq!(json["processes"][0]["units"][0]["last_result"], "oom-kill");
         assert_eq!(json["processes"][0]["configured"], 1);
         assert!(json["processes"][1].get("configured").is_none());
+        assert_eq!(
+            json["processes"][0]["units"][0]["last_exit"],
+            "killed by SIGKILL"
+        );
+        assert!(json["processes"][0]["units"][1]
+            .get("last_result")
+            .is_none());
+        assert_eq!(json["processes"][0]["units"][1]["restarts"], 1);
+        assert_eq!(json["processes"][1]["units"][0]["last_result"], "exit-code");
         assert_eq!(json["cores"]["instances"], 4);
         assert_eq!(json["cores"]["over"], true);
         assert_eq!(json["cores"]["apps"][1]["app"], "b");

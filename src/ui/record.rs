@@ -123,9 +123,14 @@ pub struct UnitStatus {
     /// recycle after `max_lifetime`, a kill past `memory_max`, a crash); absent for upstart.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restarts: Option<u32>,
-    /// How its last run ended (`Result`: `success`, `timeout`, `oom-kill`, ...).
+    /// How its last run that ended ended, as systemd logged it (`UNIT_RESULT`: `oom-kill`,
+    /// `signal`, `timeout`, ...; from the journal, else a current `Result` that is not
+    /// `success`); absent when neither says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_result: Option<String>,
+    /// How the main process of that run ended (`killed by SIGKILL`, `exited with status 1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<String>,
 }
 
 /// A host's cores against the instances of every deliver app on it (`deliver status`).

@@ -31,24 +31,32 @@ impl Testbed {
     /// Starts hosts h1..hN (N = 1..=9) and waits until each one's sshd answers. Ends, first,
     /// whatever an earlier run left (a test process that was killed before its guard dropped).
     pub(crate) fn up(n: usize) -> Testbed {
-        Testbed::start(n, "", None)
+        Testbed::start(n, "", None, "unified")
+    }
+
+    /// As `up`, and each host's systemd runs with the hybrid cgroup layout, the controllers of
+    /// this machine's cgroup v1 hierarchies (memory among them) rooted at a cgroup of the
+    /// host's own: there `MemoryMax=` is enforced where the default hosts' cgroup2 has no
+    /// memory controller (`TB_HOST_CGROUP=hybrid`).
+    pub(crate) fn up_with_cgroup_v1(n: usize) -> Testbed {
+        Testbed::start(n, "", None, "hybrid")
     }
 
     /// As `up`, but in every host `app`'s sudo rights are exactly `rules`, a sudoers file
     /// (such as the one `deliver setup` prints), instead of the test bed's own rules; an empty
     /// `rules` grants none (`TB_SUDO_RULES`).
     pub(crate) fn up_with_sudo_rules(n: usize, rules: &str) -> Testbed {
-        Testbed::start(n, "", Some(rules))
+        Testbed::start(n, "", Some(rules), "unified")
     }
 
     /// As `up`, and `proxy` (one of the hosts, e.g. `h3`) also runs nginx on port 80: there
     /// app may write `/etc/nginx/conf.d/*.conf` and run `sudo -n nginx -t` and
     /// `sudo -n systemctl reload nginx`. The `[proxy] hosts` of a `deliver.toml`.
     pub(crate) fn up_with_proxy_host(n: usize, proxy: &str) -> Testbed {
-        Testbed::start(n, proxy, None)
+        Testbed::start(n, proxy, None, "unified")
     }
 
-    fn start(n: usize, proxy_hosts: &str, sudo_rules: Option<&str>) -> Testbed {
+    fn start(n: usize, proxy_hosts: &str, sudo_rules: Option<&str>, cgroup: &str) -> Testbed {
         assert!((1..=9).contains(&n), "a test bed has 1 to 9 hosts, not {n}");
         assert!(
             is_root(),
@@ -93,6 +101,7 @@ impl Testbed {
             .args(["up", &n.to_string()])
             .env("TB_PROXY_HOSTS", proxy_hosts)
             .env("TB_SUDO_RULES", rules_env)
+            .env("TB_HOST_CGROUP", cgroup)
             .output()
             .expect("run testbed.sh up");
         check_output(&up, &format!("testbed.sh up {n}"));
@@ -349,6 +358,63 @@ fn dropping_the_guard_ends_the_hosts() {
         "h1's PID 1 ({}) outlived the guard",
         pid.trim()
     );
+}
+
+#[test]
+fn a_cgroup_v1_host_runs_systemd_hybrid_with_its_own_memory_cgroup_and_leaves_none() {
+    let tb = Testbed::up_with_cgroup_v1(1);
+    // systemd in h1 sees the hybrid layout, each hierarchy rooted at h1's own cgroup.
+    let out = tb.exec(
+        "h1",
+        "stat -fc %T /sys/fs/cgroup /sys/fs/cgroup/unified /sys/fs/cgroup/memory \
+         /sys/fs/cgroup/systemd",
+    );
+    assert_eq!(
+        stdout(&out),
+        "tmpfs\ncgroup2fs\ncgroupfs\ncgroupfs\n",
+        "{}",
+        stderr(&out)
+    );
+    let pid1 = stdout(&tb.exec("h1", "cat /proc/1/cgroup"));
+    for want in [
+        "0::/init.scope".to_owned(),
+        format!("{}:memory:/init.scope", v1_id("memory")),
+        format!("{}:name=systemd:/init.scope", v1_id("name=systemd")),
+    ] {
+        assert!(pid1.lines().any(|l| l == want), "{want:?} not in\n{pid1}");
+    }
+    // Its systemd writes MemoryMax= where the kernel enforces it.
+    let out = tb.exec(
+        "h1",
+        "systemd-run -q --unit=capped -p MemoryMax=20M sleep 60 && \
+         cat /sys/fs/cgroup/memory/system.slice/capped.service/memory.limit_in_bytes",
+    );
+    assert_eq!(stdout(&out), "20971520\n", "{}", stderr(&out));
+    let mine = "/sys/fs/cgroup/memory/deliver-testbed/h1/system.slice/capped.service";
+    assert!(Path::new(mine).is_dir(), "{mine}: not h1's own");
+    drop(tb);
+    let left: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .map(|d| d.unwrap().path().join("deliver-testbed"))
+        .filter(|d| d.exists())
+        .collect();
+    assert!(left.is_empty(), "left after down: {left:?}");
+}
+
+/// The hierarchy id of a cgroup v1 `controller` (`memory`, `name=systemd`) on this machine,
+/// as `/proc/PID/cgroup` numbers it.
+fn v1_id(controller: &str) -> String {
+    let mine = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    mine.lines()
+        .find_map(|l| {
+            let (id, rest) = l.split_once(':')?;
+            let (names, _) = rest.split_once(':')?;
+            names
+                .split(',')
+                .any(|n| n == controller)
+                .then(|| id.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {controller} hierarchy in\n{mine}"))
 }
 
 /// The process of this `/proc/PID/stat` runs (a zombie does not: see testbed.sh `running`).

@@ -234,7 +234,7 @@ fn differing_units_wait_for_the_next_deploy(tb: &Testbed, app: &App) {
 }
 
 /// The sudoers file `deliver setup` prints for `host` (between `<<'EOF'` and `EOF`).
-fn printed_rules(stdout: &str, host: &str) -> String {
+pub(crate) fn printed_rules(stdout: &str, host: &str) -> String {
     let prefix = format!("{host} |     ");
     let lines: Vec<&str> = stdout
         .lines()

@@ -22,7 +22,9 @@ leftovers() {  # PIDS...: the processes that were the test bed's (hosts' PID 1s,
   ip netns list | grep -E '^dtb-' || true
   ip -o link show | grep -oE 'dtb-[^:@ ]+' || true
   grep -E "dtb-|$STATE|/run/netns" /proc/mounts || true
-  ls -d /sys/fs/cgroup/deliver-testbed /sys/fs/cgroup/unified/deliver-testbed 2>/dev/null || true
+  # cgroup2 (/sys/fs/cgroup or .../unified) and every cgroup v1 hierarchy (TB_HOST_CPU's cpu
+  # caps, TB_HOST_CGROUP=hybrid hosts)
+  ls -d /sys/fs/cgroup/deliver-testbed /sys/fs/cgroup/*/deliver-testbed 2>/dev/null || true
   for p in "$@"; do
     live "$p" && echo "process $p still running: $(tr '\0' ' ' <"/proc/$p/cmdline")"
   done

@@ -15,8 +15,8 @@
 #
 # Then: ssh -F /var/lib/deliver-testbed/ssh_config h1   (user app, strict host-key checking).
 # Settings (environment): TB_STATE, TB_NET, TB_BOOT_TIMEOUT, TB_SUDO_UNITS, TB_SUDO_RULES,
-# TB_PROXY_HOSTS, TB_MASK, TB_HOST_CPU; see tests/testbed/README.md. Isolation for tests, not a
-# security boundary: root in a host keeps CAP_SYS_ADMIN.
+# TB_PROXY_HOSTS, TB_MASK, TB_HOST_CPU, TB_HOST_CGROUP; see tests/testbed/README.md. Isolation
+# for tests, not a security boundary: root in a host keeps CAP_SYS_ADMIN.
 set -euo pipefail
 
 # ---- settings --------------------------------------------------------------------------------
@@ -27,6 +27,7 @@ SUDO_UNITS=${TB_SUDO_UNITS:-app}             # ERE: app may manage units X, X-*,
 SUDO_RULES=${TB_SUDO_RULES:-}                # a sudoers file for app instead of those rules
 PROXY_HOSTS=${TB_PROXY_HOSTS:-}              # e.g. "h3": those hosts also run nginx on :80
 HOST_CPU=${TB_HOST_CPU:-}                    # e.g. "0.2": each host gets at most 0.2 of a core
+HOST_CGROUP=${TB_HOST_CGROUP:-unified}       # or "hybrid": the machine's cgroup v1 controllers
 # Units that fail or mean nothing in a host. The rest of the machine's own unit config
 # (/etc/systemd/system: nginx, postgres, timers, getty...) is replaced by a clean directory.
 MASK=${TB_MASK-"getty.target console-getty.service systemd-sysctl.service
@@ -98,10 +99,53 @@ cpu_cap() {  # cpu_cap I: make host I's cpu cgroup, capped at TB_HOST_CPU; print
     echo "$root/h$i"
   fi
 }
-cpu_cap_remove() {  # the cgroup v1 dirs of cpu_cap (cgroup2's go with the hosts' own)
-  local root; root=$(cpu_cap_root)
-  [ -n "$root" ] && [ "$root" != "$(cgroup_root)" ] && [ -d "$root" ] || return 0
-  find "$root" -depth -type d -exec rmdir {} + 2>/dev/null || say "could not remove $root"
+# TB_HOST_CGROUP=hybrid: besides its cgroup2 subtree, each host gets a cgroup of its own in
+# every cgroup v1 hierarchy of this machine (memory, pids, name=systemd...), mounted in the
+# host as systemd's hybrid layout, so that its systemd enforces MemoryMax= and the like where
+# this machine binds those controllers to cgroup v1. One `DIR OPTIONS` line per hierarchy,
+# e.g. `/sys/fs/cgroup/memory memory`, `/sys/fs/cgroup/systemd none,name=systemd`.
+v1_hierarchies() {
+  awk '$3 == "cgroup" { n = split($4, o, ","); s = ""
+    for (k = 1; k <= n; k++) if (o[k] !~ /^(rw|ro|relatime|noatime|nosuid|nodev|noexec)$/)
+      s = s (s == "" ? "" : ",") o[k]
+    if (s ~ /^name=/) s = "none," s
+    print $2, s }' /proc/self/mounts
+}
+cgroup_v1_check() {  # before any host starts
+  case $HOST_CGROUP in
+    unified) ;;
+    hybrid) v1_hierarchies | grep -qE ' (.*,)?memory(,|$)' ||
+      die "TB_HOST_CGROUP=hybrid: this machine has no cgroup v1 memory hierarchy" ;;
+    *) die "TB_HOST_CGROUP must be unified or hybrid, got '$HOST_CGROUP'" ;;
+  esac
+}
+cgroup_v1_dirs() {  # cgroup_v1_dirs I: make host I's cgroup in every v1 hierarchy; prints them
+  # Runs in $(...), where `set -e` is off: every step returns its failure.
+  local i=$1 dir opts d x
+  [ "$HOST_CGROUP" = hybrid ] || return 0
+  while read -r dir opts; do
+    for d in "$dir/$CG_NAME" "$dir/$CG_NAME/h$i"; do
+      [ -d "$d" ] && continue
+      mkdir "$d" || return 1
+      for x in cpuset.cpus cpuset.mems; do  # a new cpuset has none: copy its parent's
+        [ -e "$d/$x" ] || continue
+        cat "${d%/*}/$x" >"$d/$x" || return 1
+      done
+    done
+    echo "$dir/$CG_NAME/h$i"
+  done < <(v1_hierarchies)
+}
+cgroup_v1_mounts() {  # what the host mounts: NAME:OPTIONS for each hierarchy of cgroup_v1_dirs
+  [ "$HOST_CGROUP" = hybrid ] || return 0
+  v1_hierarchies | while read -r dir opts; do printf '%s:%s ' "${dir##*/}" "$opts"; done
+}
+cgroup_v1_remove() {  # our dirs in every cgroup v1 hierarchy (cpu_cap's, the hybrid hosts')
+  local dir opts
+  while read -r dir opts; do
+    [ -d "$dir/$CG_NAME" ] || continue
+    find "$dir/$CG_NAME" -depth -type d -exec rmdir {} + 2>/dev/null ||
+      say "could not remove $dir/$CG_NAME"
+  done < <(v1_hierarchies)
 }
 # Running, not a zombie. `kill -0` succeeds on zombies, and this machine's PID 1 reaps orphans
 # seconds late, so liveness reads the state letter in /proc/PID/stat.
@@ -190,10 +234,20 @@ init_dev() {  # a private /dev with the basic nodes, its own devpts and /dev/shm
 }
 
 init_kernel_views() {  # /sys and /proc/sys read-only; the host's own cgroup subtree
-  local x
+  local x c=/sys/fs/cgroup
   # `ip netns exec` already mounted this netns's sysfs (a new ro mount would be EBUSY).
   mount -o remount,bind,ro,nosuid,nodev,noexec /sys
-  mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup  # root of our cgroup ns
+  if [ -z "${TB_CGROUP_V1:-}" ]; then
+    mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 $c  # root of our cgroup ns
+  else  # TB_HOST_CGROUP=hybrid: systemd's hybrid layout, each hierarchy rooted at our cgroup
+    mount -t tmpfs -o mode=755,nosuid,nodev,noexec,size=64k "$P-cgroup" $c
+    for x in $TB_CGROUP_V1; do  # NAME:OPTIONS
+      mkdir "$c/${x%%:*}"
+      mount -t cgroup -o "nosuid,nodev,noexec,${x#*:}" cgroup "$c/${x%%:*}"
+    done
+    mkdir $c/unified
+    mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 $c/unified
+  fi
   for x in /proc/sys /proc/sysrq-trigger; do
     [ -e $x ] || continue; mount --bind $x $x; mount -o remount,bind,ro $x
   done
@@ -306,17 +360,21 @@ host_net_add() {  # netns $P-hI with eth0 = $NET.(I+1), its veth peer on the bri
 }
 
 host_start() {  # network, cgroup, namespaces; records PID 1 (as this machine sees it)
-  local i=$1 d cg cpu us p='' n
+  local i=$1 d cg cpu v1 x us p='' n
   d=$(host_dir "$i"); cg=$(cgroup_root)/h$i
   rm -rf "$d"; mkdir -p "$d/rw"
   host_net_add "$i"
   mkdir -p "$cg"
   ! populated "$cg" || die "h$i: processes left in $cg from an earlier run; run: testbed.sh down"
   cpu=$(cpu_cap "$i") || die "h$i: could not cap its CPU (TB_HOST_CPU=$HOST_CPU)"
-  # The subshell moves itself into the host's cgroup (and its cgroup v1 cpu cap), then becomes
-  # `unshare`, whose forked child is the host's PID 1: this script's host_init, then systemd.
+  v1=$(cgroup_v1_dirs "$i") || die "h$i: could not make its cgroup v1 dirs (TB_HOST_CGROUP)"
+  # The subshell moves itself into the host's cgroup (and its cgroup v1 cpu cap, and with
+  # TB_HOST_CGROUP=hybrid its cgroups v1), then becomes `unshare`, whose forked child is the
+  # host's PID 1: this script's host_init, then systemd. `--cgroup` makes those cgroups the
+  # roots the host sees.
   ( echo $BASHPID >"$cg/cgroup.procs"
     if [ -n "$cpu" ]; then echo $BASHPID >"$cpu/cgroup.procs"; fi
+    for x in $v1; do echo $BASHPID >"$x/cgroup.procs"; done
     # Nothing open leaks into the host: a caller's `flock FILE testbed.sh up` would otherwise
     # hold FILE's lock for as long as the host runs.
     for fd in /proc/$BASHPID/fd/*; do
@@ -324,7 +382,8 @@ host_start() {  # network, cgroup, namespaces; records PID 1 (as this machine se
     done
     exec ip netns exec "$P-h$i" unshare --pid --fork --mount --uts --ipc --cgroup --mount-proc \
       --propagation private env -i TB_STATE="$STATE" TB_NET="$NET" TB_SUDO_UNITS="$SUDO_UNITS" \
-      TB_PROXY_HOSTS="$PROXY_HOSTS" TB_MASK="$MASK" /bin/bash "$SELF" __init "$i"
+      TB_PROXY_HOSTS="$PROXY_HOSTS" TB_MASK="$MASK" TB_CGROUP_V1="$(cgroup_v1_mounts)" \
+      /bin/bash "$SELF" __init "$i"
   ) 9>&- </dev/null >"$d/console.log" 2>&1 &
   us=$!
   for n in $(seq 300); do p=$(pgrep -P "$us") && break; sleep 0.01; done
@@ -504,7 +563,7 @@ cmd_down() {
   done
   ip link del "$BRIDGE" 2>/dev/null || true
   if [ -d "$cg" ]; then rmdir "$cg" 2>/dev/null || say "could not remove cgroup $cg"; fi
-  cpu_cap_remove
+  cgroup_v1_remove
   # iproute2 bind-mounts /run/netns on itself: drop that too once no namespace is left in it.
   if mountpoint -q /run/netns && [ -z "$(ls -A /run/netns)" ]; then umount /run/netns; fi
   rm -rf "$STATE"/h[1-9] "$STATE/ssh_config" "$STATE/known_hosts" "$STATE/nginx"
@@ -517,6 +576,7 @@ cmd_up() {
   [[ $NET =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "TB_NET=$NET: want 3 octets (10.79.0)"
   cmd_check
   cpu_cap_check
+  cgroup_v1_check
   take_lock
   if [ -n "$SUDO_RULES" ]; then  # where each host's PID 1 reads it (see host_init)
     visudo -cqf "$SUDO_RULES" || die "TB_SUDO_RULES=$SUDO_RULES: not a valid sudoers file"
