@@ -39,8 +39,14 @@ pub fn revert(
     reporter: &dyn Reporter,
     error: &str,
 ) -> Outcome {
+    // And those whose switch's round trip failed, which may have changed something; not
+    // where nothing was deployed before (there is nothing to go back to, and nothing ran).
     let switched: Vec<usize> = (0..hosts.len())
-        .filter(|&i| hosts[i].session.phase == Phase::Switched)
+        .filter(|&i| match hosts[i].session.phase {
+            Phase::Switched => true,
+            Phase::Swapping => hosts[i].facts.current.is_some(),
+            _ => false,
+        })
         .collect();
     for i in policy::revert_order(&switched) {
         let h = &mut hosts[i];

@@ -61,6 +61,10 @@ pub enum Phase {
     Locked,
     /// The push began: a release dir of this run may exist.
     Prepared,
+    /// The switch's round trip is under way (or failed): the units may be replaced and
+    /// `current` may point at the run's release; nothing restarted yet. A revert puts back
+    /// what that round trip changed and restarts nothing.
+    Swapping,
     /// `current` points at the run's release (instances may be restarting).
     Switched,
     /// Switched, then back on the release it served before (the lock is still ours).

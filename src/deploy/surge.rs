@@ -49,6 +49,8 @@ fn ports(instances: &[Instance]) -> Vec<u16> {
 fn swap(req: &Request, hosts: &mut [Host], reporter: &dyn Reporter) -> Result<(), String> {
     let results = parallel::each(hosts.iter_mut(), |h| {
         let script = switch::forward_script(req, h);
+        // From here a failure may have changed the units or `current`: the undo looks.
+        h.session.phase = Phase::Swapping;
         h.session
             .run(&script, reporter)
             .map_err(|e| h.session.failed_at(reporter, Step::Switch, &e))?;
@@ -108,6 +110,14 @@ fn start_new_bank(
 
 /// A failure before the flip: stop the new bank, swap back. The host ends `reverted`.
 fn undo_before_flip(req: &Request, h: &mut Host, reporter: &dyn Reporter) {
+    let why = "the rollout failed before the proxy flip of this host's batch";
+    if h.session.phase == Phase::Swapping && h.facts.current.is_some() {
+        // The swap's round trip failed: nothing started; put back what it changed.
+        let r =
+            switch::back_script(req, h, why).and_then(|s| h.session.run(&s, reporter).map(drop));
+        super::revert::record(&mut h.session, r, reporter);
+        return;
+    }
     if h.session.phase != Phase::Switched {
         return;
     }
@@ -123,7 +133,6 @@ fn undo_before_flip(req: &Request, h: &mut Host, reporter: &dyn Reporter) {
         )
         .map(drop);
     if r.is_ok() {
-        let why = "the rollout failed before the proxy flip of this host's batch";
         r = switch::back_script(req, h, why).and_then(|s| h.session.run(&s, reporter).map(drop));
     }
     // The workers restarted with the new bank: back on the old release.

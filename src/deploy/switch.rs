@@ -13,7 +13,6 @@ use crate::config::RolloutMode;
 use crate::parallel;
 use crate::plan::log::Action;
 use crate::plan::{failed, supervisor, switch, Script};
-use crate::release_id::ReleaseId;
 use crate::ui::event::{Event, Reporter};
 
 /// Which way a host switches.
@@ -26,26 +25,32 @@ pub enum Direction<'a> {
     Back { why: &'a str },
 }
 
-/// The swap of `current` to `release` plus, when the units changed, `units` (keep or restore
-/// the previous ones) and installing the staged ones: one round trip.
-fn swap_script(req: &Request, h: &Host, release: &ReleaseId, units: Script) -> Script {
-    let layout = &h.session.layout;
-    let s = switch::swap_current(layout, release);
-    if h.target.changed {
-        s.then(units).then(supervisor::install_units(
+/// The units staged for the host installed, after `units` (keep or restore the previous
+/// ones): `None` when they did not change.
+fn units_script(req: &Request, h: &Host, units: Script) -> Option<Script> {
+    h.target.changed.then(|| {
+        units.then(supervisor::install_units(
             req.env.supervisor,
             &req.env.app,
-            layout,
+            &h.session.layout,
         ))
-    } else {
-        s
-    }
+    })
 }
 
-/// The swap to the run's release, keeping the previous units.
+/// The switch to the run's release, one round trip: the release checked complete, the
+/// previous units kept (recorded as this run's) and the new ones installed, then `current`
+/// swapped, last. A failure anywhere leaves `current` as it was, and units that a revert
+/// puts back only if this run replaced them (`supervisor::restore_previous`).
 pub fn forward_script(req: &Request, h: &Host) -> Script {
-    let keep = supervisor::keep_previous(&h.session.layout);
-    swap_script(req, h, &req.release, keep)
+    let layout = &h.session.layout;
+    let mut s = switch::require_complete(layout, &req.release);
+    let keep = supervisor::keep_previous(layout, &req.release);
+    if let Some(units) = units_script(req, h, keep) {
+        s = s.then(units);
+    }
+    let mut s = s.then(switch::link_current(layout, &req.release));
+    "switch.swap_current".clone_into(&mut s.name);
+    s
 }
 
 /// The swap back to the release the host ran before, restoring its units. A deploy marks
@@ -54,8 +59,12 @@ pub fn forward_script(req: &Request, h: &Host) -> Script {
 /// fails (exit 5) is marked too.
 pub(super) fn back_script(req: &Request, h: &Host, why: &str) -> Result<Script, StepError> {
     let previous = h.facts.current.as_ref().ok_or(StepError::NoPrevious)?;
-    let restore = supervisor::restore_previous(&h.session.layout);
-    let swap = swap_script(req, h, previous, restore);
+    let restore = supervisor::restore_previous(&h.session.layout, &req.release);
+    let swap = switch::swap_current(&h.session.layout, previous);
+    let swap = match units_script(req, h, restore) {
+        Some(units) => swap.then(units),
+        None => swap,
+    };
     Ok(match req.action {
         Action::Deploy => {
             let mark = failed::Mark::new(req.now_unix, why, &req.who);
@@ -82,7 +91,16 @@ pub fn host(
         Direction::Forward => forward_script(req, h),
         Direction::Back { why } => back_script(req, h, why)?,
     };
+    let swapping = h.session.phase == Phase::Swapping;
+    if direction == Direction::Forward {
+        // From here a failure may have changed the units or `current`: the revert looks.
+        h.session.phase = Phase::Swapping;
+    }
     h.session.run(&script, reporter)?;
+    if direction != Direction::Forward && swapping {
+        // The switch's round trip failed: nothing restarted, so nothing restarts back.
+        return Ok(None);
+    }
     if direction == Direction::Forward {
         h.session.phase = Phase::Switched;
         reporter.event(&Event::HostSwitched {

@@ -14,32 +14,43 @@ pub const NO_RELEASE: i32 = 70;
 /// then `mv -T` over `current`. Exits [`NO_RELEASE`] (changing nothing) unless the release
 /// is complete.
 pub fn swap_current(layout: &Layout, id: &ReleaseId) -> Script {
-    let current = quote(&layout.current());
-    let temp = format!("{current}.$$");
-    Script::new("switch.swap_current")
-        .raw(
-            "current only ever points at a complete release",
-            format!(
-                "if [ ! -f {revision} ] || [ -e {building} ]; then\n  \
+    let mut s = require_complete(layout, id).then(link_current(layout, id));
+    "switch.swap_current".clone_into(&mut s.name);
+    s
+}
+
+/// The first half of [`swap_current`]: exits [`NO_RELEASE`] unless release `id` is complete.
+/// A forward switch runs it before anything else it changes (the units, then `current`).
+pub fn require_complete(layout: &Layout, id: &ReleaseId) -> Script {
+    Script::new("switch.swap_current").raw(
+        "current only ever points at a complete release",
+        format!(
+            "if [ ! -f {revision} ] || [ -e {building} ]; then\n  \
                  echo \"deliver: release \"{id}\" is incomplete (no REVISION, or its build never \
                  finished); current stays as it is\" >&2\n  \
                  exit {NO_RELEASE}\n\
                  fi",
-                revision = quote(&layout.revision(id)),
-                building =
-                    quote(&layout.join(&format!("releases/{id}/{}", super::release_dir::BUILDING))),
-                id = quote(id.as_str()),
-            ),
-        )
-        .raw(
-            "a temporary link named after this shell's pid ($$), renamed over current: \
+            revision = quote(&layout.revision(id)),
+            building =
+                quote(&layout.join(&format!("releases/{id}/{}", super::release_dir::BUILDING))),
+            id = quote(id.as_str()),
+        ),
+    )
+}
+
+/// The second half of [`swap_current`]: the atomic rename of a new link over `current`.
+pub fn link_current(layout: &Layout, id: &ReleaseId) -> Script {
+    let current = quote(&layout.current());
+    let temp = format!("{current}.$$");
+    Script::new("switch.link_current").raw(
+        "a temporary link named after this shell's pid ($$), renamed over current: \
              mv -T (GNU) renames onto the link itself instead of moving into the directory it \
              points at, and rename(2) is atomic, so current is never missing or half-written",
-            format!(
-                "rm -f {temp}\nln -s {target} {temp}\nmv -T {temp} {current}",
-                target = quote(&Layout::current_target(id)),
-            ),
-        )
+        format!(
+            "rm -f {temp}\nln -s {target} {temp}\nmv -T {temp} {current}",
+            target = quote(&Layout::current_target(id)),
+        ),
+    )
 }
 
 #[cfg(test)]

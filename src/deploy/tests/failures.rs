@@ -135,6 +135,33 @@ fn a_health_failure_reverts_the_switched_hosts_and_exits_4() {
 }
 
 #[test]
+fn a_switch_whose_round_trip_fails_is_put_back_without_restarting_anything() {
+    let broken = Behaviour {
+        fail_first_swap: true,
+        ..Behaviour::default()
+    };
+    let (remotes, logs) = hosts([Behaviour::default(), broken]);
+    let events = Events::default();
+    assert_eq!(
+        run(&request("rolling"), remotes, &events),
+        Outcome::Reverted
+    );
+    // h2's switch failed part way (its units or `current` may have changed): its revert
+    // sends the way back (which restores only units this run replaced) and restarts nothing.
+    let h2 = log_of(&logs, 1);
+    let from = h2.iter().position(|s| s == "switch.swap_current").unwrap();
+    assert_eq!(
+        h2[from..],
+        ["switch.swap_current", "switch.swap_current", "prune"],
+        "{h2:?}"
+    );
+    let names = events.names();
+    assert!(names.contains(&"host.reverted h2".to_owned()), "{names:?}");
+    assert!(names.contains(&"host.reverted h1".to_owned()), "{names:?}");
+    assert!(!names.contains(&"host.switched h2".to_owned()), "{names:?}");
+}
+
+#[test]
 fn a_failed_revert_exits_5() {
     let (remotes, _logs) = hosts([
         Behaviour::default(),

@@ -42,6 +42,8 @@ struct Behaviour {
     fresh: bool,
     /// The counts `deliver scale` recorded: `TYPE=N`.
     scale: Vec<&'static str>,
+    /// The first switch's round trip (forward) exits 1; later ones (the way back) pass.
+    fail_first_swap: bool,
 }
 
 struct Recorder {
@@ -105,6 +107,13 @@ impl Remote for Recorder {
         self.scripts.lock().unwrap().push(script.render());
         if script.name == "switch.swap_current" {
             self.swaps += 1;
+            if self.behaviour.fail_first_swap && self.swaps == 1 {
+                return Ok(Output {
+                    status: 1,
+                    stdout: String::new(),
+                    stderr: "systemctl: failed to reload\n".into(),
+                });
+            }
         }
         if script.name.starts_with("lock.acquire") {
             if let Some(holder) = self.behaviour.holder {

@@ -10,6 +10,7 @@ use super::{
 use crate::config::{AppName, Supervisor};
 use crate::plan::layout::Layout;
 use crate::plan::script::Script;
+use crate::release_id::ReleaseId;
 use crate::render::RenderedFile;
 use crate::shell::quote;
 
@@ -100,10 +101,18 @@ pub fn install_units(sup: Supervisor, app: &AppName, layout: &Layout) -> Script 
 }
 
 /// Keeps a copy of the installed units (`.deliver/units.prev/`) before new ones are
-/// installed, so that a revert can put them back with [`restore_previous`].
-pub fn keep_previous(layout: &Layout) -> Script {
+/// installed, so that a revert can put them back with [`restore_previous`]; then records
+/// which run kept them (`units.prev.for`: `release`, written last). A revert of a run that
+/// never got that far finds another record (or none) and leaves the units alone: this run
+/// did not touch them, and the copy is an older run's.
+pub fn keep_previous(layout: &Layout, release: &ReleaseId) -> Script {
     let prev = previous_dir(layout);
+    let stamp = quote(&format!("{prev}.for"));
     Script::new("supervisor.keep_previous")
+        .raw(
+            "the record first: a copy without it is never restored",
+            format!("rm -f {stamp}"),
+        )
         .cmd("rm", ["-rf", &prev])
         .raw(
             "nothing to keep on a first deploy",
@@ -113,18 +122,36 @@ pub fn keep_previous(layout: &Layout) -> Script {
                 prev = quote(&prev)
             ),
         )
+        .raw(
+            "printf is a builtin",
+            format!("printf '%s\\n' {} >{stamp}", quote(release.as_str())),
+        )
 }
 
-/// Stages the units kept by [`keep_previous`] for [`install_units`] (a revert). A first
-/// deploy kept none: then nothing is staged and `install_units` exits `NO_UNITS`.
-pub fn restore_previous(layout: &Layout) -> Script {
+/// Stages the units kept by [`keep_previous`] for [`install_units`] (a revert of the run of
+/// `release`). When that run did not keep them (it failed before touching the units), the
+/// script ends here, successfully: the installed units are still the previous ones, and the
+/// rest of the script (installing) is skipped. A first deploy kept none: then nothing is
+/// staged and `install_units` exits `NO_UNITS`.
+pub fn restore_previous(layout: &Layout, release: &ReleaseId) -> Script {
     let prev = previous_dir(layout);
+    let stamp = quote(&format!("{prev}.for"));
     Script::new("supervisor.restore_previous")
+        .raw(
+            "units this run never replaced stay as they are",
+            format!(
+                "kept=''
+                 {{ read -r kept <{stamp}; }} 2>/dev/null || true
+                 if [ \"$kept\" != {release} ]; then exit 0; fi",
+                release = quote(release.as_str())
+            ),
+        )
         .cmd("rm", ["-rf", &layout.units_new()])
         .raw(
             "a first deploy kept no previous units",
             format!(
-                "if [ -d {prev} ]; then mv {prev} {new}; fi",
+                "if [ -d {prev} ]; then mv {prev} {new}; fi
+rm -f {stamp}",
                 prev = quote(&prev),
                 new = quote(&layout.units_new())
             ),

@@ -17,16 +17,34 @@ fn previous_units_are_kept_and_restored_for_install() {
     let units = sandbox.path("shop/.deliver/units");
     std::fs::create_dir_all(&units).unwrap();
     std::fs::write(units.join("shop.target"), "old").unwrap();
-    sandbox.run(&keep_previous(&layout)).ok();
+    sandbox.run(&keep_previous(&layout, &id())).ok();
     std::fs::write(units.join("shop.target"), "new").unwrap();
-    sandbox.run(&restore_previous(&layout)).ok();
+    sandbox.run(&restore_previous(&layout, &id())).ok();
     let staged = sandbox.path("shop/.deliver/units.new/shop.target");
     assert_eq!(std::fs::read_to_string(staged).unwrap(), "old");
     // A first deploy: nothing kept, nothing staged.
     let fresh = Layout::new("~/other");
-    sandbox.run(&keep_previous(&fresh)).ok();
-    sandbox.run(&restore_previous(&fresh)).ok();
+    // (the lock, taken first, made `.deliver`)
+    std::fs::create_dir_all(sandbox.path("other/.deliver")).unwrap();
+    sandbox.run(&keep_previous(&fresh, &id())).ok();
+    sandbox.run(&restore_previous(&fresh, &id())).ok();
     assert!(!sandbox.path("other/.deliver/units.new").exists());
+    // A run that failed before keeping the units never replaced them: its revert restores
+    // nothing (the copy is an older run's) and ends the script there, successfully.
+    sandbox.run(&keep_previous(&layout, &id())).ok();
+    std::fs::remove_dir_all(sandbox.path("shop/.deliver/units.new")).unwrap();
+    let other: crate::release_id::ReleaseId = "20240201000000-1111111".parse().unwrap();
+    let restore = restore_previous(&layout, &other).then(Script::new("after").raw(
+        "what follows the restore in a revert: installing",
+        "echo installed",
+    ));
+    let ran = sandbox.run(&restore).ok();
+    assert_eq!(ran.stdout, "", "nothing installed");
+    assert!(!sandbox.path("shop/.deliver/units.new").exists());
+}
+
+fn id() -> crate::release_id::ReleaseId {
+    "20240131235959-0a1b2c3".parse().unwrap()
 }
 
 fn app() -> AppName {
