@@ -128,7 +128,7 @@ pub enum StepError {
         last_line: String,
     },
     /// The first round trip answered with a status other than success or `lock::HELD`.
-    #[error("gathering facts exited {status}: {stderr}")]
+    #[error("lock and facts: exited {status}: {stderr}")]
     Gather { status: i32, stderr: String },
     /// The facts could not be read.
     #[error("facts: {0}")]
