@@ -144,11 +144,14 @@ pub(crate) fn exec_until(
     io.retry(deadline, || channel.exec(command))
         .map_err(failed)?;
     let mut written = 0;
+    // The last write of stdin blocked: libssh2 may hold a packet of it half-sent.
+    let mut blocked = false;
     let mut eof_sent = false;
     let mut done = [false, false];
     let mut buf = vec![0u8; 32 * 1024];
     while !(done[0] && done[1]) {
         if stop() {
+            finish_packet(io, &mut channel, blocked.then(|| &stdin[written..]));
             abandon(io, &mut channel);
             return Err(RemoteError::Interrupted {
                 host: io.host.clone(),
@@ -158,12 +161,16 @@ pub(crate) fn exec_until(
         let mut progress = false;
         let mut want = Want::default();
         if !eof_sent && written < stdin.len() {
+            blocked = false;
             match channel.write(&stdin[written..]) {
                 Ok(n) => {
                     written += n;
                     progress |= n > 0;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => want |= io.want(),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    blocked = true;
+                    want |= io.want();
+                }
                 // The command stopped reading (it exited): its status tells why.
                 Err(_) => written = stdin.len(),
             }
@@ -195,6 +202,7 @@ pub(crate) fn exec_until(
         }
         if !(progress || done[0] && done[1]) {
             if deadline.is_some_and(|d| Instant::now() >= d) {
+                finish_packet(io, &mut channel, blocked.then(|| &stdin[written..]));
                 abandon(io, &mut channel);
                 return Err(io.timeout(what, started.elapsed()));
             }
@@ -218,6 +226,19 @@ pub(crate) fn exec_until(
     match signal {
         Some(name) => Ok(128 + signal_number(&name)),
         None => channel.exit_status().map_err(|e| io.lost(what, &e)),
+    }
+}
+
+/// Before a channel whose stdin write blocked is given up on: completes the packet libssh2
+/// may hold half-sent, by repeating that write (`rest`, the same bytes) until it goes
+/// through, the host is given up on (`Io::check`) or a second has passed. libssh2 sends no
+/// other packet until that one is complete (`transport_send_existing` answers EAGAIN to
+/// anything else), so without this every later command on the session would block: the
+/// cleanup after a push cut short by SIGINT never ran.
+fn finish_packet(io: &Io, channel: &mut Channel, rest: Option<&[u8]>) {
+    if let Some(rest) = rest.filter(|r| !r.is_empty()) {
+        let deadline = Some(Instant::now() + Duration::from_secs(1));
+        let _ = io.retry_io(deadline, || channel.write(rest));
     }
 }
 
