@@ -117,8 +117,10 @@ pub fn abort(
 ) -> Outcome {
     let results = parallel::each(sessions.iter_mut(), |s| {
         let mut script = Script::new("deploy.abort");
-        if s.phase == Phase::Prepared && req.action == Action::Deploy {
-            script = script.then(release_dir::remove(&s.layout, &req.release));
+        // Set aside (renamed) here, deleted by the sweep once the lock is released.
+        let set_aside = s.phase == Phase::Prepared && req.action == Action::Deploy;
+        if set_aside {
+            script = script.then(release_dir::set_aside(&s.layout, &req.release));
         }
         if s.locked() {
             let line = session::log_line(req, LogResult::Failed, s.run_ms());
@@ -128,6 +130,9 @@ pub fn abort(
         }
         let r = s.query(&script);
         s.end(End::NotSwitched);
+        if set_aside && r.is_ok() {
+            session::sweep(s, reporter);
+        }
         r
     });
     for (s, r) in sessions.iter().zip(results) {

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::interrupt::interrupted;
 use super::lock_wait::wait_in_line;
 use super::state::{summary, End, Host, Phase, Session, Step, StepError};
 use super::Request;
@@ -12,7 +13,9 @@ use crate::outcome::Outcome;
 use crate::parallel;
 use crate::plan::facts::{self, Facts};
 use crate::plan::log::{self, Action, LogResult};
-use crate::plan::{lock, prune, setup, Script};
+use crate::plan::{lock, prune, release_dir, setup, Script};
+use crate::release_id::ReleaseId;
+use crate::remote::RemoteError;
 use crate::ui::event::{Event, Reporter};
 use crate::ui::record::LockHolder;
 
@@ -190,8 +193,9 @@ pub fn log_line(req: &Request, result: LogResult, ms: u64) -> String {
     )
 }
 
-/// Prune, log line, unlock: one round trip at the end of a run that got past preparing.
-pub fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
+/// The releases the last round trip takes out on `h`, oldest first: old ones beyond
+/// `keep_releases` (those marked failed first), and incomplete ones left by other runs.
+fn to_prune(req: &Request, h: &Host, result: LogResult) -> Vec<ReleaseId> {
     let mut releases = h.facts.complete_releases();
     if req.action == Action::Deploy && result == LogResult::Done {
         releases.push(req.release.clone());
@@ -217,12 +221,35 @@ pub fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
             .filter(|r| r.revision.is_none() && r.id != req.release)
             .map(|r| r.id.clone()),
     );
+    old
+}
+
+/// Prune, log line, unlock: one round trip at the end of a run that got past preparing. The
+/// pruned releases are only set aside there (renamed: instant); [`sweep`] deletes them
+/// after the lock is released.
+pub fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
+    let old = to_prune(req, h, result);
     prune::prune(&h.session.layout, &old)
         .then(log::append(
             &h.session.layout,
             &log_line(req, result, h.session.run_ms()),
         ))
         .then(lock::release(&h.session.layout))
+}
+
+/// Deletes the release dirs this run set aside on the host, once its lock is released: a
+/// round trip of its own, so that deleting a big release holds neither the lock nor the run.
+/// Skipped once SIGINT/SIGTERM came, and given up (after a second of silence) when one comes
+/// meanwhile: the deploy's result does not depend on it, and the next sweep deletes what is
+/// left. Any other failure is reported at `finish`.
+pub fn sweep(s: &mut Session, reporter: &dyn Reporter) {
+    if interrupted() {
+        return;
+    }
+    match s.query(&release_dir::sweep(&s.layout)) {
+        Ok(_) | Err(StepError::Remote(RemoteError::Interrupted { .. })) => {}
+        Err(e) => s.report_failure(reporter, Step::Finish, &e),
+    }
 }
 
 /// Runs [`finish_script`] on every host in parallel, with the log result and end that each
@@ -238,6 +265,9 @@ pub fn finish(
         let script = finish_script(req, h, result);
         let r = h.session.query(&script);
         h.session.end(end);
+        if r.is_ok() && (h.facts.set_aside || !to_prune(req, h, result).is_empty()) {
+            sweep(&mut h.session, reporter);
+        }
         r
     });
     for (h, r) in hosts.iter().zip(results) {

@@ -313,9 +313,23 @@ pub fn run_command(
         )
 }
 
-/// Deletes release `id` (a half-made one, or one pruned) and its ref
-/// `refs/releases/<ID>`; exits [`IS_CURRENT`] if `current` points at it.
+/// The name a release dir takes once [`set_aside`] moved it out of the way, until [`sweep`]
+/// deletes it: hidden, so that no listing of releases (facts, `releases`) sees it.
+pub const SET_ASIDE: &str = ".deleting-";
+
+/// Deletes release `id` (a half-made one, or one pruned) and its ref `refs/releases/<ID>`:
+/// [`set_aside`], then [`sweep`]. Exits [`IS_CURRENT`] if `current` points at it.
 pub fn remove(layout: &Layout, id: &ReleaseId) -> Script {
+    set_aside(layout, id).then(sweep(layout))
+}
+
+/// Takes release `id` out of the releases at once: renamed to a hidden [`SET_ASIDE`] name
+/// (a rename, however big the release), its temporary archive and its ref
+/// `refs/releases/<ID>` deleted; exits [`IS_CURRENT`] if `current` points at it. The slow
+/// part, deleting the files, is [`sweep`]'s: a run sends it after it released the lock, so
+/// that a signal or a host lost while a big release is deleted leaves neither the lock nor a
+/// release dir, only a hidden dir that the next sweep deletes.
+pub fn set_aside(layout: &Layout, id: &ReleaseId) -> Script {
     let dir = quote(&layout.release(id));
     Script::new("release.remove")
         .raw(
@@ -330,18 +344,14 @@ pub fn remove(layout: &Layout, id: &ReleaseId) -> Script {
             ),
         )
         .raw(
-            "a build may leave read-only directories (Go's module cache) that rm -rf cannot \
-             empty; chmod -R does not follow the links to shared/",
-            format!("if [ -d {dir} ]; then chmod -R u+w {dir} 2>/dev/null || true; fi"),
+            "a rename in the same directory is atomic and instant; $$ keeps two runs' names \
+             apart",
+            format!(
+                "if [ -e {dir} ]; then mv {dir} {aside}.$$; fi",
+                aside = quote(&layout.join(&format!("releases/{SET_ASIDE}{id}")))
+            ),
         )
-        .cmd(
-            "rm",
-            [
-                "-rf".to_owned(),
-                layout.release(id),
-                layout.join(&format!("releases/.{id}.tar")),
-            ],
-        )
+        .cmd("rm", ["-f", &layout.join(&format!("releases/.{id}.tar"))])
         .raw(
             "the ref kept the commit for incremental pushes; gone with the release",
             format!(
@@ -351,6 +361,25 @@ pub fn remove(layout: &Layout, id: &ReleaseId) -> Script {
                 r = quote(&Layout::release_ref(id)),
             ),
         )
+}
+
+/// Deletes every release dir [`set_aside`] moved out of the way (this run's, and any an
+/// earlier run left when it was cut off). Needs no lock: nothing else uses those dirs, and
+/// two sweeps at once only race to delete the same files. Never fails.
+pub fn sweep(layout: &Layout) -> Script {
+    Script::new("release.sweep").raw(
+        "a build may leave read-only directories (Go's module cache) that rm -rf cannot \
+         empty; chmod -R does not follow the links to shared/. A glob that matches nothing \
+         stays literal: hence the -e test",
+        format!(
+            "for d in {releases}/{SET_ASIDE}*; do\n  \
+             [ -e \"$d\" ] || continue\n  \
+             chmod -R u+w \"$d\" 2>/dev/null || true\n  \
+             rm -rf \"$d\" 2>/dev/null || true\n\
+             done",
+            releases = quote(&layout.releases()),
+        ),
+    )
 }
 
 #[cfg(test)]
