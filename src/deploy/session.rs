@@ -76,7 +76,7 @@ fn open_one(req: &Request, s: &mut Session, reporter: &dyn Reporter) -> Result<F
 
 /// [`open_one`], waiting in line while another run holds the lock and `--lock-wait` leaves
 /// time (`until`, [`wait_in_line`]). A lock whose holder is gone is taken over by the next
-/// try ([`lock::acquire`]). SIGINT/SIGTERM ends the wait (exit 3).
+/// try ([`lock::acquire`]). SIGINT/SIGTERM ends the wait (exit 1, see [`open`]).
 fn open_waiting(
     req: &Request,
     s: &mut Session,
@@ -132,6 +132,14 @@ pub fn open(
     for (s, r) in sessions.iter().zip(results) {
         let end = match r {
             Ok(_) => End::Skipped,
+            // A signal ended the wait in line: the run stops as any interrupted run that
+            // switched nothing does (SPEC §7: exit 1), not as one refused by a lock (3).
+            Err(Refused::Held(holder, _)) if req.lock_wait.is_some() && interrupted() => {
+                End::Failed {
+                    step: Step::Lock,
+                    reason: format!("interrupted while waiting in line: locked by {holder}"),
+                }
+            }
             Err(Refused::Held(holder, _)) => End::LockHeld { holder },
             Err(Refused::Failed(e)) => End::Failed {
                 step: Step::Lock,
