@@ -116,6 +116,9 @@ impl HumanReporter {
                 code,
                 summary,
             } => Some(format!("{}failed (exit {code}): {error}", table(summary))),
+            // No host came back (every revert failed): the failure lines and the table say
+            // so; a bare `reverted` would say the opposite.
+            Event::DeployReverted { hosts } if hosts.is_empty() => None,
             Event::DeployReverted { hosts } => Some(format!("reverted {}", hosts.join(", "))),
             // The host commands print their own tables and lines for these.
             Event::CheckEnvironment { .. }
