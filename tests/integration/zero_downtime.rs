@@ -140,7 +140,7 @@ pub fn nginx_errors(tb: &Testbed) -> String {
 }
 
 /// The managed proxy of these tests: nginx on [`PROXY_HOST`], with `drain` as given.
-fn managed_proxy(drain: bool) -> String {
+pub fn managed_proxy(drain: bool) -> String {
     format!("[proxy]\nhosts = [\"{PROXY_HOST}\"]\ndrain = {drain}\ndrain_timeout = \"5s\"")
 }
 
@@ -197,7 +197,7 @@ fn timeline(json: &str) -> String {
 }
 
 /// The upstream file deliver wrote on the proxy host: its `server` lines.
-fn upstream_servers(tb: &Testbed) -> Vec<String> {
+pub fn upstream_servers(tb: &Testbed) -> Vec<String> {
     let out = tb.exec(PROXY_HOST, &format!("cat {}", upstream_path()));
     text(&out.stdout)
         .lines()

@@ -1,13 +1,16 @@
 //! Faults on the test bed (issue 12): a host silent, unreachable or reset (`network`), a
 //! release that never becomes healthy (`app`), signals, `kill -9` and a second deploy
-//! (`signals`), and a full disk (`disk`). Each case asserts the exit code, that the output names the host and the
+//! (`signals`), SIGINT and SIGTERM in each phase of a run (`interrupts`), a full disk
+//! (`disk`), and the proxy host gone silent during a drain or a surge flip (`proxy`). Each case asserts the exit code, that the output names the host and the
 //! step, how soon deliver exits (generous bounds: hangs, not benchmarks), and on every host
 //! deliver can reach: `current` at a complete release serving its version, no lock, no
 //! release dir left from the failed run. The helpers are here.
 
 mod app;
 mod disk;
+mod interrupts;
 mod network;
+mod proxy;
 mod signals;
 
 use std::process::{Child, Command, Output, Stdio};
@@ -142,18 +145,26 @@ impl Run {
             self.shown
         );
         eprintln!("  {}", line.unwrap_or_default());
+        if std::env::var_os("FAULTS_SHOW").is_some() {
+            eprintln!("{}", self.shown);
+        }
     }
 }
 
-/// Waits until `host` runs a process whose command line starts with `pattern` (as app).
-/// Anchored: the shell that runs this `pgrep` has `pattern` in its own command line.
+/// Waits until `host` runs a process of app's whose command line starts with `pattern` (an
+/// ERE). Anchored: the shell that runs this `pgrep` has `pattern` in its own command line.
+/// Looked at from inside the host, not over SSH: a throttled link would delay the look.
 fn wait_for_process(tb: &Testbed, host: &str, pattern: &str) {
     let t = Instant::now();
-    while on(
-        tb,
-        host,
-        &format!("pgrep -u app -f '^{pattern}' >/dev/null && echo yes"),
-    ) != "yes"
+    while text(
+        &tb.exec(
+            host,
+            &format!("pgrep -u app -f '^{pattern}' >/dev/null && echo yes"),
+        )
+        .stdout,
+    )
+    .trim()
+        != "yes"
     {
         assert!(
             t.elapsed() < Duration::from_secs(20),
@@ -284,7 +295,7 @@ impl Throttled {
                 "tbf",
                 "rate",
             ])
-            .args([rate, "burst", "16kb", "latency", "2s"])
+            .args([rate, "burst", "16kb", "latency", "50ms"])
             .output()
             .expect("tc");
         assert!(out.status.success(), "tc: {}", text(&out.stderr));
