@@ -200,6 +200,17 @@ impl Session {
     /// Runs `script`, streaming its lines as `host.output` events; a non-zero exit is
     /// [`StepError::Exit`].
     pub fn run(&mut self, script: &Script, reporter: &dyn Reporter) -> Result<Output, StepError> {
+        self.run_until(script, reporter, &|| false)
+    }
+
+    /// As [`run`](Self::run), given up at once (`RemoteError::Interrupted`) when `stop`
+    /// returns true: for steps whose work may be dropped, as the build before the switch.
+    pub fn run_until(
+        &mut self,
+        script: &Script,
+        reporter: &dyn Reporter,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Output, StepError> {
         let host = self.name();
         let mut sink = |stream: Stream, line: &str| {
             reporter.event(&Event::HostOutput {
@@ -211,7 +222,7 @@ impl Session {
                 line: line.to_string(),
             });
         };
-        let out = self.remote.run(script, &mut sink)?;
+        let out = self.remote.run_until(script, &mut sink, stop)?;
         if out.status == 0 {
             Ok(out)
         } else {

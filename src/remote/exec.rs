@@ -242,10 +242,24 @@ fn finish_packet(io: &Io, channel: &mut Channel, rest: Option<&[u8]>) {
     }
 }
 
-/// Closes a channel that is given up on, within a second.
+/// Closes a channel that is given up on: sends its close (within a second), without waiting
+/// for the host's. libssh2's close then waits to read the host's close, which sshd sends
+/// only once the command has ended: a silent command (a build hook that sleeps) held every
+/// run that gave up on it for that second. Only a close that blocked sending (half a packet
+/// out, which must be completed before any other) is retried.
 fn abandon(io: &Io, channel: &mut Channel) {
-    let deadline = Some(Instant::now() + Duration::from_secs(1));
-    let _ = io.retry(deadline, || channel.close());
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match channel.close() {
+            Err(e) if would_block(&e) && io.want().write && Instant::now() < deadline => {
+                io.wait(io.want(), Some(deadline));
+                if io.check().is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
 }
 
 /// The number of a signal that ended a remote command (RFC 4254 §6.10 names them).
