@@ -1,14 +1,14 @@
 //! SIGINT and SIGTERM in each phase of a deploy that `signals` does not cover: waiting in
-//! line for a lock (holding another host's), the push, the build hooks, and the last round
-//! trip (prune, log, unlock). Each signal is acted on within about a second: nothing had
-//! switched, so exit 1 (or 0 once every host is deployed); no lock and no release dir of
-//! the run is left, and `current` still serves.
+//! line for a lock (holding another host's), the push, the build hooks (silent, or printing
+//! all along), and the last round trip (prune, log, unlock). Each signal is acted on within
+//! about a second: nothing had switched, so exit 1 (or 0 once every host is deployed); no
+//! lock, no release dir and no hook of the run is left, and `current` still serves.
 
 use std::time::{Duration, Instant};
 
 use super::{
-    app_with_a_slow_next_build, assert_serves, commit_random, lock_and_releases, signal, spawn,
-    wait_for_process, wait_until, Run, Throttled,
+    app_with_a_slow_next_build, assert_serves, commit_random, edit, lock_and_releases, signal,
+    spawn, wait_for_process, wait_until, Run, Throttled,
 };
 use crate::support::{deploy_holding_the_lock_with, on, App, APP};
 use crate::testbed::Testbed;
@@ -97,17 +97,27 @@ fn a_signal_during_the_push_is_acted_on_within_a_second_and_leaves_no_trace() {
     }
 }
 
+/// A hook that prints a line every 100 ms for 4 s: a host that keeps talking.
+const CHATTY: &str = "for i in $(seq 40); do echo tick $i; sleep 0.1; done";
+
 #[test]
-fn a_signal_during_the_build_hooks_is_acted_on_within_a_second_and_leaves_no_trace() {
+fn a_signal_during_the_build_hooks_is_acted_on_at_once_and_stops_them() {
     let tb = Testbed::up(2);
     let (app, first, _) = app_with_a_slow_next_build(&tb, &["h1", "h2"], 4);
     let before = [lock_and_releases(&tb, "h1"), lock_and_releases(&tb, "h2")];
-    for sig in SIGNALS {
+    // A silent hook under each signal, then one that keeps printing.
+    let cases = [("INT", "sleep 4"), ("TERM", "sleep 4"), ("INT", CHATTY)];
+    for (sig, hook) in cases {
+        if hook == CHATTY {
+            edit(&app, "deliver.toml", "\"sleep 4\"", &format!("{CHATTY:?}"));
+            app.commit("a build that keeps talking");
+        }
         let child = spawn(&app, &[]);
-        wait_for_process(&tb, "h2", "sleep 4");
+        let pattern = if hook == CHATTY { "sh -c for i" } else { hook };
+        wait_for_process(&tb, "h2", pattern);
         signal(&child, sig);
         Run::finish(child, Instant::now(), Duration::from_secs(30)).expect(
-            &format!("SIG{sig} during the build"),
+            &format!("SIG{sig} during the build ({hook})"),
             1,
             PROMPT,
             "h2",
@@ -117,12 +127,18 @@ fn a_signal_during_the_build_hooks_is_acted_on_within_a_second_and_leaves_no_tra
             assert_eq!(&lock_and_releases(&tb, host), before, "{host}");
             assert_serves(&tb, host, &first);
         }
-        // The hooks deliver stopped waiting for leave nothing behind when they end.
+        // The hooks are stopped on the hosts, and leave nothing behind.
         for host in ["h1", "h2"] {
             wait_until(
                 &format!("{host}: the hook ended"),
-                Duration::from_secs(10),
-                || on(&tb, host, "pgrep -u app -x sleep >/dev/null || echo gone") == "gone",
+                Duration::from_secs(2),
+                || {
+                    on(
+                        &tb,
+                        host,
+                        "pgrep -u app -f '^(sleep|sh -c for i)' >/dev/null || echo gone",
+                    ) == "gone"
+                },
             );
         }
         for (host, before) in ["h1", "h2"].into_iter().zip(&before) {

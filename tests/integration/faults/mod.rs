@@ -213,6 +213,11 @@ fn assert_serves(tb: &Testbed, host: &str, sha: &str) {
         "{host}: `current` is not the release of {sha}"
     );
     assert_answers(tb, host, sha);
+    assert_no_half_made_release(tb, host);
+}
+
+/// Every release dir on `host` is complete (`REVISION`, no building marker).
+fn assert_no_half_made_release(tb: &Testbed, host: &str) {
     let half_made = on(
         tb,
         host,

@@ -7,14 +7,14 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use super::{spawn, wait_for_switch, wait_until, Run, Unlinked};
+use super::{assert_no_half_made_release, spawn, wait_for_switch, wait_until, Run, Unlinked};
 use crate::support::{on, text, APP};
 use crate::testbed::Testbed;
 use crate::zero_downtime::{managed_proxy, proxied_app, upstream_servers, APP_HOSTS, PROXY_HOST};
 
 /// After the run, with the proxy host's link up again: no lock on any app host; each app
-/// host's `current` is a complete release and its web instances answer with one of `shas`;
-/// and every server the proxy's upstream lists as serving answers (from the proxy host).
+/// host's `current` is one of `shas` and every release dir complete; and every server the
+/// proxy's upstream lists as serving answers with one of `shas` (asked from the proxy host).
 fn assert_app_hosts_serve(tb: &Testbed, shas: &[&str]) {
     for host in APP_HOSTS {
         let lock = on(
@@ -28,6 +28,7 @@ fn assert_app_hosts_serve(tb: &Testbed, shas: &[&str]) {
             shas.contains(&revision.as_str()),
             "{host}: `current` is {revision}"
         );
+        assert_no_half_made_release(tb, host);
     }
     let servers = upstream_servers(tb);
     assert!(!servers.is_empty(), "no upstream on {PROXY_HOST}");
