@@ -247,16 +247,17 @@ pub fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
 
 /// Deletes the release dirs this run set aside on the host, once its lock is released: a
 /// round trip of its own, so that deleting a big release holds neither the lock nor the run.
-/// Skipped once SIGINT/SIGTERM came, and given up (after a second of silence) when one comes
-/// meanwhile: the deploy's result does not depend on it, and the next sweep deletes what is
-/// left. Any other failure is reported at `finish`.
+/// Skipped once SIGINT/SIGTERM came, and given up at once when one comes meanwhile: the
+/// run's result does not depend on it, and the next sweep deletes what is left. Any other
+/// failure is reported at `finish`.
 pub fn sweep(s: &mut Session, reporter: &dyn Reporter) {
     if interrupted() {
         return;
     }
-    match s.query(&release_dir::sweep(&s.layout)) {
-        Ok(_) | Err(StepError::Remote(RemoteError::Interrupted { .. })) => {}
-        Err(e) => s.report_failure(reporter, Step::Finish, &e),
+    let script = release_dir::sweep(&s.layout);
+    match s.remote.run_until(&script, &mut |_, _| {}, &interrupted) {
+        Ok(_) | Err(RemoteError::Interrupted { .. }) => {}
+        Err(e) => s.report_failure(reporter, Step::Finish, &StepError::from(e)),
     }
 }
 

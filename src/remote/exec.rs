@@ -153,6 +153,7 @@ pub(crate) fn exec_until(
         if stop() {
             finish_packet(io, &mut channel, blocked.then(|| &stdin[written..]));
             abandon(io, &mut channel);
+            io.stopped();
             return Err(RemoteError::Interrupted {
                 host: io.host.clone(),
                 what: what.to_owned(),

@@ -20,8 +20,9 @@ const POLL_SLICE: Duration = Duration::from_millis(100);
 /// After an interrupt, how long a host may stay silent before what waits on it gives up.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
 
-/// How long a host is silent before its acknowledgements are looked at ([`tx_queue`]).
-const ACK_LOOK: Duration = Duration::from_millis(200);
+/// How long a host is silent before its acknowledgements are looked at ([`tx_queue`]), and
+/// how often then (a read of /proc/net/tcp per look and host).
+const ACK_LOOK: Duration = Duration::from_millis(300);
 
 /// OpenSSH's `ServerAliveInterval` and `ServerAliveCountMax`: a keepalive (which the server
 /// answers) goes out every `interval` while waiting, and a host that sent nothing for
@@ -63,6 +64,8 @@ pub(crate) struct Io {
     /// The socket's send queue when last looked at ([`tx_queue`]): when it shrinks, the host
     /// acknowledged our bytes, so it lives even if it says nothing.
     queued: Cell<Option<u64>>,
+    /// When the send queue was last looked at: at most every [`ACK_LOOK`].
+    looked: Cell<Instant>,
 }
 
 /// Which way libssh2 waits: `read` is always polled; `write` when it blocked sending.
@@ -113,6 +116,7 @@ impl Io {
             interrupted_at: Cell::new(None),
             suspect: Cell::new(false),
             queued: Cell::new(None),
+            looked: Cell::new(Instant::now()),
         }
     }
 
@@ -122,6 +126,13 @@ impl Io {
         self.heard.set(now);
         self.began.set(now);
         self.began_interrupted.set(self.interrupted());
+    }
+
+    /// A command was given up on at a stop (an interrupt): as after a silence past the
+    /// interrupt, the next command must hear from the host within [`INTERRUPT_GRACE`] of
+    /// its start (a live host answers at once; a dead one is not waited for again).
+    pub(crate) fn stopped(&self) {
+        self.suspect.set(true);
     }
 
     /// Whether the run was interrupted (SIGINT/SIGTERM).
@@ -141,7 +152,8 @@ impl Io {
     /// shrinks: a pack, or what waits behind one, still leaves) counts as heard from: it
     /// lives, and whatever comes next waits behind those bytes.
     pub(crate) fn check(&self) -> Result<(), Fail> {
-        if self.heard.get().elapsed() >= ACK_LOOK {
+        if self.heard.get().elapsed() >= ACK_LOOK && self.looked.get().elapsed() >= ACK_LOOK {
+            self.looked.set(Instant::now());
             let queued = tx_queue(&self.fd);
             if let (Some(now), Some(before)) = (queued, self.queued.get()) {
                 if now < before {
