@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::interrupt::interrupted;
 use super::proxy::Proxies;
 use super::session;
 use super::state::{millis, summary, End, Host, Phase, Session, Step, StepError};
@@ -79,7 +80,9 @@ fn push_and_build(req: &Request, h: &mut Host, reporter: &dyn Reporter) -> Resul
     h.session.phase = Phase::Prepared;
     let t = Instant::now();
     let script = build_script(req, h);
-    let built = h.session.run(&script, reporter);
+    // A signal drops the build at once (nothing live depends on it): the abort then stops
+    // its hook on the host (`release_dir::stop_hook`) and sets the release aside.
+    let built = h.session.run_until(&script, reporter, &interrupted);
     built.map_err(|e| failed(h, reporter, Step::Build, &e))?;
     reporter.event(&Event::HostBuilt {
         host,
@@ -117,8 +120,12 @@ pub fn abort(
 ) -> Outcome {
     let results = parallel::each(sessions.iter_mut(), |s| {
         let mut script = Script::new("deploy.abort");
-        if s.phase == Phase::Prepared && req.action == Action::Deploy {
-            script = script.then(release_dir::remove(&s.layout, &req.release));
+        // Set aside (renamed) here, deleted by the sweep once the lock is released.
+        let set_aside = s.phase == Phase::Prepared && req.action == Action::Deploy;
+        if set_aside {
+            script = script
+                .then(release_dir::stop_hook(&s.layout, &req.release))
+                .then(release_dir::set_aside(&s.layout, &req.release));
         }
         if s.locked() {
             let line = session::log_line(req, LogResult::Failed, s.run_ms());
@@ -128,6 +135,9 @@ pub fn abort(
         }
         let r = s.cleaning(reporter, |s| s.query(&script));
         s.end(End::NotSwitched);
+        if set_aside && r.is_ok() {
+            session::sweep(s, reporter);
+        }
         r
     });
     for (s, r) in sessions.iter().zip(results) {

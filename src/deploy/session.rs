@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::interrupt::interrupted;
 use super::lock_wait::wait_in_line;
 use super::state::{summary, End, Host, Phase, Session, Step, StepError};
 use super::Request;
@@ -12,7 +13,9 @@ use crate::outcome::Outcome;
 use crate::parallel;
 use crate::plan::facts::{self, Facts};
 use crate::plan::log::{self, Action, LogResult};
-use crate::plan::{lock, prune, scale, setup, Script};
+use crate::plan::{lock, prune, release_dir, scale, setup, Script};
+use crate::release_id::ReleaseId;
+use crate::remote::RemoteError;
 use crate::ui::event::{Event, Reporter};
 use crate::ui::record::LockHolder;
 
@@ -73,7 +76,7 @@ fn open_one(req: &Request, s: &mut Session, reporter: &dyn Reporter) -> Result<F
 
 /// [`open_one`], waiting in line while another run holds the lock and `--lock-wait` leaves
 /// time (`until`, [`wait_in_line`]). A lock whose holder is gone is taken over by the next
-/// try ([`lock::acquire`]). SIGINT/SIGTERM ends the wait (exit 3).
+/// try ([`lock::acquire`]). SIGINT/SIGTERM ends the wait (exit 1, see [`open`]).
 fn open_waiting(
     req: &Request,
     s: &mut Session,
@@ -129,6 +132,14 @@ pub fn open(
     for (s, r) in sessions.iter().zip(results) {
         let end = match r {
             Ok(_) => End::Skipped,
+            // A signal ended the wait in line: the run stops as any interrupted run that
+            // switched nothing does (SPEC §7: exit 1), not as one refused by a lock (3).
+            Err(Refused::Held(holder, _)) if req.lock_wait.is_some() && interrupted() => {
+                End::Failed {
+                    step: Step::Lock,
+                    reason: format!("interrupted while waiting in line: locked by {holder}"),
+                }
+            }
             Err(Refused::Held(holder, _)) => End::LockHeld { holder },
             Err(Refused::Failed(e)) => End::Failed {
                 step: Step::Lock,
@@ -191,8 +202,9 @@ pub fn log_line(req: &Request, result: LogResult, ms: u64) -> String {
     )
 }
 
-/// Prune, log line, unlock: one round trip at the end of a run that got past preparing.
-pub fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
+/// The releases the last round trip takes out on `h`, oldest first: old ones beyond
+/// `keep_releases` (those marked failed first), and incomplete ones left by other runs.
+fn to_prune(req: &Request, h: &Host, result: LogResult) -> Vec<ReleaseId> {
     let mut releases = h.facts.complete_releases();
     if req.action == Action::Deploy && result == LogResult::Done {
         releases.push(req.release.clone());
@@ -218,6 +230,14 @@ pub fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
             .filter(|r| r.revision.is_none() && r.id != req.release)
             .map(|r| r.id.clone()),
     );
+    old
+}
+
+/// Prune, log line, unlock: one round trip at the end of a run that got past preparing. The
+/// pruned releases are only set aside there (renamed: instant); [`sweep`] deletes them
+/// after the lock is released.
+pub fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
+    let old = to_prune(req, h, result);
     let layout = &h.session.layout;
     // The counts of `deliver scale` live as long as what they scaled: a scale records them,
     // a deploy or rollback (deliver.toml again) forgets them, a restart keeps them.
@@ -236,10 +256,26 @@ pub fn finish_script(req: &Request, h: &Host, result: LogResult) -> Script {
         None => pruned,
     }
     .then(log::append(
-        &h.session.layout,
+        layout,
         &log_line(req, result, h.session.run_ms()),
     ))
-    .then(lock::release(&h.session.layout))
+    .then(lock::release(layout))
+}
+
+/// Deletes the release dirs this run set aside on the host, once its lock is released: a
+/// round trip of its own, so that deleting a big release holds neither the lock nor the run.
+/// Skipped once SIGINT/SIGTERM came, and given up at once when one comes meanwhile: the
+/// run's result does not depend on it, and the next sweep deletes what is left. Any other
+/// failure is reported at `finish`.
+pub fn sweep(s: &mut Session, reporter: &dyn Reporter) {
+    if interrupted() {
+        return;
+    }
+    let script = release_dir::sweep(&s.layout);
+    match s.remote.run_until(&script, &mut |_, _| {}, &interrupted) {
+        Ok(_) | Err(RemoteError::Interrupted { .. }) => {}
+        Err(e) => s.report_failure(reporter, Step::Finish, &StepError::from(e)),
+    }
 }
 
 /// Runs [`finish_script`] on every host in parallel, with the log result and end that each
@@ -255,6 +291,9 @@ pub fn finish(
         let script = finish_script(req, h, result);
         let r = h.session.cleaning(reporter, |s| s.query(&script));
         h.session.end(end);
+        if r.is_ok() && (h.facts.set_aside || !to_prune(req, h, result).is_empty()) {
+            sweep(&mut h.session, reporter);
+        }
         r
     });
     for (h, r) in hosts.iter().zip(results) {

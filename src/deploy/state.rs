@@ -135,7 +135,7 @@ pub enum StepError {
         last_line: String,
     },
     /// The first round trip answered with a status other than success or `lock::HELD`.
-    #[error("gathering facts exited {status}: {stderr}")]
+    #[error("lock and facts: exited {status}: {stderr}")]
     Gather { status: i32, stderr: String },
     /// The facts could not be read.
     #[error("facts: {0}")]
@@ -207,6 +207,17 @@ impl Session {
     /// Runs `script`, streaming its lines as `host.output` events; a non-zero exit is
     /// [`StepError::Exit`].
     pub fn run(&mut self, script: &Script, reporter: &dyn Reporter) -> Result<Output, StepError> {
+        self.run_until(script, reporter, &|| false)
+    }
+
+    /// As [`run`](Self::run), given up at once (`RemoteError::Interrupted`) when `stop`
+    /// returns true: for steps whose work may be dropped, as the build before the switch.
+    pub fn run_until(
+        &mut self,
+        script: &Script,
+        reporter: &dyn Reporter,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Output, StepError> {
         let host = self.name();
         let mut sink = |stream: Stream, line: &str| {
             reporter.event(&Event::HostOutput {
@@ -218,7 +229,7 @@ impl Session {
                 line: line.to_string(),
             });
         };
-        let out = self.remote.run(script, &mut sink)?;
+        let out = self.remote.run_until(script, &mut sink, stop)?;
         if out.status == 0 {
             Ok(out)
         } else {

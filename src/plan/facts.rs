@@ -26,6 +26,8 @@
 //!                                 still building (`release_dir::BUILDING`)
 //! failed=<ID>                     after its release line, when a failed rollout marked it
 //!                                 (`releases/<ID>/.deliver-failed`, see `plan::failed`)
+//! set_aside=yes                   when releases/ holds a dir `release_dir::set_aside` moved
+//!                                 there and no sweep deleted yet
 //! tip=<sha>\trefs/releases/<ID>   per ref in repo.git
 //! tips_error=<status>             for-each-ref failed (a damaged repo)
 //! unit=<sha256>\t<file name>      per file in .deliver/units/
@@ -107,6 +109,9 @@ pub struct Facts {
     pub neighbours: Vec<Neighbour>,
     /// The deploy lock, when it is taken.
     pub lock: Option<LockFact>,
+    /// releases/ holds dirs set aside for deletion (`release_dir::set_aside`) that no sweep
+    /// deleted yet (a run cut off before its sweep).
+    pub set_aside: bool,
 }
 
 /// One release directory.
@@ -234,10 +239,14 @@ pub fn gather(layout: &Layout, app: &AppName, sup: Supervisor, depth: Depth) -> 
              if [ -f \"$d/REVISION\" ] && [ ! -e \"$d/{building}\" ]; then {{ read -r r <\"$d/REVISION\"; }} 2>/dev/null || true; fi\n  \
              printf 'release=%s\\t%s\\n' \"${{d##*/}}\" \"$r\"\n  \
              if [ -e \"$d/{marker}\" ]; then printf 'failed=%s\\n' \"${{d##*/}}\"; fi\n\
+             done\n\
+             for d in {releases}/{aside}*; do\n  \
+             if [ -e \"$d\" ]; then printf 'set_aside=yes\\n'; break; fi\n\
              done",
             releases = base("releases"),
             marker = failed::MARKER,
             building = super::release_dir::BUILDING,
+            aside = super::release_dir::SET_ASIDE,
         ),
     )
     .raw(

@@ -67,6 +67,7 @@ pub fn parse(stdout: &str) -> Result<Facts, String> {
                     refname: refname.to_owned(),
                 });
             }
+            "set_aside" => facts.set_aside = yes_no(key, value)?,
             "tips_error" => facts.tips_error = Some(value.parse().unwrap_or(-1)),
             "unit" => {
                 let (sha, name) = fields(line, value)?;

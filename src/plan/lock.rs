@@ -189,11 +189,15 @@ pub fn acquire(layout: &Layout, holder_json: &str) -> Script {
             ),
         )
         .raw(
-            "printf is a shell builtin: the holder goes to the file on no command line",
+            "printf is a shell builtin: the holder goes to the file on no command line. The \
+             builtin says only `I/O error` when the write fails (a full disk): then `cat` \
+             writes it, through a pipe, to fail with the reason",
             format!(
-                "printf '%s\\n' {} >{holder}\n\
+                "if ! printf '%s\\n' {json} >{holder} 2>/dev/null; then\n  \
+                 printf '%s\\n' {json} | cat >{holder}\n\
+                 fi\n\
                  [ -z \"$session\" ] || printf '%s\\n' \"$session\" >{lock}/session",
-                quote(holder_json)
+                json = quote(holder_json)
             ),
         )
 }

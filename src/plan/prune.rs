@@ -50,10 +50,11 @@ pub fn to_prune_marked(
     doomed
 }
 
-/// Deletes each release and its ref, as `release_dir::remove` does (which refuses `current`).
+/// Takes each release out with its ref, as `release_dir::set_aside` does (which refuses
+/// `current`); `release_dir::sweep` deletes their files later, once the lock is released.
 pub fn prune(layout: &Layout, ids: &[ReleaseId]) -> Script {
     ids.iter().fold(Script::new("prune"), |s, id| {
-        s.then(release_dir::remove(layout, id))
+        s.then(release_dir::set_aside(layout, id))
     })
 }
 

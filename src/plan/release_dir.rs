@@ -58,8 +58,9 @@ pub fn complete(layout: &Layout, id: &ReleaseId) -> Script {
     Script::new("release.complete").raw(
         "built: the release is complete from here",
         format!(
-            "cd\nrm -f {}",
-            quote(&layout.join(&format!("releases/{id}/{BUILDING}")))
+            "cd\nrm -f {} {}",
+            quote(&layout.join(&format!("releases/{id}/{BUILDING}"))),
+            quote(&layout.join(&format!("releases/.{id}.hook")))
         ),
     )
 }
@@ -231,13 +232,16 @@ pub fn build(
     s = s.raw(
         "one function checks every hook's status: timeout's own 124, or 137 (SIGKILL after \
          the grace), is a timeout when the hook ran its full time; stdin is the script \
-         itself, so hooks read /dev/null",
+         itself, so hooks read /dev/null. timeout runs in the background only so that its \
+         pid is known (beside the release dir): stop_hook ends it when the run is cut off",
         format!(
             "hook() {{\n  \
              printf 'deliver: hook %s/%s: %s\\n' \"$1\" \"$2\" \"$4\"\n  \
              deliver_status=0\n  \
              deliver_started=$(date +%s)\n  \
-             timeout -k {grace} \"$3\" sh -c \"$4\" </dev/null || deliver_status=$?\n  \
+             timeout -k {grace} \"$3\" sh -c \"$4\" </dev/null &\n  \
+             printf '%s\\n' \"$!\" >{pid_file}\n  \
+             wait \"$!\" || deliver_status=$?\n  \
              case $deliver_status in\n  \
              0) return 0 ;;\n  \
              124|137)\n    \
@@ -249,7 +253,8 @@ pub fn build(
              printf 'deliver: hook %s/%s failed with status %s: %s\\n' \"$1\" \"$2\" \"$deliver_status\" \"$4\" >&2\n  \
              exit {HOOK_FAILED}\n\
              }}",
-            grace = HOOK_KILL_GRACE.as_secs()
+            grace = HOOK_KILL_GRACE.as_secs(),
+            pid_file = quote(&format!("../.{id}.hook")),
         ),
     );
     let seconds = timeout_seconds(timeout).to_string();
@@ -313,9 +318,23 @@ pub fn run_command(
         )
 }
 
-/// Deletes release `id` (a half-made one, or one pruned) and its ref
-/// `refs/releases/<ID>`; exits [`IS_CURRENT`] if `current` points at it.
+/// The name a release dir takes once [`set_aside`] moved it out of the way, until [`sweep`]
+/// deletes it: hidden, so that no listing of releases (facts, `releases`) sees it.
+pub const SET_ASIDE: &str = ".deleting-";
+
+/// Deletes release `id` (a half-made one, or one pruned) and its ref `refs/releases/<ID>`:
+/// [`set_aside`], then [`sweep`]. Exits [`IS_CURRENT`] if `current` points at it.
 pub fn remove(layout: &Layout, id: &ReleaseId) -> Script {
+    set_aside(layout, id).then(sweep(layout))
+}
+
+/// Takes release `id` out of the releases at once: renamed to a hidden [`SET_ASIDE`] name
+/// (a rename, however big the release), its temporary archive and its ref
+/// `refs/releases/<ID>` deleted; exits [`IS_CURRENT`] if `current` points at it. The slow
+/// part, deleting the files, is [`sweep`]'s: a run sends it after it released the lock, so
+/// that a signal or a host lost while a big release is deleted leaves neither the lock nor a
+/// release dir, only a hidden dir that the next sweep deletes.
+pub fn set_aside(layout: &Layout, id: &ReleaseId) -> Script {
     let dir = quote(&layout.release(id));
     Script::new("release.remove")
         .raw(
@@ -330,16 +349,19 @@ pub fn remove(layout: &Layout, id: &ReleaseId) -> Script {
             ),
         )
         .raw(
-            "a build may leave read-only directories (Go's module cache) that rm -rf cannot \
-             empty; chmod -R does not follow the links to shared/",
-            format!("if [ -d {dir} ]; then chmod -R u+w {dir} 2>/dev/null || true; fi"),
+            "a rename in the same directory is atomic and instant; $$ keeps two runs' names \
+             apart",
+            format!(
+                "if [ -e {dir} ]; then mv {dir} {aside}.$$; fi",
+                aside = quote(&layout.join(&format!("releases/{SET_ASIDE}{id}")))
+            ),
         )
         .cmd(
             "rm",
             [
-                "-rf".to_owned(),
-                layout.release(id),
-                layout.join(&format!("releases/.{id}.tar")),
+                "-f",
+                &layout.join(&format!("releases/.{id}.tar")),
+                &layout.join(&format!("releases/.{id}.hook")),
             ],
         )
         .raw(
@@ -351,6 +373,46 @@ pub fn remove(layout: &Layout, id: &ReleaseId) -> Script {
                 r = quote(&Layout::release_ref(id)),
             ),
         )
+}
+
+/// Ends the build hook of release `id` that may still run on the host (a run cut off by a
+/// signal or a lost connection mid-build): SIGTERM to the `timeout` that runs it, which
+/// passes it to the hook's process group (SIGKILL after [`HOOK_KILL_GRACE`]). The pid
+/// comes from [`build`]'s file beside the release, and is signalled only while it is still
+/// a `timeout` (a pid is reused once its process is gone).
+pub fn stop_hook(layout: &Layout, id: &ReleaseId) -> Script {
+    Script::new("release.stop_hook").raw(
+        "builtins but kill; nothing to do is no error",
+        format!(
+            "if [ -f {pid_file} ]; then\n  \
+             pid=''\n  \
+             read -r pid <{pid_file} || true\n  \
+             comm=''\n  \
+             if [ -n \"$pid\" ]; then {{ read -r comm <\"/proc/$pid/comm\"; }} 2>/dev/null || true; fi\n  \
+             if [ \"$comm\" = timeout ]; then kill -TERM \"$pid\" 2>/dev/null || true; fi\n\
+             fi",
+            pid_file = quote(&layout.join(&format!("releases/.{id}.hook"))),
+        ),
+    )
+}
+
+/// Deletes every release dir [`set_aside`] moved out of the way (this run's, and any an
+/// earlier run left when it was cut off). Needs no lock: nothing else uses those dirs, and
+/// two sweeps at once only race to delete the same files. Never fails.
+pub fn sweep(layout: &Layout) -> Script {
+    Script::new("release.sweep").raw(
+        "a build may leave read-only directories (Go's module cache) that rm -rf cannot \
+         empty; chmod -R does not follow the links to shared/. A glob that matches nothing \
+         stays literal: hence the -e test",
+        format!(
+            "for d in {releases}/{SET_ASIDE}*; do\n  \
+             [ -e \"$d\" ] || continue\n  \
+             chmod -R u+w \"$d\" 2>/dev/null || true\n  \
+             rm -rf \"$d\" 2>/dev/null || true\n\
+             done",
+            releases = quote(&layout.releases()),
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -634,6 +696,67 @@ mod tests {
         assert!(sandbox
             .path("shop/releases/20240131235959-0a1b2c3/REVISION")
             .exists());
+    }
+
+    #[test]
+    fn set_aside_hides_the_release_at_once_and_sweep_deletes_it_later() {
+        let sandbox = Sandbox::new();
+        let layout = Layout::new("~/shop");
+        let sha = sandbox.commit("shop", id().as_str(), &[("a", "a")]);
+        sandbox.run(&prepare(&layout, &id(), &sha, &[], &[])).ok();
+        sandbox.sh("chmod a-w shop/releases/20240131235959-0a1b2c3");
+        sandbox.run(&set_aside(&layout, &id())).ok();
+        // Gone from every listing of releases, and its ref too; its files still there.
+        assert_eq!(sandbox.sh("ls shop/releases"), "");
+        assert_eq!(sandbox.sh("git --git-dir=shop/repo.git for-each-ref"), "");
+        let hidden = sandbox.sh("ls -A shop/releases");
+        assert!(
+            hidden.starts_with(".deleting-20240131235959-0a1b2c3."),
+            "{hidden}"
+        );
+        let facts = sandbox.run(&crate::plan::facts::gather(
+            &layout,
+            &crate::config::AppName("shop".to_owned()),
+            crate::config::Supervisor::SystemdUser,
+            crate::plan::facts::Depth::Layout,
+        ));
+        assert!(facts.ok().stdout.contains("set_aside=yes\n"));
+        sandbox.run(&sweep(&layout)).ok();
+        assert_eq!(sandbox.sh("ls -A shop/releases"), "");
+        // Nothing to sweep is no error.
+        sandbox.run(&sweep(&layout)).ok();
+    }
+
+    #[test]
+    fn stop_hook_ends_the_hooks_timeout_and_nothing_else() {
+        let sandbox = Sandbox::new();
+        let layout = Layout::new("~/shop");
+        sandbox.sh("mkdir -p shop/releases");
+        let pid_file = sandbox.path("shop/releases/.20240131235959-0a1b2c3.hook");
+        let spawn = |args: &[&str]| {
+            std::process::Command::new(args[0])
+                .args(&args[1..])
+                .spawn()
+                .unwrap()
+        };
+        let mut other = spawn(&["sleep", "30"]);
+        std::fs::write(&pid_file, format!("{}\n", other.id())).unwrap();
+        sandbox.run(&stop_hook(&layout, &id())).ok();
+        assert!(other.try_wait().unwrap().is_none(), "not a timeout: killed");
+        other.kill().unwrap();
+        other.wait().unwrap();
+        let mut hook = spawn(&["timeout", "30", "sleep", "30"]);
+        std::fs::write(&pid_file, format!("{}\n", hook.id())).unwrap();
+        sandbox.run(&stop_hook(&layout, &id())).ok();
+        // Ended by the SIGTERM (timeout passes it on, or dies of it if it came first).
+        let t = std::time::Instant::now();
+        while hook.try_wait().unwrap().is_none() {
+            assert!(t.elapsed() < Duration::from_secs(5), "the timeout lives on");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // No pid file: nothing to do.
+        std::fs::remove_file(&pid_file).unwrap();
+        sandbox.run(&stop_hook(&layout, &id())).ok();
     }
 
     #[test]

@@ -144,12 +144,16 @@ pub(crate) fn exec_until(
     io.retry(deadline, || channel.exec(command))
         .map_err(failed)?;
     let mut written = 0;
+    // The last write of stdin blocked: libssh2 may hold a packet of it half-sent.
+    let mut blocked = false;
     let mut eof_sent = false;
     let mut done = [false, false];
     let mut buf = vec![0u8; 32 * 1024];
     while !(done[0] && done[1]) {
         if stop() {
+            finish_packet(io, &mut channel, blocked.then(|| &stdin[written..]));
             abandon(io, &mut channel);
+            io.stopped();
             return Err(RemoteError::Interrupted {
                 host: io.host.clone(),
                 what: what.to_owned(),
@@ -158,12 +162,16 @@ pub(crate) fn exec_until(
         let mut progress = false;
         let mut want = Want::default();
         if !eof_sent && written < stdin.len() {
+            blocked = false;
             match channel.write(&stdin[written..]) {
                 Ok(n) => {
                     written += n;
                     progress |= n > 0;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => want |= io.want(),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    blocked = true;
+                    want |= io.want();
+                }
                 // The command stopped reading (it exited): its status tells why.
                 Err(_) => written = stdin.len(),
             }
@@ -195,6 +203,7 @@ pub(crate) fn exec_until(
         }
         if !(progress || done[0] && done[1]) {
             if deadline.is_some_and(|d| Instant::now() >= d) {
+                finish_packet(io, &mut channel, blocked.then(|| &stdin[written..]));
                 abandon(io, &mut channel);
                 return Err(io.timeout(what, started.elapsed()));
             }
@@ -221,10 +230,37 @@ pub(crate) fn exec_until(
     }
 }
 
-/// Closes a channel that is given up on, within a second.
+/// Before a channel whose stdin write blocked is given up on: completes the packet libssh2
+/// may hold half-sent, by repeating that write (`rest`, the same bytes) until it goes
+/// through, the host is given up on (`Io::check`) or a second has passed. libssh2 sends no
+/// other packet until that one is complete (`transport_send_existing` answers EAGAIN to
+/// anything else), so without this every later command on the session would block: the
+/// cleanup after a push cut short by SIGINT never ran.
+fn finish_packet(io: &Io, channel: &mut Channel, rest: Option<&[u8]>) {
+    if let Some(rest) = rest.filter(|r| !r.is_empty()) {
+        let deadline = Some(Instant::now() + Duration::from_secs(1));
+        let _ = io.retry_io(deadline, || channel.write(rest));
+    }
+}
+
+/// Closes a channel that is given up on: sends its close (within a second), without waiting
+/// for the host's. libssh2's close then waits to read the host's close, which sshd sends
+/// only once the command has ended: a silent command (a build hook that sleeps) held every
+/// run that gave up on it for that second. Only a close that blocked sending (half a packet
+/// out, which must be completed before any other) is retried.
 fn abandon(io: &Io, channel: &mut Channel) {
-    let deadline = Some(Instant::now() + Duration::from_secs(1));
-    let _ = io.retry(deadline, || channel.close());
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match channel.close() {
+            Err(e) if would_block(&e) && io.want().write && Instant::now() < deadline => {
+                io.wait(io.want(), Some(deadline));
+                if io.check().is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
 }
 
 /// The number of a signal that ended a remote command (RFC 4254 §6.10 names them).

@@ -20,6 +20,10 @@ const POLL_SLICE: Duration = Duration::from_millis(100);
 /// After an interrupt, how long a host may stay silent before what waits on it gives up.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
 
+/// How long a host is silent before its acknowledgements are looked at ([`tx_queue`]), and
+/// how often then (a read of /proc/net/tcp per look and host).
+const ACK_LOOK: Duration = Duration::from_millis(300);
+
 /// OpenSSH's `ServerAliveInterval` and `ServerAliveCountMax`: a keepalive (which the server
 /// answers) goes out every `interval` while waiting, and a host that sent nothing for
 /// `count_max` intervals is taken for dead.
@@ -60,6 +64,11 @@ pub(crate) struct Io {
     /// Given up on after the interrupt for its silence: a later command must hear from the
     /// host within [`INTERRUPT_GRACE`] of its start.
     suspect: Cell<bool>,
+    /// The socket's send queue when last looked at ([`tx_queue`]): when it shrinks, the host
+    /// acknowledged our bytes, so it lives even if it says nothing.
+    queued: Cell<Option<u64>>,
+    /// When the send queue was last looked at: at most every [`ACK_LOOK`].
+    looked: Cell<Instant>,
 }
 
 /// Which way libssh2 waits: `read` is always polled; `write` when it blocked sending.
@@ -110,6 +119,8 @@ impl Io {
             lost: Cell::new(false),
             interrupted_at: Cell::new(None),
             suspect: Cell::new(false),
+            queued: Cell::new(None),
+            looked: Cell::new(Instant::now()),
         }
     }
 
@@ -121,7 +132,15 @@ impl Io {
         self.began_interrupted.set(self.interrupted());
     }
 
-    fn interrupted(&self) -> bool {
+    /// A command was given up on at a stop (an interrupt): as after a silence past the
+    /// interrupt, the next command must hear from the host within [`INTERRUPT_GRACE`] of
+    /// its start (a live host answers at once; a dead one is not waited for again).
+    pub(crate) fn stopped(&self) {
+        self.suspect.set(true);
+    }
+
+    /// Whether the run was interrupted (SIGINT/SIGTERM).
+    pub(crate) fn interrupted(&self) -> bool {
         self.interrupt.is_some_and(|i| i.load(Ordering::SeqCst))
     }
 
@@ -132,7 +151,21 @@ impl Io {
     ///   gets answers runs on);
     /// - a later command (cleanup, revert) on a host given up so, when the host does not
     ///   answer within [`INTERRUPT_GRACE`] of its start: a live host answers at once.
+    ///
+    /// A host that says nothing but acknowledges what we send (the socket's send queue
+    /// shrinks: a pack, or what waits behind one, still leaves) counts as heard from: it
+    /// lives, and whatever comes next waits behind those bytes.
     pub(crate) fn check(&self) -> Result<(), Fail> {
+        if self.heard.get().elapsed() >= ACK_LOOK && self.looked.get().elapsed() >= ACK_LOOK {
+            self.looked.set(Instant::now());
+            let queued = tx_queue(&self.fd);
+            if let (Some(now), Some(before)) = (queued, self.queued.get()) {
+                if now < before {
+                    self.heard.set(Instant::now());
+                }
+            }
+            self.queued.set(queued);
+        }
         let heard = self.heard.get();
         let silent = heard.elapsed();
         if let Some(limit) = self.alive.limit() {
@@ -318,6 +351,48 @@ pub(crate) fn poll(
         .collect()
 }
 
+/// The bytes of the TCP socket `fd` that the peer has not acknowledged yet, sent or not
+/// (`tx_queue` in /proc/net/tcp and tcp6, found by the socket's inode); `None` when it
+/// cannot be read (not Linux, not TCP). File reads only: the crate has no unsafe code for
+/// the `SIOCOUTQ` ioctl.
+fn tx_queue(fd: &OwnedFd) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    let inode = link
+        .to_str()?
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .to_owned();
+    ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .find_map(|table| {
+            table.lines().skip(1).find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                if fields.get(9) != Some(&inode.as_str()) {
+                    return None;
+                }
+                let (tx, _) = fields.get(4)?.split_once(':')?;
+                u64::from_str_radix(tx, 16).ok()
+            })
+        })
+}
+
 pub(crate) fn would_block(e: &ssh2::Error) -> bool {
     e.code() == ErrorCode::Session(EAGAIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_send_queue_of_a_tcp_socket_is_read_and_of_anything_else_not() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_peer, _) = listener.accept().unwrap();
+        assert_eq!(tx_queue(&OwnedFd::from(stream)), Some(0));
+        let file = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(tx_queue(&OwnedFd::from(file)), None);
+    }
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use git2::{Oid, Repository};
 
-use super::exec::{exec, home_relative};
+use super::exec::{exec_until, home_relative};
 use super::io::Io;
 use super::{PushStats, RemoteError, Stream};
 use crate::shell::quote;
@@ -47,11 +47,15 @@ pub(crate) fn push(
     };
     let mut stderr = Vec::new();
     let started = Instant::now();
-    let status = exec(
+    // Given up at once on SIGINT/SIGTERM: a host that takes the pack keeps talking (window
+    // adjustments), so the silence rule of `Io::check` would let a long push run to its end.
+    // A pack cut short is refused by the host, and `update-ref` never runs.
+    let status = exec_until(
         io,
         &format!("sh -c {}", quote(&inner)),
         &pack,
         None,
+        &|| io.interrupted(),
         "push",
         &mut |s, b| {
             if s == Stream::Stderr {

@@ -76,9 +76,6 @@ impl HumanReporter {
             Event::HostOutput { host, line, .. } => host_line(host, line.clone()),
             Event::HostBuilt { host, ms } => host_line(host, format!("built ({})", human_ms(*ms))),
             Event::HostSwitched { host } => host_line(host, "switched `current`".to_string()),
-            Event::HostReconnected { host } => {
-                host_line(host, "connected again to clean up".to_string())
-            }
             Event::HostDone { host, ms } => {
                 host_line(host, format!("switched and healthy ({})", human_ms(*ms)))
             }
@@ -97,7 +94,8 @@ impl HumanReporter {
             Event::InstanceRestarted { host, unit } => host_line(host, format!("restarted {unit}")),
             Event::FormationChanged { .. }
             | Event::ReleaseStart { .. }
-            | Event::ReleaseDone { .. } => formation_line(event),
+            | Event::ReleaseDone { .. }
+            | Event::HostReconnected { .. } => run_line(event),
             Event::InstanceHealthy { host, unit, ms } => {
                 host_line(host, format!("{unit} healthy ({})", human_ms(*ms)))
             }
@@ -122,6 +120,9 @@ impl HumanReporter {
                 code,
                 summary,
             } => Some(format!("{}failed (exit {code}): {error}", table(summary))),
+            // No host came back (every revert failed): the failure lines and the table say
+            // so; a bare `reverted` would say the opposite.
+            Event::DeployReverted { hosts } if hosts.is_empty() => None,
             Event::DeployReverted { hosts } => Some(format!("reverted {}", hosts.join(", "))),
             // The host commands print their own tables and lines for these.
             Event::CheckEnvironment { .. }
@@ -175,10 +176,14 @@ impl Reporter for HumanReporter {
 }
 
 /// The line of a held lock: taken over from a run that is gone, or waited for.
-/// The release command's lines (`h2 | release command: bin/migrate`, `... done (1.2 s)`) and
-/// `h1 | web: 3 -> 2 instances (deliver.toml applies again over `deliver scale`)`.
-fn formation_line(event: &Event) -> Option<String> {
+/// The release command's lines (`h2 | release command: bin/migrate`, `... done (1.2 s)`),
+/// a reconnection, and `h1 | web: 3 -> 2 instances (deliver.toml applies again over
+/// `deliver scale`)`.
+fn run_line(event: &Event) -> Option<String> {
     match event {
+        Event::HostReconnected { host } => {
+            return Some(format!("{host} | connected again to clean up"));
+        }
         Event::ReleaseStart { host, command } => {
             return Some(format!("{host} | release command: {command}"));
         }

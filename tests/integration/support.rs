@@ -343,6 +343,17 @@ pub fn deploy_holding_the_lock(
     host: &str,
     secs: u32,
 ) -> std::process::Child {
+    deploy_holding_the_lock_with(tb, app, &[], host, secs)
+}
+
+/// As [`deploy_holding_the_lock`], with `args` for that deploy (e.g. another environment).
+pub fn deploy_holding_the_lock_with(
+    tb: &Testbed,
+    app: &App,
+    args: &[&str],
+    host: &str,
+    secs: u32,
+) -> std::process::Child {
     let path = app.path().join("deliver.toml");
     let toml = std::fs::read_to_string(&path).unwrap();
     let slow = toml.replace(
@@ -353,7 +364,7 @@ pub fn deploy_holding_the_lock(
     std::fs::write(&path, slow).unwrap();
     app.commit("a slow build");
     let holder = app
-        .command(&[])
+        .command(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -1,12 +1,16 @@
 //! Faults on the test bed (issue 12): a host silent, unreachable or reset (`network`), a
 //! release that never becomes healthy (`app`), signals, `kill -9` and a second deploy
-//! (`signals`). Each case asserts the exit code, that the output names the host and the
+//! (`signals`), SIGINT and SIGTERM in each phase of a run (`interrupts`), a full disk
+//! (`disk`), and the proxy host gone silent during a drain or a surge flip (`proxy`). Each case asserts the exit code, that the output names the host and the
 //! step, how soon deliver exits (generous bounds: hangs, not benchmarks), and on every host
 //! deliver can reach: `current` at a complete release serving its version, no lock, no
 //! release dir left from the failed run. The helpers are here.
 
 mod app;
+mod disk;
+mod interrupts;
 mod network;
+mod proxy;
 mod signals;
 
 use std::process::{Child, Command, Output, Stdio};
@@ -141,18 +145,26 @@ impl Run {
             self.shown
         );
         eprintln!("  {}", line.unwrap_or_default());
+        if std::env::var_os("FAULTS_SHOW").is_some() {
+            eprintln!("{}", self.shown);
+        }
     }
 }
 
-/// Waits until `host` runs a process whose command line starts with `pattern` (as app).
-/// Anchored: the shell that runs this `pgrep` has `pattern` in its own command line.
+/// Waits until `host` runs a process of app's whose command line starts with `pattern` (an
+/// ERE). Anchored: the shell that runs this `pgrep` has `pattern` in its own command line.
+/// Looked at from inside the host, not over SSH: a throttled link would delay the look.
 fn wait_for_process(tb: &Testbed, host: &str, pattern: &str) {
     let t = Instant::now();
-    while on(
-        tb,
-        host,
-        &format!("pgrep -u app -f '^{pattern}' >/dev/null && echo yes"),
-    ) != "yes"
+    while text(
+        &tb.exec(
+            host,
+            &format!("pgrep -u app -f '^{pattern}' >/dev/null && echo yes"),
+        )
+        .stdout,
+    )
+    .trim()
+        != "yes"
     {
         assert!(
             t.elapsed() < Duration::from_secs(20),
@@ -201,6 +213,11 @@ fn assert_serves(tb: &Testbed, host: &str, sha: &str) {
         "{host}: `current` is not the release of {sha}"
     );
     assert_answers(tb, host, sha);
+    assert_no_half_made_release(tb, host);
+}
+
+/// Every release dir on `host` is complete (`REVISION`, no building marker).
+fn assert_no_half_made_release(tb: &Testbed, host: &str) {
     let half_made = on(
         tb,
         host,
@@ -256,4 +273,83 @@ fn app_with_a_slow_next_boot(tb: &Testbed, boot_ms: u32) -> (App, String, String
     app.config_env("", &[("BOOT_DELAY_MS", &boot_ms.to_string())]);
     let next = app.commit("slow to boot");
     (app, first, next)
+}
+
+/// Waits until `done` holds, at most `limit` (then fails the test, saying `what`).
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !done() {
+        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Slows `host`'s link to `rate` (a `tc` rate, e.g. `2mbit`) for what the machine sends it,
+/// until the guard drops: a push then lasts long enough to hit.
+struct Throttled(&'static str);
+
+impl Throttled {
+    fn now(host: &'static str, rate: &str) -> Throttled {
+        let out = Command::new("tc")
+            .args([
+                "qdisc",
+                "replace",
+                "dev",
+                &link(host),
+                "root",
+                "tbf",
+                "rate",
+            ])
+            .args([rate, "burst", "16kb", "latency", "50ms"])
+            .output()
+            .expect("tc");
+        assert!(out.status.success(), "tc: {}", text(&out.stderr));
+        Throttled(host)
+    }
+}
+
+impl Drop for Throttled {
+    fn drop(&mut self) {
+        let _ = Command::new("tc")
+            .args(["qdisc", "del", "dev", &link(self.0), "root"])
+            .output();
+    }
+}
+
+/// Puts `dir` (under app's home on `host`, e.g. `node-app/releases`) on a tmpfs of its own
+/// with what it holds, then fills that tmpfs but `room_kb`: a write there that needs more
+/// fails with ENOSPC, while everything in it stays readable. Running processes keep what
+/// they opened.
+fn fill_disk(tb: &Testbed, host: &str, dir: &str, room_kb: u32) {
+    let out = tb.exec(
+        host,
+        &format!(
+            "set -e\n\
+             d=/home/app/{dir}\n\
+             keep=$(mktemp -d)\n\
+             cp -a \"$d/.\" \"$keep/\"\n\
+             mount -t tmpfs -o size=8m,mode=0755,uid=$(id -u app),gid=$(id -g app) full \"$d\"\n\
+             cp -a \"$keep/.\" \"$d/\"\n\
+             rm -rf \"$keep\"\n\
+             dd if=/dev/zero of=\"$d/.filler\" bs=4k 2>/dev/null || true\n\
+             truncate -s -{room_kb}K \"$d/.filler\"\n\
+             [ $(( $(stat -f -c '%a * %S' \"$d\") / 1024 )) -le $(( {room_kb} + 4 )) ]"
+        ),
+    );
+    assert!(out.status.success(), "{host}: fill {dir}: {out:?}");
+}
+
+/// Commits `bytes` random bytes (which do not compress) as `name` in the app; the sha.
+fn commit_random(app: &App, name: &str, bytes: usize) -> String {
+    let mut blob = vec![0u8; bytes];
+    let mut urandom = std::fs::File::open("/dev/urandom").expect("/dev/urandom");
+    std::io::Read::read_exact(&mut urandom, &mut blob).expect("random bytes");
+    std::fs::write(app.path().join(name), blob).unwrap();
+    app.commit(&format!("{bytes} random bytes in {name}"))
+}
+
+/// Frees what [`fill_disk`] took on `host` (the tmpfs stays).
+fn free_disk(tb: &Testbed, host: &str, dir: &str) {
+    let out = tb.exec(host, &format!("rm -f /home/app/{dir}/.filler"));
+    assert!(out.status.success(), "{host}: free {dir}: {out:?}");
 }
