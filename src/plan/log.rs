@@ -82,18 +82,21 @@ pub fn entry(
     .expect("a struct of strings serializes")
 }
 
-/// Appends `json_line` (and a newline) to the log, creating `.deliver/` if needed.
+/// Appends `json_line` (and a newline) to the log, creating `.deliver/` if needed. A log
+/// that cannot be written (a full disk) is said on stderr and does not stop the script:
+/// what follows it at the end of a run is the unlock.
 pub fn append(layout: &Layout, json_line: &str) -> Script {
-    Script::new("log.append")
-        .cmd("mkdir", ["-p", &layout.state()])
-        .raw(
-            "an append redirect; printf is a shell builtin, so the line is on no command line",
-            format!(
-                "printf '%s\\n' {} >>{}",
-                quote(json_line),
-                quote(&layout.log())
-            ),
-        )
+    Script::new("log.append").raw(
+        "an append redirect; printf is a shell builtin, so the line is on no command line",
+        format!(
+            "if ! {{ mkdir -p {state} && printf '%s\\n' {line} >>{log}; }}; then\n  \
+             echo \"deliver: the deploy log \"{log}\" could not be written\" >&2\n\
+             fi",
+            state = quote(&layout.state()),
+            line = quote(json_line),
+            log = quote(&layout.log())
+        ),
+    )
 }
 
 /// `2024-01-31T23:59:59Z` for a time in seconds since the epoch, UTC. Reuses the calendar
@@ -161,5 +164,22 @@ mod tests {
         let log = std::fs::read_to_string(sandbox.path("shop/.deliver/log.jsonl")).unwrap();
         assert_eq!(log, format!("{}\n{hostile}\n", line()));
         assert!(!sandbox.path("pwned").exists() && !sandbox.path("pwned2").exists());
+    }
+
+    #[test]
+    fn a_log_that_cannot_be_written_is_said_and_the_script_goes_on_to_unlock() {
+        let sandbox = Sandbox::new();
+        let layout = Layout::new("~/shop");
+        // A directory where the log file should be: the append fails as on a full disk.
+        std::fs::create_dir_all(sandbox.path("shop/.deliver/log.jsonl")).unwrap();
+        let then =
+            Script::new("after").raw("what follows in a run's last round trip", "echo unlocked");
+        let ran = sandbox.run(&append(&layout, &line()).then(then)).ok();
+        assert_eq!(ran.stdout, "unlocked\n");
+        assert!(
+            ran.stderr.contains("could not be written"),
+            "{}",
+            ran.stderr
+        );
     }
 }
