@@ -102,9 +102,10 @@ pub fn install_units(sup: Supervisor, app: &AppName, layout: &Layout) -> Script 
 
 /// Keeps a copy of the installed units (`.deliver/units.prev/`) before new ones are
 /// installed, so that a revert can put them back with [`restore_previous`]; then records
-/// which run kept them (`units.prev.for`: `release`, written last). A revert of a run that
-/// never got that far finds another record (or none) and leaves the units alone: this run
-/// did not touch them, and the copy is an older run's.
+/// which run kept them (`units.prev.for`: `release`, written last; no record when there
+/// were no units to keep). A revert of a run that never got that far finds another record
+/// (or none) and leaves the units alone: this run did not touch them, and the copy is an
+/// older run's.
 pub fn keep_previous(layout: &Layout, release: &ReleaseId) -> Script {
     let prev = previous_dir(layout);
     let stamp = quote(&format!("{prev}.for"));
@@ -115,24 +116,23 @@ pub fn keep_previous(layout: &Layout, release: &ReleaseId) -> Script {
         )
         .cmd("rm", ["-rf", &prev])
         .raw(
-            "nothing to keep on a first deploy",
+            "nothing to keep on a first deploy; printf is a builtin",
             format!(
-                "if [ -d {units} ]; then cp -a {units} {prev}; fi",
+                "if [ -d {units} ]; then\n  \
+                 cp -a {units} {prev}\n  \
+                 printf '%s\\n' {release} >{stamp}\n\
+                 fi",
                 units = quote(&layout.units()),
-                prev = quote(&prev)
+                prev = quote(&prev),
+                release = quote(release.as_str()),
             ),
-        )
-        .raw(
-            "printf is a builtin",
-            format!("printf '%s\\n' {} >{stamp}", quote(release.as_str())),
         )
 }
 
 /// Stages the units kept by [`keep_previous`] for [`install_units`] (a revert of the run of
-/// `release`). When that run did not keep them (it failed before touching the units), the
-/// script ends here, successfully: the installed units are still the previous ones, and the
-/// rest of the script (installing) is skipped. A first deploy kept none: then nothing is
-/// staged and `install_units` exits `NO_UNITS`.
+/// `release`). When that run kept none (it failed before touching the units, or there were
+/// none: a first deploy), the script ends here, successfully: the installed units are what
+/// they were, and the rest of the script (installing) is skipped.
 pub fn restore_previous(layout: &Layout, release: &ReleaseId) -> Script {
     let prev = previous_dir(layout);
     let stamp = quote(&format!("{prev}.for"));
