@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    app_with_a_slow_next_boot, app_with_a_slow_next_build, assert_serves, lock_and_releases, spawn,
-    wait_for_process, wait_for_switch, Run, Unlinked,
+    app_with_a_slow_next_boot, app_with_a_slow_next_build, assert_serves, commit_random,
+    lock_and_releases, spawn, wait_for_process, wait_for_switch, Run, Throttled, Unlinked,
 };
+use crate::support::{App, APP};
 use crate::testbed::Testbed;
 
 #[test]
@@ -130,6 +131,62 @@ fn a_host_whose_session_is_reset_after_it_switched_is_reached_again_and_reverted
         assert!(run.all.contains(said), "{said}\n{}", run.shown);
     }
     for host in ["h1", "h2"] {
+        assert_serves(&tb, host, &first);
+    }
+}
+
+#[test]
+fn a_host_gone_silent_or_reset_during_the_push_is_named_and_every_host_it_can_reach_cleaned() {
+    let tb = Testbed::up(2);
+    let app = App::new(&tb, &["h1", "h2"]);
+    app.ok(&[], 0);
+    let first = app.git(&["rev-parse", "HEAD"]);
+    let before = lock_and_releases(&tb, "h1");
+    // 2 MB that do not compress, at 4 Mbit/s: a push to h2 of about 4 s.
+    let _slow = Throttled::now("h2", "4mbit");
+    let unpacking = format!("git --git-dir=[^ ]*{APP}/repo.git unpack-objects");
+
+    // Silent: h2's link goes down mid-push. h2 is named once its keepalives go unanswered;
+    // h1 is cleaned (no lock, no release of this run). h2 cannot be reached to clean up.
+    commit_random(&app, "silent.bin", 2 << 20);
+    let child = spawn(&app, &[]);
+    wait_for_process(&tb, "h2", &unpacking);
+    let down = Unlinked::now("h2");
+    Run::finish(child, Instant::now(), Duration::from_secs(60)).expect(
+        "silent during the push",
+        1,
+        Duration::from_secs(25),
+        "h2",
+        &["FAILED in push", "no answer"],
+    );
+    drop(down);
+    assert_eq!(lock_and_releases(&tb, "h1"), before, "h1");
+    assert_serves(&tb, "h1", &first);
+    // The silent run's session on h2 may live on until sshd notices: its lock too. Taken
+    // over once that session is gone, or by hand:
+    app.ok(&["unlock"], 0);
+
+    // Reset: h2's sshd killed mid-push. Named at once; deliver connects again and cleans h2.
+    commit_random(&app, "reset.bin", 2 << 20);
+    let child = spawn(&app, &[]);
+    wait_for_process(&tb, "h2", &unpacking);
+    let out = tb.exec("h2", "pkill -u app -x sshd");
+    assert!(out.status.success(), "pkill: {out:?}");
+    let run = Run::finish(child, Instant::now(), Duration::from_secs(60));
+    run.expect(
+        "session reset during the push",
+        1,
+        Duration::from_secs(10),
+        "h2",
+        &["FAILED in push", "connection lost"],
+    );
+    assert!(
+        run.all.contains("h2 | connected again to clean up"),
+        "{}",
+        run.shown
+    );
+    for host in ["h1", "h2"] {
+        assert_eq!(lock_and_releases(&tb, host), before, "{host}");
         assert_serves(&tb, host, &first);
     }
 }
