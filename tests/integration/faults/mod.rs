@@ -120,6 +120,11 @@ impl Run {
         }
     }
 
+    /// Asserts that the output has `line`.
+    fn says(&self, line: &str) {
+        assert!(self.all.contains(line), "no `{line}`\n{}", self.shown);
+    }
+
     /// Exit `code` within `within`, and a line naming `host` with each of `parts` (the step,
     /// why). Prints the figures for the table.
     fn expect(&self, fault: &str, code: i32, within: Duration, host: &str, parts: &[&str]) {
@@ -198,15 +203,20 @@ fn lock_and_releases(tb: &Testbed, host: &str) -> (String, String) {
     )
 }
 
-/// `host` after a failed run: no lock; `current` at a complete release (`REVISION`, written
-/// last) of `sha`, which its web instances serve; and every release dir complete.
-fn assert_serves(tb: &Testbed, host: &str, sha: &str) {
+/// No deploy lock on `host`.
+fn assert_no_lock(tb: &Testbed, host: &str) {
     let lock = on(
         tb,
         host,
         &format!("ls -d {APP}/.deliver/lock 2>/dev/null || true"),
     );
     assert_eq!(lock, "", "{host}: a lock is left");
+}
+
+/// `host` after a failed run: no lock; `current` at a complete release (`REVISION`, written
+/// last) of `sha`, which its web instances serve; and every release dir complete.
+fn assert_serves(tb: &Testbed, host: &str, sha: &str) {
+    assert_no_lock(tb, host);
     let revision = on(tb, host, &format!("cat {APP}/current/REVISION"));
     assert_eq!(
         revision, sha,

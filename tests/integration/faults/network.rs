@@ -75,13 +75,10 @@ fn a_host_whose_session_is_reset_during_the_build_is_named_at_once() {
     let (app, first, before) = app_with_a_slow_next_build(&tb, &["h1", "h2"], 3);
     let child = spawn(&app, &[]);
     wait_for_process(&tb, "h2", "sleep 3");
-    // The session's sshd on h2 killed: the connection is closed by the host, not silent.
-    let out = tb.exec("h2", "pkill -u app -x sshd");
-    assert!(out.status.success(), "pkill: {out:?}");
     // h2 is named at once; the run then waits for h1's build (the rest of its 3 s) before
     // it cleans up: h2 closed the session (it did not go silent), so deliver connects again
     // to remove its half release and its lock there too.
-    let run = Run::finish(child, Instant::now(), Duration::from_secs(60));
+    let run = reset("h2", &tb, child);
     run.expect(
         "session reset during the build",
         1,
@@ -89,11 +86,7 @@ fn a_host_whose_session_is_reset_during_the_build_is_named_at_once() {
         "h2",
         &["FAILED in build", "connection lost"],
     );
-    assert!(
-        run.all.contains("h2 | connected again to clean up"),
-        "{}",
-        run.shown
-    );
+    run.says("h2 | connected again to clean up");
     for host in ["h1", "h2"] {
         assert_eq!(lock_and_releases(&tb, host), before, "{host}");
         assert_serves(&tb, host, &first);
@@ -113,10 +106,8 @@ fn a_host_whose_session_is_reset_after_it_switched_is_reached_again_and_reverted
     let child = spawn(&app, &[]);
     // h1 switched and boots the new release (1 s) when the host closes deliver's session.
     wait_for_switch(&tb, "h1", &next);
-    let out = tb.exec("h1", "pkill -u app -x sshd");
-    assert!(out.status.success(), "pkill: {out:?}");
     // A new session reverts h1 (exit 4, not 5: every host serves what it served before).
-    let run = Run::finish(child, Instant::now(), Duration::from_secs(60));
+    let run = reset("h1", &tb, child);
     run.expect(
         "session reset after h1 switched",
         4,
@@ -124,12 +115,8 @@ fn a_host_whose_session_is_reset_after_it_switched_is_reached_again_and_reverted
         "h1",
         &["FAILED in switch", "connection lost"],
     );
-    for said in [
-        "h1 | connected again to clean up",
-        "h1 | reverted to the previous release",
-    ] {
-        assert!(run.all.contains(said), "{said}\n{}", run.shown);
-    }
+    run.says("h1 | connected again to clean up");
+    run.says("h1 | reverted to the previous release");
     for host in ["h1", "h2"] {
         assert_serves(&tb, host, &first);
     }
@@ -170,9 +157,7 @@ fn a_host_gone_silent_or_reset_during_the_push_is_named_and_every_host_it_can_re
     commit_random(&app, "reset.bin", 2 << 20);
     let child = spawn(&app, &[]);
     wait_for_process(&tb, "h2", &unpacking);
-    let out = tb.exec("h2", "pkill -u app -x sshd");
-    assert!(out.status.success(), "pkill: {out:?}");
-    let run = Run::finish(child, Instant::now(), Duration::from_secs(60));
+    let run = reset("h2", &tb, child);
     run.expect(
         "session reset during the push",
         1,
@@ -180,13 +165,17 @@ fn a_host_gone_silent_or_reset_during_the_push_is_named_and_every_host_it_can_re
         "h2",
         &["FAILED in push", "connection lost"],
     );
-    assert!(
-        run.all.contains("h2 | connected again to clean up"),
-        "{}",
-        run.shown
-    );
+    run.says("h2 | connected again to clean up");
     for host in ["h1", "h2"] {
         assert_eq!(lock_and_releases(&tb, host), before, "{host}");
         assert_serves(&tb, host, &first);
     }
+}
+
+/// Closes deliver's SSH session on `host` from the host's side (its sshd killed: a reset,
+/// not silence) and waits for the run to end.
+fn reset(host: &str, tb: &Testbed, child: std::process::Child) -> Run {
+    let out = tb.exec(host, "pkill -u app -x sshd");
+    assert!(out.status.success(), "{host}: pkill: {out:?}");
+    Run::finish(child, Instant::now(), Duration::from_secs(60))
 }

@@ -7,7 +7,9 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use super::{assert_no_half_made_release, spawn, wait_for_switch, wait_until, Run, Unlinked};
+use super::{
+    assert_no_half_made_release, assert_no_lock, spawn, wait_for_switch, wait_until, Run, Unlinked,
+};
 use crate::support::{on, text, APP};
 use crate::testbed::Testbed;
 use crate::zero_downtime::{managed_proxy, proxied_app, upstream_servers, APP_HOSTS, PROXY_HOST};
@@ -17,12 +19,7 @@ use crate::zero_downtime::{managed_proxy, proxied_app, upstream_servers, APP_HOS
 /// proxy's upstream lists as serving answers with one of `shas` (asked from the proxy host).
 fn assert_app_hosts_serve(tb: &Testbed, shas: &[&str]) {
     for host in APP_HOSTS {
-        let lock = on(
-            tb,
-            host,
-            &format!("ls -d {APP}/.deliver/lock 2>/dev/null || true"),
-        );
-        assert_eq!(lock, "", "{host}: a lock is left");
+        assert_no_lock(tb, host);
         let revision = on(tb, host, &format!("cat {APP}/current/REVISION"));
         assert!(
             shas.contains(&revision.as_str()),
