@@ -107,6 +107,14 @@ pub fn host(
             host: h.session.name(),
         });
     }
+    let change = change(req, h, direction);
+    let defer = direction == Direction::Forward && req.env.rollout.mode == RolloutMode::Rolling;
+    rollout::replace(&req.env, &mut h.session, &change, hooks, defer, reporter)
+}
+
+/// What the rollout core does on `h` once it switched `direction`: which instances (re)start
+/// and which stop.
+pub fn change(req: &Request, h: &Host, direction: Direction<'_>) -> Change {
     let new = h.target.instances(&req.env);
     // Nothing deployed yet: nothing runs (every type starts at once).
     let old = if h.facts.current.is_none() {
@@ -114,7 +122,7 @@ pub fn host(
     } else {
         rollout::running_before(&req.env, &req.types, &h.facts)
     };
-    let change = match (direction, old) {
+    match (direction, old) {
         // A scale touches only what it adds or drops (where the running formation is known).
         (Direction::Forward, Some(old)) if req.action == Action::Scale => Change::diff(&new, &old),
         (Direction::Back { .. }, Some(old)) if req.action == Action::Scale => {
@@ -122,9 +130,7 @@ pub fn host(
         }
         (Direction::Forward, old) => Change::forward(new, old),
         (Direction::Back { .. }, old) => Change::back(&new, old),
-    };
-    let defer = direction == Direction::Forward && req.env.rollout.mode == RolloutMode::Rolling;
-    rollout::replace(&req.env, &mut h.session, &change, hooks, defer, reporter)
+    }
 }
 
 /// Settles the deferred gates of a batch's hosts (by index); each host is done then. The

@@ -168,12 +168,21 @@ fn dry_run(req: &Request, hosts: &mut [Host], proxies: &Proxies, reporter: &dyn 
         }
         scripts.extend(release_command::script(req, h));
         scripts.push(switch::forward_script(req, h));
-        let units: Vec<String> =
-            super::policy::order(h.target.instances(&req.env), &req.env.health.process)
-                .iter()
-                .map(|s| render::unit_name(req.env.supervisor, &req.env.app, &s.instance))
-                .collect();
-        scripts.push(supervisor::restart(req.env.supervisor, &units));
+        // What the rollout core would (re)start, in its order, and stop.
+        let change = switch::change(req, h, switch::Direction::Forward);
+        let unit =
+            |i: &crate::release::Instance| render::unit_name(req.env.supervisor, &req.env.app, i);
+        let units: Vec<String> = super::policy::order(change.run, &req.env.health.process)
+            .iter()
+            .map(|s| unit(&s.instance))
+            .collect();
+        if !units.is_empty() {
+            scripts.push(supervisor::restart(req.env.supervisor, &units));
+        }
+        let stop: Vec<String> = change.stop.iter().map(unit).collect();
+        if !stop.is_empty() {
+            scripts.push(supervisor::stop_removed(req.env.supervisor, &stop));
+        }
         scripts.push(session::finish_script(req, h, LogResult::Done));
         for script in scripts {
             reporter.event(&Event::HostScript {

@@ -165,3 +165,38 @@ fn a_restart_keeps_the_scaled_counts() {
         "the record stays: {prune}"
     );
 }
+
+#[test]
+fn a_dry_run_shows_only_what_the_scale_starts_and_stops() {
+    let events = Events::default();
+    let mut req = scale(&[("web", 1), ("worker", 2)]);
+    req.dry_run = true;
+    let b = running(vec![]);
+    let (outcome, _, logs) = scripts_of(&req, [b.clone(), b], &events);
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(log_of(&logs, 0), ["facts"], "a dry run only reads");
+    let shown: Vec<String> = events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::HostScript { host, script, .. } if host == "h1" => Some(script.clone()),
+            _ => None,
+        })
+        .collect();
+    let restart = shown
+        .iter()
+        .find(|s| s.starts_with("# deliver: supervisor.restart"))
+        .expect("a restart shown");
+    assert!(restart.contains("shop-worker@5101.service"), "{restart}");
+    assert!(!restart.contains("web@"), "{restart}");
+    let stop = shown
+        .iter()
+        .find(|s| s.starts_with("# deliver: supervisor.stop_removed"))
+        .expect("a stop shown");
+    assert!(
+        stop.contains("shop-web@5001.service") && !stop.contains("@5000"),
+        "{stop}"
+    );
+}
