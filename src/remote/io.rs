@@ -57,8 +57,10 @@ pub(crate) struct Io {
     /// Taken for dead once: every later wait on it gives up at once.
     dead: Cell<bool>,
     /// The session failed (closed or reset by the host, a transport error): see
-    /// [`Io::broken`].
+    /// [`Io::broken`]. Every later wait on it gives up at once.
     lost: Cell<bool>,
+    /// poll(2) saw the host hang up the connection.
+    closed: Cell<bool>,
     /// When this session first saw the interrupt.
     interrupted_at: Cell<Option<Instant>>,
     /// Given up on after the interrupt for its silence: a later command must hear from the
@@ -117,6 +119,7 @@ impl Io {
             interrupt,
             dead: Cell::new(false),
             lost: Cell::new(false),
+            closed: Cell::new(false),
             interrupted_at: Cell::new(None),
             suspect: Cell::new(false),
             queued: Cell::new(None),
@@ -156,6 +159,12 @@ impl Io {
     /// shrinks: a pack, or what waits behind one, still leaves) counts as heard from: it
     /// lives, and whatever comes next waits behind those bytes.
     pub(crate) fn check(&self) -> Result<(), Fail> {
+        if self.closed.get() || self.lost.get() {
+            return Err(Fail::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "the host closed the connection",
+            )));
+        }
         if self.heard.get().elapsed() >= ACK_LOOK && self.looked.get().elapsed() >= ACK_LOOK {
             self.looked.set(Instant::now());
             let queued = tx_queue(&self.fd);
@@ -238,7 +247,12 @@ impl Io {
             // same buffer, and the keepalive's would be gone (see keepalive.c).
             let _ = self.session.keepalive_send();
         }
-        if poll(&mut [(self.fd.as_fd(), want.write)], deadline)[0] {
+        let events = poll_events(&mut [(self.fd.as_fd(), want.write)], deadline)[0];
+        if events.contains(PollFlags::HUP) {
+            // The host closed the connection (a reset): readable for ever, but never again
+            // the host's word; libssh2 may go on answering "would block" (see `check`).
+            self.closed.set(true);
+        } else if events.contains(PollFlags::IN) {
             self.heard.set(Instant::now());
         }
     }
@@ -324,6 +338,20 @@ pub(crate) fn poll(
     fds: &mut [(std::os::fd::BorrowedFd<'_>, bool)],
     deadline: Option<Instant>,
 ) -> Vec<bool> {
+    // Only data counts as the host's word: an error or a hang-up on the socket is seen by the
+    // next libssh2 call (a link that went down may leave the socket in error while the host
+    // says nothing).
+    poll_events(fds, deadline)
+        .into_iter()
+        .map(|e| e.contains(PollFlags::IN))
+        .collect()
+}
+
+/// [`poll`], with what poll(2) said of each fd.
+fn poll_events(
+    fds: &mut [(std::os::fd::BorrowedFd<'_>, bool)],
+    deadline: Option<Instant>,
+) -> Vec<PollFlags> {
     let mut slice = POLL_SLICE;
     if let Some(d) = deadline {
         slice = slice.min(d.saturating_duration_since(Instant::now()));
@@ -342,13 +370,7 @@ pub(crate) fn poll(
     let timeout = Timespec::try_from(slice).unwrap_or_default();
     // An error (EINTR) only shortens the wait; the caller tries again.
     let _ = rustix::event::poll(&mut polled, Some(&timeout));
-    // Only data counts as the host's word: an error or a hang-up on the socket is seen by the
-    // next libssh2 call (a link that went down may leave the socket in error while the host
-    // says nothing).
-    polled
-        .iter()
-        .map(|p| p.revents().contains(PollFlags::IN))
-        .collect()
+    polled.iter().map(PollFd::revents).collect()
 }
 
 /// The bytes of the TCP socket `fd` that the peer has not acknowledged yet, sent or not

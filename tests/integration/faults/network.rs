@@ -152,6 +152,18 @@ fn a_host_gone_silent_or_reset_during_the_push_is_named_and_every_host_it_can_re
     // The silent run's session on h2 may live on until sshd notices: its lock too. Taken
     // over once that session is gone, or by hand:
     app.ok(&["unlock"], 0);
+    // That session's `git unpack-objects` may still wait for the rest of the pack: gone
+    // with its sshd, so that the wait below sees the next run's.
+    tb.exec("h2", "pkill -u app -x sshd; pkill -u app -f unpack-objects");
+    super::wait_until(
+        "no unpack-objects left on h2",
+        Duration::from_secs(10),
+        || {
+            !tb.exec("h2", "pgrep -u app -f unpack-objects")
+                .status
+                .success()
+        },
+    );
 
     // Reset: h2's sshd killed mid-push. Named at once; deliver connects again and cleans h2.
     commit_random(&app, "reset.bin", 2 << 20);
